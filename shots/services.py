@@ -1,0 +1,104 @@
+"""Every write to a shot's status goes through here, audited in the same transaction."""
+
+import logging
+
+from django.db import transaction
+
+from shots.models import Shot, ShotEvent
+from shots.workflow import Status, describe_allowed, is_allowed
+
+logger = logging.getLogger(__name__)
+
+
+class ShotStatusError(Exception):
+    """A status change that cannot be made; the message says why and what to do."""
+
+
+class InvalidTransition(ShotStatusError):
+    def __init__(self, shot: Shot, to_status: str) -> None:
+        self.shot, self.from_status, self.to_status = shot, shot.status, to_status
+        super().__init__(
+            f"{shot}: cannot move from {shot.status} to {to_status}; "
+            f"allowed from {shot.status}: {describe_allowed(shot.status)}"
+        )
+
+
+class ConcurrentTransition(ShotStatusError):
+    def __init__(self, shot: Shot, to_status: str) -> None:
+        super().__init__(
+            f"{shot}: its status changed from {shot.status} while moving it to {to_status}; "
+            "reload and try again"
+        )
+
+
+def _apply(*, shot: Shot, to_status: Status, kind: str, actor: str, reason: str, details: dict) -> ShotEvent:
+    # Compare-and-set: the UPDATE only matches if nobody moved the shot since we read it,
+    # so of two concurrent moves exactly one wins and the other raises.
+    updated = Shot.objects.filter(pk=shot.pk, status=shot.status).update(status=to_status)
+    if updated != 1:
+        raise ConcurrentTransition(shot, to_status)
+    event = ShotEvent.objects.create(
+        shot=shot,
+        kind=kind,
+        from_status=shot.status,
+        to_status=to_status,
+        actor=actor,
+        reason=reason,
+        details=details,
+    )
+    logger.info("shot %s: %s -> %s by %s", shot, shot.status, to_status, actor)
+    shot.status = to_status
+    return event
+
+
+@transaction.atomic
+def shot_transition(*, shot_id: int, to_status: str, actor: str, reason: str = "", details: dict | None = None) -> Shot:
+    """Move a shot along an allowed edge of the machine; raise InvalidTransition otherwise."""
+    target = _parse_status(to_status)
+    shot = Shot.objects.select_related("project").get(pk=shot_id)
+    if not is_allowed(shot.status, target):
+        raise InvalidTransition(shot, target)
+    _apply(shot=shot, to_status=target, kind=ShotEvent.Kind.TRANSITION, actor=actor, reason=reason, details=details or {})
+    return shot
+
+
+@transaction.atomic
+def shot_force_status(*, shot_id: int, to_status: str, actor: str, reason: str) -> Shot:
+    """Set any status (an override). The written reason is mandatory and kept in the audit."""
+    target = _parse_status(to_status)
+    if not reason.strip():
+        raise ShotStatusError("forcing a status needs a written reason")
+    shot = Shot.objects.select_related("project").get(pk=shot_id)
+    if shot.status == target:
+        raise ShotStatusError(f"{shot} is already {target}")
+    _apply(shot=shot, to_status=target, kind=ShotEvent.Kind.OVERRIDE, actor=actor, reason=reason.strip(), details={})
+    return shot
+
+
+def shot_try_transition(*, shot_id: int, to_status: str, actor: str, reason: str = "", details: dict | None = None) -> bool:
+    """For automatic moves (watcher, Frame.io): move if the machine allows, else record the refusal.
+
+    Returns True when the shot moved. A refused move is written as a REFUSED event, so that
+    producers see what the pipeline wanted and why it did not happen; nothing is forced.
+    """
+    try:
+        shot_transition(shot_id=shot_id, to_status=to_status, actor=actor, reason=reason, details=details)
+    except InvalidTransition as exc:
+        ShotEvent.objects.create(
+            shot=exc.shot,
+            kind=ShotEvent.Kind.REFUSED,
+            from_status=exc.from_status,
+            to_status=exc.to_status,
+            actor=actor,
+            reason=str(exc),
+            details=details or {},
+        )
+        return False
+    return True
+
+
+def _parse_status(value: str) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        raise ShotStatusError(f"unknown status {value!r}; statuses: {', '.join(Status.values)}") from None
