@@ -140,9 +140,7 @@ POSTFLOW_PROJECT_CODE = env.str("POSTFLOW_PROJECT_CODE", default="UNDLM")
 POSTFLOW_PROJECT_NAME = env.str("POSTFLOW_PROJECT_NAME", default="UNDLM Documentary")
 POSTFLOW_FPS = env.str("POSTFLOW_FPS", default="25")
 # What a shot's nomenclature must look like; a row that does not match is invalid.
-POSTFLOW_NOMENCLATURE_REGEX = env.str(
-    "POSTFLOW_NOMENCLATURE_REGEX", default=r"^[A-Z][A-Z0-9]*_(SEQ\d{2,3}_)?\d{3,6}$"
-)
+POSTFLOW_NOMENCLATURE_REGEX = env.str("POSTFLOW_NOMENCLATURE_REGEX", default=r"^[A-Z][A-Z0-9]*_(SEQ\d{2,3}_)?\d{3,6}$")
 
 
 def _check_postflow_settings() -> None:

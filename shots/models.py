@@ -66,9 +66,7 @@ class Shot(models.Model):
     shot_number = models.CharField(max_length=32)
     nomenclature = models.CharField(max_length=100, blank=True, db_index=True)
     scene = models.ForeignKey(Scene, on_delete=models.PROTECT, related_name="shots")
-    source_file = models.ForeignKey(
-        SourceFile, on_delete=models.PROTECT, related_name="shots", null=True, blank=True
-    )
+    source_file = models.ForeignKey(SourceFile, on_delete=models.PROTECT, related_name="shots", null=True, blank=True)
     source_in = models.IntegerField(null=True, blank=True)
     source_out = models.IntegerField(null=True, blank=True)
     timeline_in = models.IntegerField(null=True, blank=True)

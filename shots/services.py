@@ -26,8 +26,7 @@ class InvalidTransition(ShotStatusError):
 class ConcurrentTransition(ShotStatusError):
     def __init__(self, shot: Shot, to_status: str) -> None:
         super().__init__(
-            f"{shot}: its status changed from {shot.status} while moving it to {to_status}; "
-            "reload and try again"
+            f"{shot}: its status changed from {shot.status} while moving it to {to_status}; reload and try again"
         )
 
 
@@ -58,7 +57,9 @@ def shot_transition(*, shot_id: int, to_status: str, actor: str, reason: str = "
     shot = Shot.objects.select_related("project").get(pk=shot_id)
     if not is_allowed(shot.status, target):
         raise InvalidTransition(shot, target)
-    _apply(shot=shot, to_status=target, kind=ShotEvent.Kind.TRANSITION, actor=actor, reason=reason, details=details or {})
+    _apply(
+        shot=shot, to_status=target, kind=ShotEvent.Kind.TRANSITION, actor=actor, reason=reason, details=details or {}
+    )
     return shot
 
 
@@ -75,7 +76,9 @@ def shot_force_status(*, shot_id: int, to_status: str, actor: str, reason: str) 
     return shot
 
 
-def shot_try_transition(*, shot_id: int, to_status: str, actor: str, reason: str = "", details: dict | None = None) -> bool:
+def shot_try_transition(
+    *, shot_id: int, to_status: str, actor: str, reason: str = "", details: dict | None = None
+) -> bool:
     """For automatic moves (watcher, Frame.io): move if the machine allows, else record the refusal.
 
     Returns True when the shot moved. A refused move is written as a REFUSED event, so that

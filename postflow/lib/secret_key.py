@@ -1,5 +1,6 @@
 """A SECRET_KEY for installs that did not set one."""
 
+import contextlib
 import os
 import secrets
 import tempfile
@@ -19,10 +20,8 @@ def load_or_create_secret_key(path: Path) -> str:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(50))
-        try:
+        with contextlib.suppress(FileExistsError):
             os.link(tmp, path)
-        except FileExistsError:
-            pass
     finally:
         os.unlink(tmp)
     return path.read_text().strip()
