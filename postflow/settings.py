@@ -5,6 +5,7 @@ ImproperlyConfigured naming the variable. Unset, everything falls back to the em
 default: SQLite (WAL) under var/, no Redis, the Frame.io sandbox.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -88,8 +89,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": env.int("SQLITE_TIMEOUT_SECONDS", default=20),
         }
     )
-    # Tests use a file too (not :memory:), so that threads and processes really contend.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # Tests use a file too (not :memory:), so that threads and processes really contend; one
+    # per test run, so that two runs on one machine do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
