@@ -1,0 +1,134 @@
+"""CMX3600 EDL reading (OpenTimelineIO + otio-cmx3600-adapter) and the conform check.
+
+No models: the importer hands in the shot list's rows and gets mismatches back.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import opentimelineio as otio
+
+from postflow.lib.timecode import fps_label, frames_to_timecode
+
+
+class EdlError(Exception):
+    """The EDL cannot be read; the message names the file and what to check."""
+
+
+@dataclass(frozen=True)
+class EdlEvent:
+    index: int  # 1-based position of the clip on the video track
+    clip_name: str  # FROM CLIP NAME / FROM FILE, else the reel
+    reel: str
+    source_in: int
+    source_out: int
+    record_in: int
+    record_out: int
+    locators: tuple[str, ...]  # names of its `* LOC` markers
+
+
+@dataclass(frozen=True)
+class ConformShot:
+    """What the conform check needs to know of a shot."""
+
+    shot_number: str
+    nomenclature: str
+    source_file: str
+    timeline_in: int | None
+    timeline_out: int | None
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    kind: str  # record_mismatch | event_without_shot | shot_without_event
+    shot_number: str
+    event: int | None
+    detail: str
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "shot_number": self.shot_number, "event": self.event, "detail": self.detail}
+
+
+def read_edl(path: Path, rate: float) -> list[EdlEvent]:
+    """The clips of the EDL's video track(s), in record order, with frames at `rate`."""
+    try:
+        timeline = otio.adapters.read_from_file(str(path), adapter_name="cmx_3600", rate=rate)
+    except FileNotFoundError:
+        raise EdlError(f"{path}: no such file") from None
+    except Exception as exc:  # the adapter raises EDLParseError, ValueError, ... for bad input
+        raise EdlError(f"{path.name}: {exc} (is the EDL at {fps_label(rate)} fps? pass --fps to match it)") from None
+    start = timeline.global_start_time.to_frames() if timeline.global_start_time else 0
+    events: list[EdlEvent] = []
+    for track in timeline.video_tracks():
+        for clip in track.find_clips(shallow_search=True):
+            events.append(_event(clip, len(events) + 1, start, rate))
+    return sorted(events, key=lambda event: (event.record_in, event.index))
+
+
+def _event(clip: otio.schema.Clip, index: int, start: int, rate: float) -> EdlEvent:
+    record = clip.range_in_parent()
+    source = clip.source_range
+    record_in = start + record.start_time.rescaled_to(rate).to_frames()
+    source_in = source.start_time.rescaled_to(rate).to_frames()
+    duration = record.duration.rescaled_to(rate).to_frames()
+    return EdlEvent(
+        index=index,
+        clip_name=clip.name,
+        reel=clip.metadata.get("cmx_3600", {}).get("reel", ""),
+        source_in=source_in,
+        source_out=source_in + source.duration.rescaled_to(rate).to_frames(),
+        record_in=record_in,
+        record_out=record_in + duration,
+        locators=tuple(marker.name for marker in clip.markers if marker.name),
+    )
+
+
+def conform(shots: Iterable[ConformShot], events: list[EdlEvent], rate: float) -> list[Mismatch]:
+    """Compare the shot list with the cut.
+
+    A shot matches the event carrying a `* LOC` marker named as its nomenclature; failing
+    that, the event with its source file as clip name at its record in. Matched shots whose
+    record in/out differ, events no shot matches, and shots no event matches are reported.
+    """
+    by_locator = {name: event for event in events for name in event.locators}
+    by_clip_and_in = {(event.clip_name, event.record_in): event for event in events}
+    matched: set[int] = set()
+    mismatches: list[Mismatch] = []
+    for shot in shots:
+        event = by_locator.get(shot.nomenclature) if shot.nomenclature else None
+        if event is None:
+            event = by_clip_and_in.get((shot.source_file, shot.timeline_in))
+        if event is None or event.index in matched:
+            mismatches.append(Mismatch("shot_without_event", shot.shot_number, None, _no_event(shot, rate)))
+            continue
+        matched.add(event.index)
+        if (shot.timeline_in, shot.timeline_out) != (event.record_in, event.record_out):
+            mismatches.append(
+                Mismatch("record_mismatch", shot.shot_number, event.index, _record_diff(shot, event, rate))
+            )
+    for event in events:
+        if event.index not in matched:
+            detail = f"EDL event {event.index} ({event.clip_name}) at {_range(event.record_in, event.record_out, rate)}"
+            mismatches.append(Mismatch("event_without_shot", "", event.index, detail + " has no shot in the list"))
+    return mismatches
+
+
+def _tc(frames: int | None, rate: float) -> str:
+    return "—" if frames is None else frames_to_timecode(frames, rate)
+
+
+def _range(record_in: int | None, record_out: int | None, rate: float) -> str:
+    return f"{_tc(record_in, rate)}–{_tc(record_out, rate)}"
+
+
+def _no_event(shot: ConformShot, rate: float) -> str:
+    key = shot.nomenclature or f"clip {shot.source_file or '—'} at {_tc(shot.timeline_in, rate)}"
+    return f"shot {shot.shot_number}: no EDL event for {key}"
+
+
+def _record_diff(shot: ConformShot, event: EdlEvent, rate: float) -> str:
+    return (
+        f"shot {shot.shot_number}: sheet says {_range(shot.timeline_in, shot.timeline_out, rate)}, "
+        f"EDL event {event.index} says {_range(event.record_in, event.record_out, rate)}"
+    )

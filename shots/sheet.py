@@ -1,0 +1,218 @@
+"""Reading a shot-list spreadsheet export: encoding, delimiter, header mapping.
+
+Pure functions, no models. Handles Google Sheets CSV exports and Excel exports in French
+locale (`;`, cp1252, CRLF, BOM). Column headers are matched to canonical fields through
+aliases in English and French, ignoring case, accents and punctuation.
+"""
+
+import csv
+import io
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REQUIRED_FIELDS = ("shot_number", "scene")
+CANONICAL_FIELDS = (
+    "shot_number",
+    "nomenclature",
+    "scene",
+    "source_file",
+    "source_in",
+    "source_out",
+    "timeline_in",
+    "timeline_out",
+    "duration",
+    "notes",
+)
+
+# Header spellings seen in productions' sheets; compared after `normalize_header`.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "shot_number": (
+        "shot_number",
+        "shot number",
+        "shot no",
+        "shot #",
+        "shot",
+        "n° plan",
+        "no plan",
+        "numéro de plan",
+        "numéro plan",
+        "num plan",
+        "plan",
+    ),
+    "nomenclature": ("nomenclature", "shot name", "shot code", "nom du plan", "nom plan", "code plan"),
+    "scene": ("scene", "scène", "séquence", "sequence", "seq", "séq"),
+    "source_file": (
+        "source_file",
+        "source file",
+        "source",
+        "clip name",
+        "clip",
+        "fichier source",
+        "fichier",
+        "rush",
+        "média source",
+        "media source",
+    ),
+    "source_in": ("source_in", "source in", "src in", "tc in source", "tc source in", "entrée source"),
+    "source_out": ("source_out", "source out", "src out", "tc out source", "tc source out", "sortie source"),
+    "timeline_in": (
+        "timeline_in",
+        "timeline in",
+        "record in",
+        "rec in",
+        "tc in montage",
+        "tc in timeline",
+        "entrée montage",
+    ),
+    "timeline_out": (
+        "timeline_out",
+        "timeline out",
+        "record out",
+        "rec out",
+        "tc out montage",
+        "tc out timeline",
+        "sortie montage",
+    ),
+    "duration": ("duration", "durée", "duree", "length", "longueur"),
+    "notes": ("notes", "note", "comments", "comment", "commentaires", "commentaire", "remarques"),
+}
+
+_DELIMITERS = (",", ";", "\t")
+
+
+class SheetError(Exception):
+    """The file cannot be read as a shot list; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    line: int  # physical line in the file where the record starts (1 = header)
+    cells: dict[str, str]  # canonical field -> raw cell text (stripped)
+
+
+@dataclass
+class Sheet:
+    path: Path
+    encoding: str
+    delimiter: str
+    headers: list[str]
+    mapping: dict[str, str]  # canonical field -> header as written in the sheet
+    ignored_headers: list[str]
+    rows: list[SheetRow] = field(default_factory=list)
+
+    def header_of(self, canonical: str) -> str:
+        return self.mapping.get(canonical, canonical)
+
+
+def normalize_header(text: str) -> str:
+    """'N° Plan' -> 'nplan', 'TC In montage' -> 'tcinmontage', 'Séquence' -> 'sequence'."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed.lower() if ch.isalnum() and not unicodedata.combining(ch))
+
+
+_ALIAS_INDEX: dict[str, str] = {normalize_header(alias): name for name, aliases in ALIASES.items() for alias in aliases}
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Text and the encoding it was read with: UTF-8 (BOM or not), else Windows-1252."""
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as exc:
+        raise SheetError(
+            f"byte {exc.start} is neither UTF-8 nor Windows-1252 text; export the sheet again as CSV (UTF-8)"
+        ) from None
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the header line into the most columns (`,` `;` or tab)."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {delim: len(next(csv.reader([header], delimiter=delim))) for delim in _DELIMITERS}
+    return max(_DELIMITERS, key=lambda delim: counts[delim])  # ties go to ",", the first
+
+
+def map_columns(headers: list[str], overrides: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """Canonical field -> header. Raises SheetError listing the headers seen when a required
+    column is missing, or when two columns claim the same field."""
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(CANONICAL_FIELDS))
+    if unknown:
+        raise SheetError(f"--columns names unknown fields {unknown}; fields are: {', '.join(CANONICAL_FIELDS)}")
+    mapping: dict[str, str] = {}
+    for canonical, header in overrides.items():
+        if header not in headers:
+            raise SheetError(
+                f"--columns maps {canonical} to {header!r}, which is not a header; headers seen: {_list(headers)}"
+            )
+        mapping[canonical] = header
+    taken = set(mapping.values())
+    for header in headers:
+        canonical = _ALIAS_INDEX.get(normalize_header(header))
+        if header in taken or canonical is None or canonical in overrides:
+            continue
+        if canonical in mapping:
+            raise SheetError(
+                f"columns {mapping[canonical]!r} and {header!r} both look like {canonical}; "
+                f'say which one with --columns \'{{"{canonical}": "{mapping[canonical]}"}}\''
+            )
+        mapping[canonical] = header
+    missing = [name for name in REQUIRED_FIELDS if name not in mapping]
+    if missing:
+        raise SheetError(
+            f"no column for required field(s) {', '.join(missing)}; headers seen: {_list(headers)}; "
+            f'map them with --columns, e.g. \'{{"{missing[0]}": "Your header"}}\''
+        )
+    ignored = [header for header in headers if header not in mapping.values()]
+    return mapping, ignored
+
+
+def read_sheet(path: Path, overrides: Mapping[str, str] | None = None) -> Sheet:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SheetError(f"cannot read {path}: {exc.strerror}") from None
+    text, encoding = decode(data)
+    if not text.strip():
+        raise SheetError(f"{path} is empty")
+    delimiter = sniff_delimiter(text)
+    records = _records(text, delimiter)
+    _, header_cells = next(records)
+    headers = [cell.strip() for cell in header_cells]
+    _check_headers(headers)
+    mapping, ignored = map_columns(headers, overrides)
+    index = {canonical: headers.index(header) for canonical, header in mapping.items()}
+    sheet = Sheet(path, encoding, delimiter, headers, mapping, ignored)
+    for line, cells in records:
+        values = {name: (cells[i].strip() if i < len(cells) else "") for name, i in index.items()}
+        sheet.rows.append(SheetRow(line=line, cells=values))
+    return sheet
+
+
+def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(starting line, cells) for each non-blank record; quoted cells may span lines."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    start = 1
+    try:
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                yield start, cells
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise SheetError(f"line {reader.line_num}: {exc}; check the quoting of that row") from None
+
+
+def _check_headers(headers: list[str]) -> None:
+    seen: set[str] = set()
+    for header in headers:
+        if header and header in seen:
+            raise SheetError(f"the header {header!r} appears twice; rename one of the columns")
+        seen.add(header)
+
+
+def _list(headers: list[str]) -> str:
+    return ", ".join(repr(h) for h in headers if h) or "(none)"
