@@ -50,17 +50,26 @@ class Mismatch:
         return {"kind": self.kind, "shot_number": self.shot_number, "event": self.event, "detail": self.detail}
 
 
+def read_timeline(path: Path, rate: float) -> otio.schema.Timeline:
+    """The EDL as an OTIO timeline at `rate`; EdlError naming the file otherwise."""
+    if not path.is_file():
+        raise EdlError(f"{path}: no such file")
+    try:
+        return otio.adapters.read_from_file(str(path), adapter_name="cmx_3600", rate=rate)
+    except Exception as exc:  # the adapter raises EDLParseError, ValueError, ... for bad input
+        hint = f"read at {fps_label(rate)} fps; if the EDL is at another rate, pass --fps"
+        raise EdlError(f"{path.name}: {exc} ({hint})") from None
+
+
 def read_edl(path: Path, rate: float) -> list[EdlEvent]:
     """The clips of the EDL's video track(s), in record order, with frames at `rate`."""
-    try:
-        timeline = otio.adapters.read_from_file(str(path), adapter_name="cmx_3600", rate=rate)
-    except FileNotFoundError:
-        raise EdlError(f"{path}: no such file") from None
-    except Exception as exc:  # the adapter raises EDLParseError, ValueError, ... for bad input
-        raise EdlError(f"{path.name}: {exc} (is the EDL at {fps_label(rate)} fps? pass --fps to match it)") from None
-    start = timeline.global_start_time.to_frames() if timeline.global_start_time else 0
+    timeline = read_timeline(path, rate)
+    timeline_start = timeline.global_start_time.to_frames() if timeline.global_start_time else 0
     events: list[EdlEvent] = []
     for track in timeline.video_tracks():
+        # The adapter keeps the first record timecode as a negative start of the track's
+        # source range (a cut recorded from 00:59:53:11 starts at -86243 at 24 fps).
+        start = timeline_start - track.trimmed_range().start_time.rescaled_to(rate).to_frames()
         for clip in track.find_clips(shallow_search=True):
             events.append(_event(clip, len(events) + 1, start, rate))
     return sorted(events, key=lambda event: (event.record_in, event.index))

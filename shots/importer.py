@@ -161,19 +161,19 @@ def _frames(text: str, rate: float, name: str, problem) -> int | None:
 
 
 def _check_ranges(frames: dict[str, int | None], problem) -> None:
-    for start, end in (("source_in", "source_out"), ("timeline_in", "timeline_out")):
-        if frames[start] is not None and frames[end] is not None and frames[end] <= frames[start]:
-            problem(end, f"{end} is not after {start}")
-            frames[end] = None
-    duration = frames["duration"]
-    if duration is None:
-        return
+    """Out after in, and the duration equal to the record range (else the source range)."""
+    complete = {}
     for start, end in (("timeline_in", "timeline_out"), ("source_in", "source_out")):
         if frames[start] is not None and frames[end] is not None:
-            expected = frames[end] - frames[start]
-            if duration != expected:
-                problem("duration", f"is {duration} frames but {end} - {start} is {expected} frames")
-            return
+            complete[(start, end)] = frames[end] - frames[start]
+            if frames[end] <= frames[start]:
+                problem(end, f"{end} is not after {start}")
+    duration = frames["duration"]
+    if duration is None or not complete:
+        return
+    (start, end), expected = next(iter(complete.items()))
+    if expected > 0 and duration != expected:
+        problem("duration", f"is {duration} frames but {end} - {start} is {expected} frames")
 
 
 def _shot_row(sheet_row: SheetRow, frames: dict[str, int | None]) -> ShotRow:

@@ -25,7 +25,7 @@ def parse_fps(text: str | float | int) -> float:
         rate = float(Fraction(raw))
     except (ValueError, ZeroDivisionError):
         raise ValueError(f"{raw!r} is not a frame rate (use e.g. 24, 25, 23.976, 30000/1001)") from None
-    if not otime.RationalTime.is_valid_timecode_rate(rate):
+    if rate <= 0 or not otime.RationalTime.is_valid_timecode_rate(rate):
         raise ValueError(f"{raw!r} is not a timecode rate (use e.g. 24, 25, 23.976, 29.97, 30, 50, 60)")
     return rate
 

@@ -1,0 +1,119 @@
+import pytest
+
+from shots.sheet import SheetError, map_columns, normalize_header, read_sheet
+from tests.shots.csvfiles import FRENCH_HEADER, HEADER, row, write_csv
+
+
+def test_reference_sample_maps_every_column(samples_dir):
+    sheet = read_sheet(samples_dir / "shots.csv")
+    assert sheet.encoding == "utf-8"
+    assert sheet.delimiter == ","
+    assert set(sheet.mapping) == {name.lower() for name in HEADER}
+    assert len(sheet.rows) == 516
+    assert sheet.rows[0].line == 2
+    assert sheet.rows[0].cells["nomenclature"] == "UNDLM_00001"
+
+
+def test_excel_french_export_semicolon_cp1252_crlf_bom_free(tmp_path):
+    rows = [row(1, scene="Séquence café", notes="étalonnage chaud; garder"), row(2, start=2)]
+    path = write_csv(
+        tmp_path / "plans.csv", rows, header=FRENCH_HEADER, delimiter=";", encoding="cp1252", newline="\r\n"
+    )
+    sheet = read_sheet(path)
+    assert (sheet.encoding, sheet.delimiter) == ("cp1252", ";")
+    assert sheet.mapping["shot_number"] == "N° Plan"
+    assert sheet.mapping["timeline_in"] == "TC In montage"
+    assert sheet.rows[0].cells["scene"] == "Séquence café"
+    assert sheet.rows[0].cells["notes"] == "étalonnage chaud; garder"
+    assert [r.line for r in sheet.rows] == [2, 3]
+
+
+def test_utf8_bom_tab_delimited_and_blank_lines_keep_true_line_numbers(tmp_path):
+    path = tmp_path / "tabs.csv"
+    body = (
+        "\t".join(HEADER) + "\r\n\r\n" + "\t".join(row(1)) + "\r\n\t\t\t\r\n\r\n" + "\t".join(row(2, start=2)) + "\r\n"
+    )
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    sheet = read_sheet(path)
+    assert sheet.delimiter == "\t"
+    assert sheet.mapping["shot_number"] == "SHOT_NUMBER"  # the BOM is not part of the first header
+    assert [r.line for r in sheet.rows] == [3, 6]
+
+
+def test_multiline_quoted_cell_counts_lines(tmp_path):
+    path = write_csv(tmp_path / "ml.csv", [row(1, notes="line one\nline two"), row(2, start=2)])
+    assert [r.line for r in read_sheet(path).rows] == [2, 4]
+
+
+@pytest.mark.parametrize(
+    ("header", "canonical"),
+    [
+        ("N° Plan", "shot_number"),
+        ("n° PLAN", "shot_number"),
+        ("Shot Number", "shot_number"),
+        ("SÉQUENCE", "scene"),
+        ("Scène", "scene"),
+        ("fichier_source", "source_file"),
+        ("TC IN MONTAGE", "timeline_in"),
+        ("Record Out", "timeline_out"),
+        ("Durée", "duration"),
+        ("Commentaires", "notes"),
+    ],
+)
+def test_aliases_ignore_case_accents_and_punctuation(header, canonical):
+    required = {"shot_number": "Plan", "scene": "Scene"}
+    headers = [header, *(other for name, other in required.items() if name != canonical)]
+    mapping, _ = map_columns(headers)
+    assert mapping[canonical] == header
+
+
+def test_normalize_header():
+    assert normalize_header("N° Plan") == "nplan"
+    assert normalize_header("TC In montage") == "tcinmontage"
+    assert normalize_header("Séquence") == "sequence"
+
+
+def test_missing_required_column_lists_headers_seen():
+    with pytest.raises(SheetError) as exc:
+        map_columns(["Plan", "Clip", "Foo"])
+    message = str(exc.value)
+    assert "scene" in message
+    assert "'Plan', 'Clip', 'Foo'" in message
+    assert "--columns" in message
+
+
+def test_columns_override_maps_custom_headers_and_ignores_the_rest():
+    mapping, ignored = map_columns(["Shot ID", "Where", "Clip"], {"shot_number": "Shot ID", "scene": "Where"})
+    assert mapping == {"shot_number": "Shot ID", "scene": "Where", "source_file": "Clip"}
+    assert ignored == []
+
+
+def test_columns_override_errors():
+    with pytest.raises(SheetError, match="unknown fields"):
+        map_columns(["Plan", "Scene"], {"shot": "Plan"})
+    with pytest.raises(SheetError, match="not a header"):
+        map_columns(["Plan", "Scene"], {"shot_number": "Nope"})
+
+
+def test_two_columns_for_one_field_is_an_error():
+    with pytest.raises(SheetError, match="both look like scene"):
+        map_columns(["Plan", "Scene", "Séquence"])
+
+
+def test_duplicate_header_is_an_error(tmp_path):
+    path = write_csv(tmp_path / "dup.csv", [row(1)], header=[*HEADER[:-1], "SCENE"])
+    with pytest.raises(SheetError, match="appears twice"):
+        read_sheet(path)
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(SheetError, match="cannot read"):
+        read_sheet(tmp_path / "missing.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("\n\n")
+    with pytest.raises(SheetError, match="empty"):
+        read_sheet(empty)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"SHOT,SCENE\n\x81\x8d\x8f\x90,\x9d\n")  # undefined in cp1252, invalid UTF-8
+    with pytest.raises(SheetError, match="neither UTF-8 nor Windows-1252"):
+        read_sheet(binary)
