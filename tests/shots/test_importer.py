@@ -200,3 +200,17 @@ def test_shots_sharing_a_source(tmp_path):
     report = run(write_csv(tmp_path / "s.csv", rows))
     assert (report.unique_sources, report.shots_sharing_source) == (2, 2)
     assert Shot.objects.get(shot_number="004").source_file is None
+
+
+def test_generated_sheet_imports_across_bulk_batches_and_reimports_unchanged(tmp_path):
+    """The benchmark's generator at a size that spans several bulk batches (see bench/)."""
+    from bench.sheetgen import write_sheet
+
+    path = write_sheet(tmp_path / "big.csv", 1_234)
+    first = run(path)
+    assert (first.created, first.invalid, first.shots) == (1_234, [], 1_234)
+    assert Shot.objects.count() == 1_234
+    assert ShotEvent.objects.count() == 1_234
+    assert first.scenes == Scene.objects.count() == 62
+    second = run(path)
+    assert (second.created, second.updated, second.unchanged) == (0, 0, 1_234)
