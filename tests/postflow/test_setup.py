@@ -1,0 +1,64 @@
+import os
+import stat
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from postflow.lib.secret_key import load_or_create_secret_key
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_ensure_admin_creates_one_account_and_shows_its_password_once():
+    out = StringIO()
+    call_command("ensure_admin", stdout=out)
+    password = next(line.split()[-1] for line in out.getvalue().splitlines() if "password:" in line)
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.is_staff
+    assert admin.check_password(password) and len(password) >= 16
+    again = StringIO()
+    call_command("ensure_admin", stdout=again)
+    assert password not in again.getvalue()
+    assert "exists already" in again.getvalue()
+    assert get_user_model().objects.count() == 1
+
+
+def test_secret_key_is_created_private_and_then_reused(tmp_path):
+    path = tmp_path / "secret_key"
+    key = load_or_create_secret_key(path)
+    assert len(key) >= 50
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_secret_key(path) == key
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("POSTFLOW_FPS", "26", "POSTFLOW_FPS: '26' is not a timecode rate"),
+        ("POSTFLOW_NOMENCLATURE_REGEX", "([", "POSTFLOW_NOMENCLATURE_REGEX is not a valid regex"),
+        ("DEBUG", "maybe", "DEBUG"),
+    ],
+)
+def test_bad_settings_fail_at_start_naming_the_variable(tmp_path, variable, value, message):
+    env = {**os.environ, "POSTFLOW_VAR_DIR": str(tmp_path), variable: value}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_check_passes_on_the_embedded_default(tmp_path):
+    env = {**os.environ, "POSTFLOW_VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
