@@ -13,6 +13,11 @@ class Project(models.Model):
     code = models.CharField(max_length=32, unique=True, help_text="Short code used in file names, e.g. UNDLM.")
     name = models.CharField(max_length=200)
     fps = models.FloatField(help_text="Project frame rate; every timecode of its shots is at this rate.")
+    naming_templates = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Render file-name templates, e.g. ["{project}_{shot}_v{version}"]; empty: POSTFLOW_NAMING_TEMPLATES.',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -73,8 +78,6 @@ class Shot(models.Model):
     timeline_out = models.IntegerField(null=True, blank=True)
     duration = models.IntegerField(null=True, blank=True, help_text="Frames.")
     notes = models.TextField(blank=True)
-    # Row order in the shot list, so exports and listings follow the cut.
-    position = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=32, choices=Status.choices, default=Status.PENDING, db_index=True)
     # Set when a re-import no longer lists the shot; it is never deleted, history kept.
     omitted = models.BooleanField(default=False, db_index=True)
@@ -82,7 +85,8 @@ class Shot(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["project", "position", "shot_number"]
+        # Cut order: by record in; shots not yet placed in the cut go last.
+        ordering = ["project", models.F("timeline_in").asc(nulls_last=True), "shot_number"]
         constraints = [
             models.UniqueConstraint(fields=["project", "shot_number"], name="shot_unique_number"),
             models.UniqueConstraint(

@@ -5,6 +5,18 @@ import pytest
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
+@pytest.fixture(autouse=True)
+def _test_settings(settings) -> None:
+    # The manifest storage of the settings needs `collectstatic` before any page renders.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    # PBKDF2 at full strength costs ~0.4 s per user created; tests create many.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.WHITENOISE_AUTOREFRESH = True  # no "No directory at var/static/" warning per request
+
+
 @pytest.fixture
 def samples_dir() -> Path:
     return SAMPLES

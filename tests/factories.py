@@ -1,0 +1,57 @@
+"""Small helpers to create shot-list data in tests. Plain functions: no factory library needed.
+
+They write rows directly (status included), which is what setting up a test needs; code under
+test still goes through `shots.services`.
+"""
+
+from shots.models import Project, Scene, Shot, SourceFile
+from shots.workflow import Status
+
+
+def make_project(*, code: str = "TST", name: str = "Test film", fps: float = 25.0) -> Project:
+    return Project.objects.create(code=code, name=name, fps=fps)
+
+
+def make_scene(project: Project, name: str = "SCENE", *, number: int | None = None) -> Scene:
+    """A scene; its number defaults to the next free one in the project."""
+    if number is None:
+        number = project.scenes.count() + 1
+    return Scene.objects.create(project=project, name=name, number=number)
+
+
+def make_source(project: Project, name: str = "A001C001.mov") -> SourceFile:
+    return SourceFile.objects.get_or_create(project=project, name=name)[0]
+
+
+def make_shot(
+    project: Project | None = None,
+    *,
+    scene: Scene | None = None,
+    shot_number: str | None = None,
+    nomenclature: str | None = None,
+    source: SourceFile | None = None,
+    status: Status = Status.PENDING,
+    **fields: object,
+) -> Shot:
+    """A shot with sensible defaults: next shot number, `<CODE>_<00001>` nomenclature.
+
+    Without a project, a scene or both, they are created (a project TST at 25 fps, a scene SCENE).
+    Other keyword arguments are Shot fields (timeline_in=..., notes=..., omitted=...).
+    """
+    if project is None:
+        project = scene.project if scene else make_project()
+    if scene is None:
+        scene = project.scenes.first() or make_scene(project)
+    index = project.shots.count() + 1
+    shot_number = shot_number or f"{index:03d}"
+    if nomenclature is None:
+        nomenclature = f"{project.code}_{index:05d}"
+    return Shot.objects.create(
+        project=project,
+        scene=scene,
+        shot_number=shot_number,
+        nomenclature=nomenclature,
+        source_file=source,
+        status=status,
+        **fields,
+    )
