@@ -18,10 +18,23 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+
+def env_bool(name: str, default: bool) -> bool:
+    """Like env.bool, but a value that is not clearly true or false fails at start."""
+    raw = env.str(name, default="").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
+
+
 VAR_DIR = Path(env.str("POSTFLOW_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env.bool("DEBUG", default=False)
+DEBUG = env_bool("DEBUG", default=False)
 # Unset, a random key is generated once and kept in var/secret_key (mode 0600), so a fresh
 # checkout works without anyone inventing a key, and sessions survive restarts.
 SECRET_KEY = env.str("SECRET_KEY", default="") or load_or_create_secret_key(VAR_DIR / "secret_key")
@@ -145,6 +158,34 @@ POSTFLOW_FPS = env.str("POSTFLOW_FPS", default="25")
 POSTFLOW_NOMENCLATURE_REGEX = env.str("POSTFLOW_NOMENCLATURE_REGEX", default=r"^[A-Z][A-Z0-9]*_(SEQ\d{2,3}_)?\d{3,6}$")
 
 
+# --- the render watcher (manage.py watch) ----------------------------------------------
+
+# The LucidLink mount (or any folder) the watcher scans for renders.
+LUCIDLINK_MOUNT_PATH = Path(env.str("LUCIDLINK_MOUNT_PATH", default=str(VAR_DIR / "lucidlink")))
+# Seconds between scans; a full walk (the reconciliation) every POSTFLOW_FULL_SCAN_SECONDS.
+POSTFLOW_SCAN_INTERVAL_SECONDS = env.float("POSTFLOW_SCAN_INTERVAL_SECONDS", default=10.0)
+POSTFLOW_FULL_SCAN_SECONDS = env.float("POSTFLOW_FULL_SCAN_SECONDS", default=300.0)
+# A render is complete once its size (> 0) and mtime stayed the same this long (LucidLink: 60).
+POSTFLOW_SETTLE_SECONDS = env.float("POSTFLOW_SETTLE_SECONDS", default=60.0)
+# Wake the scan loop on inotify events too: only useful on local disks, never on LucidLink.
+POSTFLOW_INOTIFY = env_bool("POSTFLOW_INOTIFY", default=False)
+# Render file names, tried in order; placeholders {project} {scene} {shot} {version}.
+POSTFLOW_NAMING_TEMPLATES = env.list(
+    "POSTFLOW_NAMING_TEMPLATES", default=["{project}_SEQ{scene}_{shot}_v{version}", "{project}_{shot}_v{version}"]
+)
+# Only these extensions are renders; everything else under the root is ignored.
+POSTFLOW_RENDER_EXTENSIONS = [
+    e.lower().lstrip(".") for e in env.list("POSTFLOW_RENDER_EXTENSIONS", default=["mov", "mp4", "mxf", "m4v"])
+]
+# How far a render's length may differ from its shot's duration, in frames.
+POSTFLOW_DURATION_TOLERANCE_FRAMES = env.int("POSTFLOW_DURATION_TOLERANCE_FRAMES", default=2)
+# What a verified render means, by folder: "glob=action" pairs, first match wins. action is
+# "review" (upload for review), "ignore", or a shot status to move to (e.g. ae_completed).
+POSTFLOW_STAGE_RULES = env.list("POSTFLOW_STAGE_RULES", default=["renders/ae/*=ae_completed", "*=review"])
+# `lucid pin --set` on render folders when this binary is on PATH (empty: never pin).
+POSTFLOW_LUCID_BIN = env.str("POSTFLOW_LUCID_BIN", default="lucid")
+
+
 def _check_postflow_settings() -> None:
     import re
 
@@ -158,6 +199,127 @@ def _check_postflow_settings() -> None:
         re.compile(POSTFLOW_NOMENCLATURE_REGEX)
     except re.error as exc:
         raise ImproperlyConfigured(f"POSTFLOW_NOMENCLATURE_REGEX is not a valid regex: {exc}") from None
+    _check_watcher_settings()
+
+
+def _check_watcher_settings() -> None:
+    from ingest.naming import TemplateError, compile_template
+    from ingest.rules import RuleError, parse_rules
+
+    for name in ("POSTFLOW_SCAN_INTERVAL_SECONDS", "POSTFLOW_FULL_SCAN_SECONDS"):
+        if globals()[name] <= 0:
+            raise ImproperlyConfigured(f"{name} must be more than 0 seconds")
+    if POSTFLOW_SETTLE_SECONDS < 0:
+        raise ImproperlyConfigured("POSTFLOW_SETTLE_SECONDS cannot be negative")
+    try:
+        for template in POSTFLOW_NAMING_TEMPLATES:
+            compile_template(template)
+    except TemplateError as exc:
+        raise ImproperlyConfigured(f"POSTFLOW_NAMING_TEMPLATES: {exc}") from None
+    try:
+        parse_rules(POSTFLOW_STAGE_RULES)
+    except RuleError as exc:
+        raise ImproperlyConfigured(f"POSTFLOW_STAGE_RULES: {exc}") from None
 
 
 _check_postflow_settings()
+
+# --- Frame.io -------------------------------------------------------------------------
+
+
+def _frameio_str(name: str, default: str = "") -> str:
+    """The variable, stripped; unset or empty gives `default` (so .env.example's empty lines are harmless)."""
+    return env.str(name, default="").strip() or default
+
+
+def _frameio_bool(name: str, default: bool) -> bool:
+    raw = _frameio_str(name).lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
+
+
+def _frameio_url(name: str, default: str) -> str:
+    from urllib.parse import urlsplit
+
+    value = _frameio_str(name, default).rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ImproperlyConfigured(f"{name} must be an http(s) URL without query string, got {value!r}")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ImproperlyConfigured(f"{name} must use https (plain http only for a loopback sandbox), got {value!r}")
+    return value
+
+
+# oauth: a person connects an Adobe "OAuth Web App" credential on /frameio/connect/; s2s: Server-to-Server
+# (client credentials, for accounts administered in the Adobe Admin Console).
+FRAMEIO_AUTH = _frameio_str("FRAMEIO_AUTH", "oauth").lower()
+if FRAMEIO_AUTH not in ("oauth", "s2s"):
+    raise ImproperlyConfigured(f"FRAMEIO_AUTH must be 'oauth' or 's2s', got {FRAMEIO_AUTH!r}")
+# The Adobe Developer Console credential. Empty: postflow talks to the local Frame.io sandbox.
+FRAMEIO_CLIENT_ID = _frameio_str("FRAMEIO_CLIENT_ID")
+FRAMEIO_CLIENT_SECRET = _frameio_str("FRAMEIO_CLIENT_SECRET")
+# The OAuth callback registered on the credential (https, e.g. https://post.example.com/frameio/callback/).
+# Empty: built from the request that starts the connection (fine for the sandbox and local use).
+FRAMEIO_REDIRECT_URI = _frameio_str("FRAMEIO_REDIRECT_URI")
+if FRAMEIO_REDIRECT_URI:
+    _frameio_url("FRAMEIO_REDIRECT_URI", FRAMEIO_REDIRECT_URI)
+# Space-separated IMS scopes; offline_access is what yields a refresh token (oauth).
+FRAMEIO_SCOPES = _frameio_str(
+    "FRAMEIO_SCOPES",
+    (
+        "openid email profile offline_access additional_info.roles"
+        if FRAMEIO_AUTH == "oauth"
+        else "openid AdobeID frame.s2s.all"
+    ),
+).replace(",", " ")
+FRAMEIO_SCOPES = " ".join(FRAMEIO_SCOPES.split())
+if not FRAMEIO_SCOPES:
+    raise ImproperlyConfigured("FRAMEIO_SCOPES must not be empty")
+# The Frame.io API and Adobe IMS hosts (the real ones unless in sandbox mode).
+FRAMEIO_API_URL = _frameio_url("FRAMEIO_API_URL", "https://api.frame.io")
+FRAMEIO_IMS_URL = _frameio_url("FRAMEIO_IMS_URL", "https://ims-na1.adobelogin.com")
+# Use the local Frame.io + IMS emulator; defaults to true when no FRAMEIO_CLIENT_ID is set.
+FRAMEIO_SANDBOX = _frameio_bool("FRAMEIO_SANDBOX", default=not FRAMEIO_CLIENT_ID)
+# Where the sandbox listens (`manage.py frameio_sandbox --port 8001`); it serves both /v4 and /ims.
+FRAMEIO_SANDBOX_URL = _frameio_url("FRAMEIO_SANDBOX_URL", "http://127.0.0.1:8001")
+if FRAMEIO_SANDBOX:
+    FRAMEIO_API_URL = FRAMEIO_IMS_URL = FRAMEIO_SANDBOX_URL
+    # The sandbox's built-in credential (not a secret: it only opens the local emulator).
+    FRAMEIO_CLIENT_ID = "postflow-sandbox"
+    FRAMEIO_CLIENT_SECRET = "postflow-sandbox-secret"  # noqa: S105
+elif not FRAMEIO_CLIENT_ID:
+    raise ImproperlyConfigured("FRAMEIO_CLIENT_ID is required when FRAMEIO_SANDBOX is false")
+elif not FRAMEIO_CLIENT_SECRET:
+    raise ImproperlyConfigured("FRAMEIO_CLIENT_SECRET is required when FRAMEIO_CLIENT_ID is set")
+# The account, workspace and project to use; empty ones are chosen on /frameio/connect/.
+FRAMEIO_ACCOUNT_ID = _frameio_str("FRAMEIO_ACCOUNT_ID")
+FRAMEIO_WORKSPACE_ID = _frameio_str("FRAMEIO_WORKSPACE_ID")
+FRAMEIO_DEFAULT_PROJECT_ID = _frameio_str("FRAMEIO_DEFAULT_PROJECT_ID")
+# Fernet key(s) for the stored tokens (comma-separated: the first encrypts, all decrypt, for rotation).
+# Empty: a key derived from SECRET_KEY with HKDF-SHA256 (changing SECRET_KEY then means reconnecting).
+FRAMEIO_TOKEN_KEY = _frameio_str("FRAMEIO_TOKEN_KEY")
+if FRAMEIO_TOKEN_KEY:
+    from cryptography.fernet import Fernet
+
+    try:
+        for _key in FRAMEIO_TOKEN_KEY.split(","):
+            Fernet(_key.strip())
+    except ValueError:
+        raise ImproperlyConfigured(
+            "FRAMEIO_TOKEN_KEY must be Fernet keys (32 url-safe base64-encoded bytes; "
+            'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
+        ) from None
+# Read timeout of every Frame.io and IMS call, in seconds.
+try:
+    FRAMEIO_TIMEOUT_SECONDS = float(_frameio_str("FRAMEIO_TIMEOUT_SECONDS", "30"))
+except ValueError:
+    raise ImproperlyConfigured("FRAMEIO_TIMEOUT_SECONDS must be a number of seconds") from None
+if not 0 < FRAMEIO_TIMEOUT_SECONDS <= 600:
+    raise ImproperlyConfigured(f"FRAMEIO_TIMEOUT_SECONDS must be between 0 and 600, got {FRAMEIO_TIMEOUT_SECONDS}")
+# The OAuth libraries log request bodies (tokens) at DEBUG (requests-oauthlib#536): keep them quieter.
+LOGGING.setdefault("loggers", {}).update({"requests_oauthlib": {"level": "WARNING"}, "oauthlib": {"level": "WARNING"}})

@@ -1,0 +1,54 @@
+"""Admin for the render ledger: producers see quarantined renders with the reason, and
+release (verify again) or dismiss them. The ledger's state is never edited as a field."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from ingest.models import Render, WatcherHeartbeat
+from ingest.services import render_dismiss, render_release
+
+
+@admin.register(Render)
+class RenderAdmin(admin.ModelAdmin):
+    list_display = ("path", "state", "shot", "version", "size", "reason", "first_seen", "verified_at")
+    list_filter = ("state", "rule", "root")
+    list_select_related = ("shot",)
+    search_fields = ("path", "shot__nomenclature", "reason", "checksum")
+    date_hierarchy = "first_seen"
+    actions = ["release", "dismiss"]
+    readonly_fields = [field.name for field in Render._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # only the watcher records files it has seen
+
+    def has_delete_permission(self, request: HttpRequest, obj: Render | None = None) -> bool:
+        return False  # the ledger is what prevents a second upload: never delete from it
+
+    @admin.action(description="Release: verify again on the next scan", permissions=["change"])
+    def release(self, request: HttpRequest, queryset: QuerySet[Render]) -> None:
+        self._apply(request, queryset, lambda render: render_release(render_id=render.pk), "released")
+
+    @admin.action(description="Dismiss: set aside (until the file changes)", permissions=["change"])
+    def dismiss(self, request: HttpRequest, queryset: QuerySet[Render]) -> None:
+        actor = f"user:{request.user.get_username()}"
+        self._apply(request, queryset, lambda render: render_dismiss(render_id=render.pk, actor=actor), "dismissed")
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet[Render], action, verb: str) -> None:
+        done = sum(1 for render in queryset if action(render))
+        skipped = queryset.count() - done
+        if done:
+            self.message_user(request, f"{done} render(s) {verb}.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"{skipped} render(s) skipped: only quarantined renders can be {verb}.", messages.WARNING
+            )
+
+
+@admin.register(WatcherHeartbeat)
+class WatcherHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ("name", "healthy", "beat_at", "last_scan_ms", "files_known", "detail")
+    readonly_fields = [field.name for field in WatcherHeartbeat._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,79 @@
+"""The render ledger: every file the watcher has seen under a watch root, and what became of it."""
+
+from django.db import models
+from django.db.models import Q
+
+from shots.models import Shot
+
+
+class Render(models.Model):
+    """A file under a watch root. One row per (root, path); it survives restarts, so a restart
+    never verifies or enqueues a render twice.
+
+    discovered -> stable -> verified -> queued (-> the upload pipeline's states)
+                         \\-> quarantined (reason) -> released (back to discovered) | dismissed
+    """
+
+    class State(models.TextChoices):
+        DISCOVERED = "discovered", "Discovered"  # seen; waiting for data and the settle window
+        STABLE = "stable", "Stable"  # size > 0, unchanged across the settle window
+        VERIFIED = "verified", "Verified"  # named, probed and hashed
+        QUEUED = "queued", "Queued"  # handed to the upload pipeline
+        DONE = "done", "Done"  # verified; its folder's rule asked for no upload
+        QUARANTINED = "quarantined", "Quarantined"
+        DISMISSED = "dismissed", "Dismissed"  # a producer set it aside
+        GONE = "gone", "Gone"  # vanished before it was verified
+
+    root = models.CharField(max_length=500, help_text="The watch root, as configured.")
+    path = models.CharField(max_length=1000, help_text="Relative to the root, with / separators.")
+    size = models.BigIntegerField(default=0)
+    mtime_ns = models.BigIntegerField(default=0)
+    inode = models.BigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    # When the current (size, mtime) was first observed; stable once the settle window passed.
+    observed_since = models.DateTimeField()
+    stable_since = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.DISCOVERED, db_index=True)
+    reason = models.TextField(blank=True, help_text="Why it is quarantined (or what happened last).")
+    # A `.tmp` rename or a `.done` sidecar said the writer finished: no need to wait the window.
+    completion_signal = models.CharField(max_length=16, blank=True)
+    shot = models.ForeignKey(Shot, on_delete=models.PROTECT, null=True, blank=True, related_name="renders")
+    version = models.PositiveIntegerField(null=True, blank=True)
+    rule = models.CharField(max_length=32, blank=True, help_text="What the folder rule says this render means.")
+    checksum = models.CharField(max_length=32, blank=True, help_text="xxh3-128, hex (as ASC MHL's xxh128).")
+    media = models.JSONField(default=dict, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-first_seen", "path"]
+        constraints = [
+            models.UniqueConstraint(fields=["root", "path"], name="render_unique_path"),
+            # One file per shot version among the renders that count; collisions are quarantined.
+            models.UniqueConstraint(
+                fields=["shot", "version"],
+                condition=Q(state__in=["verified", "queued", "done"]),
+                name="render_unique_shot_version",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class WatcherHeartbeat(models.Model):
+    """One row per watcher process (by name): when it last scanned, and whether its roots are
+    reachable. Other parts (dashboard, alerts) read it; a missing heartbeat means a dead watcher."""
+
+    name = models.CharField(max_length=100, unique=True)
+    beat_at = models.DateTimeField()
+    healthy = models.BooleanField(default=True)
+    detail = models.TextField(blank=True)
+    last_scan_ms = models.PositiveIntegerField(default=0)
+    files_known = models.PositiveIntegerField(default=0)
+    pid = models.PositiveIntegerField(default=0)
+    host = models.CharField(max_length=255, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'healthy' if self.healthy else 'unhealthy'} at {self.beat_at:%Y-%m-%d %H:%M:%S})"

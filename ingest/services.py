@@ -1,0 +1,339 @@
+"""Every write to the render ledger: what a scan saw, settling, verification, quarantine.
+
+A render moves discovered -> stable -> verified -> queued (or done), or to quarantined with a
+reason. Each move is a compare-and-set UPDATE on the row's state, so two watchers (or a
+watcher and a producer in the admin) never both act on one render, and a restart repeats
+nothing that was committed.
+"""
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django_q.tasks import async_task
+
+from ingest.models import Render
+from ingest.rules import IGNORE, REVIEW, Rule, action_for, parse_rules
+from ingest.scanner import FileStat, ScanResult
+from ingest.selectors import resolve_name
+from ingest.verify import MediaError, MediaFacts, checksum_xxh128, probe
+from postflow.lib.timecode import fps_label
+from shots.models import Shot
+from shots.services import shot_try_transition
+
+logger = logging.getLogger(__name__)
+
+TEMP_SUFFIXES = (".tmp", ".part", ".partial")
+SIDECAR_SUFFIX = ".done"
+# States a file change sends back to `discovered` (dismissed files stay set aside until they change too).
+_RESETTABLE = [s for s in Render.State.values if s != Render.State.DISCOVERED]
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    root: Path
+    settle_seconds: float
+    templates: list[str]
+    extensions: frozenset[str]
+    tolerance_frames: int
+    rules: list[Rule] = field(default_factory=list)
+
+    @classmethod
+    def from_settings(cls, root: Path | None = None) -> "WatchConfig":
+        return cls(
+            root=Path(root or settings.LUCIDLINK_MOUNT_PATH),
+            settle_seconds=settings.POSTFLOW_SETTLE_SECONDS,
+            templates=list(settings.POSTFLOW_NAMING_TEMPLATES),
+            extensions=frozenset(settings.POSTFLOW_RENDER_EXTENSIONS),
+            tolerance_frames=settings.POSTFLOW_DURATION_TOLERANCE_FRAMES,
+            rules=parse_rules(settings.POSTFLOW_STAGE_RULES),
+        )
+
+    @property
+    def root_key(self) -> str:
+        return str(self.root)
+
+    def is_render(self, relpath: str) -> bool:
+        return relpath.rpartition(".")[2].lower() in self.extensions and "." in relpath.rsplit("/", 1)[-1]
+
+    def tracks(self, name: str) -> bool:
+        """What the scanner keeps: renders, plus temp names and sidecars, which say a render is complete."""
+        lower = name.lower()
+        return self.is_render(name) or lower.endswith(TEMP_SUFFIXES) or lower.endswith(SIDECAR_SUFFIX)
+
+
+class VerifyError(Exception):
+    """A verification step failed for a reason that quarantines the render."""
+
+
+# --- what a scan saw ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def render_observe(*, config: WatchConfig, result: ScanResult, signals: dict[str, str], now: datetime) -> None:
+    """Bring the ledger in line with a scan: new files, changed files, vanished files, unsafe ones."""
+    seen = {**result.appeared, **result.changed}
+    renders = {path: stat for path, stat in seen.items() if config.is_render(path)}
+    existing = {
+        row.path: row for row in Render.objects.filter(root=config.root_key, path__in=list(renders) + list(result.gone))
+    }
+    new = []
+    for path, stat in renders.items():
+        row = existing.get(path)
+        if row is None:
+            new.append(_new_render(config, path, stat, now, signals.get(path, "")))
+        elif (row.size, row.mtime_ns, row.inode) != (stat.size, stat.mtime_ns, stat.inode):
+            _render_changed(row, stat, now, signals.get(path, ""))
+    Render.objects.bulk_create(new, batch_size=500)
+    for path, signal in signals.items():  # a sidecar may arrive after its render: few, cheap
+        Render.objects.filter(
+            root=config.root_key, path=path, state=Render.State.DISCOVERED, completion_signal=""
+        ).update(completion_signal=signal)
+    for path in result.gone:
+        row = existing.get(path)
+        if row is not None and row.state not in (Render.State.GONE, Render.State.DISMISSED):
+            Render.objects.filter(pk=row.pk).update(state=Render.State.GONE, reason=f"vanished while {row.state}")
+            logger.info("render %s vanished while %s", path, row.state)
+    for path, reason in result.rejected.items():
+        render_quarantine_path(config=config, path=path, reason=reason, now=now)
+
+
+def _new_render(config: WatchConfig, path: str, stat: FileStat, now: datetime, signal: str) -> Render:
+    return Render(
+        root=config.root_key,
+        path=path,
+        size=stat.size,
+        mtime_ns=stat.mtime_ns,
+        inode=stat.inode,
+        first_seen=now,
+        observed_since=now,
+        completion_signal=signal,
+    )
+
+
+def _render_changed(row: Render, stat: FileStat, now: datetime, signal: str) -> None:
+    """A file whose size, mtime or inode moved starts over, whatever it had become."""
+    reason = ""
+    if row.state not in (Render.State.DISCOVERED, Render.State.GONE):
+        reason = f"changed after {row.state} (size {row.size} → {stat.size})"
+        logger.info("render %s %s", row.path, reason)
+    Render.objects.filter(pk=row.pk).update(
+        size=stat.size,
+        mtime_ns=stat.mtime_ns,
+        inode=stat.inode,
+        observed_since=now,
+        stable_since=None,
+        state=Render.State.DISCOVERED,
+        reason=reason,
+        completion_signal=signal,
+        shot=None,
+        version=None,
+        checksum="",
+        media={},
+        verified_at=None,
+    )
+
+
+def render_quarantine_path(*, config: WatchConfig, path: str, reason: str, now: datetime) -> None:
+    """Quarantine a path the scanner refused (unsafe name, symlink out of the root)."""
+    row, created = Render.objects.get_or_create(
+        root=config.root_key,
+        path=path,
+        defaults={"first_seen": now, "observed_since": now, "state": Render.State.QUARANTINED, "reason": reason},
+    )
+    if not created and row.state not in (Render.State.QUARANTINED, Render.State.DISMISSED):
+        Render.objects.filter(pk=row.pk).update(state=Render.State.QUARANTINED, reason=reason)
+    if created or row.reason != reason:
+        logger.warning("quarantined %s: %s", path, reason)
+
+
+def render_settle(*, config: WatchConfig, now: datetime) -> int:
+    """discovered -> stable for renders with data whose (size, mtime) held across the settle
+    window, or, when the writer signalled completion, across one more scan. Call it only
+    after a successful scan: the window must be spanned by real observations."""
+    discovered = Render.objects.filter(root=config.root_key, state=Render.State.DISCOVERED, size__gt=0)
+    settled = discovered.filter(observed_since__lte=now - timedelta(seconds=config.settle_seconds))
+    signalled = discovered.exclude(completion_signal="").filter(observed_since__lt=now)
+    count = settled.update(state=Render.State.STABLE, stable_since=now)
+    return count + signalled.update(state=Render.State.STABLE, stable_since=now)
+
+
+# --- verification ------------------------------------------------------------------------
+
+
+def render_verify(*, render_id: int, config: WatchConfig, now: datetime) -> Render:
+    """stable -> verified and then queued/done, or quarantined with the reason.
+
+    Reads the whole file (checksum, probe) outside any transaction; writes are conditional on
+    the row still being `stable`, so a file that changed meanwhile is not verified. An I/O
+    error (the mount went away) leaves the render stable, to be tried again next scan.
+    """
+    render = Render.objects.get(pk=render_id)
+    if render.state != Render.State.STABLE:
+        return render
+    try:
+        absolute = safe_path(config.root, render.path)
+        if not _unchanged(render, absolute):
+            _back_to_discovered(render, now, "changed before verification")
+            return render
+        resolution = resolve_name(Path(render.path).name, config.templates)
+        if resolution.shot is None:
+            raise VerifyError(_with_suggestions(resolution.problem, resolution.suggestions))
+        shot, version = resolution.shot, resolution.parsed.version
+        _check_collision(render, shot, version)
+        checksum = checksum_xxh128(absolute)
+        if not _unchanged(render, absolute):
+            _back_to_discovered(render, now, "changed while it was read")
+            return render
+        facts = probe(absolute)
+        _check_media(facts, shot, config.tolerance_frames)
+    except (VerifyError, MediaError) as exc:
+        return render_quarantine(render_id=render.pk, reason=str(exc), from_state=Render.State.STABLE)
+    except OSError as exc:
+        logger.warning("cannot read render %s yet (%s); will try again", render.path, exc.strerror or exc)
+        return render
+    return _render_verified(render, shot=shot, version=version, checksum=checksum, facts=facts, config=config, now=now)
+
+
+def safe_path(root: Path, relpath: str) -> Path:
+    """The absolute path of `relpath`, which must stay inside `root` and not be a symlink."""
+    candidate = root / relpath
+    resolved = candidate.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise VerifyError(f"{relpath} resolves outside the watch root")
+    if candidate.is_symlink():
+        raise VerifyError(f"{relpath} is a symlink; renders are read only from real files")
+    return candidate
+
+
+def render_check_unchanged(*, render_id: int) -> str:
+    """For the upload pipeline, just before it reads the file: '' if the render on disk is
+    still the one verified (size, mtime, inode), else why not."""
+    render = Render.objects.get(pk=render_id)
+    try:
+        absolute = safe_path(Path(render.root), render.path)
+        same = _unchanged(render, absolute)
+    except (VerifyError, OSError) as exc:
+        return str(exc)
+    return "" if same else "the file changed since it was verified"
+
+
+def _unchanged(render: Render, absolute: Path) -> bool:
+    stat = os.stat(absolute, follow_symlinks=False)
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (render.size, render.mtime_ns, render.inode)
+
+
+def _back_to_discovered(render: Render, now: datetime, reason: str) -> None:
+    Render.objects.filter(pk=render.pk, state=Render.State.STABLE).update(
+        state=Render.State.DISCOVERED, observed_since=now, stable_since=None, reason=reason
+    )
+
+
+def _with_suggestions(problem: str, suggestions: tuple[str, ...]) -> str:
+    return f"{problem}; did you mean {' or '.join(suggestions)}?" if suggestions else problem
+
+
+def _check_collision(render: Render, shot: Shot, version: int) -> None:
+    holder = (
+        Render.objects.filter(shot=shot, version=version, state__in=_COUNTING)
+        .exclude(pk=render.pk)
+        .values_list("path", flat=True)
+        .first()
+    )
+    if holder:
+        raise VerifyError(f"version {version} of {shot} is already held by {holder}")
+
+
+_COUNTING = [Render.State.VERIFIED, Render.State.QUEUED, Render.State.DONE]
+
+
+def _check_media(facts: MediaFacts, shot: Shot, tolerance: int) -> None:
+    project_fps = shot.project.fps
+    if abs(facts.fps - project_fps) > 0.01:
+        raise VerifyError(f"frame rate {fps_label(facts.fps)} fps, the project is at {fps_label(project_fps)} fps")
+    if shot.duration is None:
+        return
+    difference = facts.frames - shot.duration
+    if abs(difference) > tolerance:
+        longer = "longer" if difference > 0 else "shorter"
+        raise VerifyError(
+            f"{facts.frames} frames, {abs(difference)} frames {longer} than the shot ({shot.duration} frames; "
+            f"tolerance {tolerance}, POSTFLOW_DURATION_TOLERANCE_FRAMES)"
+        )
+
+
+def _render_verified(
+    render: Render, *, shot: Shot, version: int, checksum: str, facts: MediaFacts, config: WatchConfig, now: datetime
+) -> Render:
+    action = action_for(render.path, config.rules)
+    try:
+        with transaction.atomic():
+            claimed = Render.objects.filter(pk=render.pk, state=Render.State.STABLE).update(
+                state=Render.State.VERIFIED,
+                shot=shot,
+                version=version,
+                checksum=checksum,
+                media={**facts.as_dict(), "frames_vs_shot": _difference(facts, shot)},
+                verified_at=now,
+                rule=action,
+                reason="",
+            )
+            if claimed:
+                _apply_rule(render.pk, shot=shot, action=action, now=now)
+    except IntegrityError:
+        # Another watcher verified a different file as the same version at the same moment.
+        return render_quarantine(
+            render_id=render.pk, reason=f"version {version} of {shot} is already held", from_state=Render.State.STABLE
+        )
+    render.refresh_from_db()
+    logger.info("render %s verified as %s v%03d (%s)", render.path, shot, version, render.state)
+    return render
+
+
+def _difference(facts: MediaFacts, shot: Shot) -> int | None:
+    return None if shot.duration is None else facts.frames - shot.duration
+
+
+def _apply_rule(render_id: int, *, shot: Shot, action: str, now: datetime) -> None:
+    if action == REVIEW:
+        Render.objects.filter(pk=render_id).update(state=Render.State.QUEUED, queued_at=now)
+        # After commit only: the job must find the row queued. A crash between the commit and
+        # the enqueue leaves a queued render without a job; the upload reconciler re-enqueues those.
+        transaction.on_commit(lambda: async_task("frameio.tasks.upload_render", render_id))
+        return
+    Render.objects.filter(pk=render_id).update(state=Render.State.DONE)
+    if action != IGNORE:
+        shot_try_transition(shot_id=shot.pk, to_status=action, actor="watcher", details={"render_id": render_id})
+
+
+# --- producers' actions (admin) ----------------------------------------------------------
+
+
+def render_quarantine(*, render_id: int, reason: str, from_state: str | None = None) -> Render:
+    renders = Render.objects.filter(pk=render_id)
+    if from_state is not None:
+        renders = renders.filter(state=from_state)
+    if renders.update(state=Render.State.QUARANTINED, reason=reason, shot=None, version=None):
+        logger.warning("quarantined render %s: %s", render_id, reason)
+    return Render.objects.get(pk=render_id)
+
+
+def render_release(*, render_id: int) -> bool:
+    """Quarantined -> stable: verify it again on the next scan (after the shot list or the
+    naming was fixed). Returns False if it was not quarantined."""
+    released = Render.objects.filter(pk=render_id, state=Render.State.QUARANTINED).update(
+        state=Render.State.STABLE, reason=""
+    )
+    return bool(released)
+
+
+def render_dismiss(*, render_id: int, actor: str) -> bool:
+    """Set a quarantined render aside for good (until the file changes)."""
+    dismissed = Render.objects.filter(pk=render_id, state=Render.State.QUARANTINED).update(
+        state=Render.State.DISMISSED, reason=f"dismissed by {actor}"
+    )
+    return bool(dismissed)

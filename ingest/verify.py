@@ -1,0 +1,104 @@
+"""Checks on a render's content: the xxh128 checksum and a media probe (PyAV, whose wheels
+carry their own FFmpeg). No models here; `ingest.services` decides what the results mean."""
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+import xxhash
+
+CHUNK = 8 * 1024 * 1024
+
+
+class MediaError(Exception):
+    """The file is not a usable render (unreadable, no video, truncated): quarantine it."""
+
+
+@dataclass(frozen=True)
+class MediaFacts:
+    container: str
+    codec: str
+    width: int
+    height: int
+    fps: float
+    frames: int  # frames actually readable
+    declared_frames: int  # frames the container header announces
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def checksum_xxh128(path: Path, *, chunk_size: int = CHUNK) -> str:
+    """xxh3-128 of the whole file, hex, in one streaming pass (memory bounded by chunk_size).
+
+    On LucidLink this pass also pulls the file through the local cache before the upload.
+    """
+    digest = xxhash.xxh3_128()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def probe(path: Path) -> MediaFacts:
+    """Open the container, find its video stream and demux every packet of it.
+
+    Demuxing (not decoding) is what catches a truncated file cheaply: the header promises N
+    frames, the packets stop earlier. A file whose index sits at the end (mov without
+    faststart) does not even open once truncated.
+    """
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise MediaError(f"unreadable container: {_ffmpeg_reason(exc)}") from None
+    with container:
+        if not container.streams.video:
+            raise MediaError(f"no video stream (streams: {', '.join(s.type for s in container.streams) or 'none'})")
+        stream = container.streams.video[0]
+        if stream.codec_context is None:
+            raise MediaError("the video stream's codec parameters cannot be read (truncated header?)")
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if not rate:
+            raise MediaError("the video stream has no frame rate")
+        fps = float(rate)
+        declared = stream.frames or _frames_from_duration(stream, container, fps)
+        readable = _count_packets(container, stream)
+        facts = MediaFacts(
+            container=container.format.name,
+            codec=stream.codec_context.name,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            fps=round(fps, 6),
+            frames=readable,
+            declared_frames=declared,
+        )
+    if readable == 0:
+        raise MediaError("no readable video frame")
+    if declared and readable < declared:
+        raise MediaError(f"truncated: {readable} of {declared} frames readable")
+    return facts
+
+
+def _count_packets(container, stream) -> int:
+    count = 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size:  # the demuxer ends with an empty flush packet
+                count += 1
+    except av.FFmpegError as exc:
+        raise MediaError(f"read error after {count} frames: {_ffmpeg_reason(exc)}") from None
+    return count
+
+
+def _frames_from_duration(stream, container, fps: float) -> int:
+    if stream.duration and stream.time_base:
+        return round(float(stream.duration * stream.time_base) * fps)
+    if container.duration:
+        return math.floor(container.duration / av.time_base * fps + 0.5)
+    return 0
+
+
+def _ffmpeg_reason(exc: Exception) -> str:
+    # PyAV's message ends with the file name; the path is already in the ledger row.
+    return str(getattr(exc, "strerror", None) or exc)

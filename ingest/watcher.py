@@ -1,0 +1,172 @@
+"""The watch loop: scan, update the ledger, settle, verify, beat. One `Watcher` per root.
+
+Kept apart from the management command so tests drive `tick()` directly with a fake clock.
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from django.db import close_old_connections
+from django.utils import timezone
+
+from ingest.lucid import Pinner
+from ingest.models import Render, WatcherHeartbeat
+from ingest.scanner import RootUnavailable, ScanResult, TreeScanner
+from ingest.services import (
+    SIDECAR_SUFFIX,
+    TEMP_SUFFIXES,
+    WatchConfig,
+    render_observe,
+    render_settle,
+    render_verify,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class CompletionTracker:
+    """Remembers temp files and sidecars across scans, to spot a writer saying "finished".
+
+    `name.mov.tmp -> name.mov` keeps the inode: an appeared render whose inode belonged to a
+    temp file that is now gone was renamed into place. `name.mov.done` (or `name.done`)
+    beside a render is a sidecar.
+    """
+
+    def __init__(self, config: WatchConfig) -> None:
+        self.config = config
+        self.temp_inodes: dict[str, int] = {}
+        self.sidecars: set[str] = set()
+        self.renders: set[str] = set()
+
+    def signals(self, result: ScanResult) -> dict[str, str]:
+        renamed_inodes = {self.temp_inodes.pop(path) for path in result.gone if path in self.temp_inodes}
+        self.sidecars -= result.gone
+        self.renders -= result.gone
+        signals: dict[str, str] = {}
+        fresh: set[str] = set()  # sidecars and renders new in this scan: only they can pair up anew
+        for path, stat in {**result.appeared, **result.changed}.items():
+            lower = path.lower()
+            if lower.endswith(TEMP_SUFFIXES):
+                self.temp_inodes[path] = stat.inode
+            elif lower.endswith(SIDECAR_SUFFIX):
+                self.sidecars.add(path)
+                fresh.add(path)
+            elif self.config.is_render(path):
+                self.renders.add(path)
+                fresh.add(path)
+                if stat.inode in renamed_inodes:
+                    signals[path] = "rename"
+        for sidecar in self.sidecars:
+            stem = sidecar[: -len(SIDECAR_SUFFIX)]
+            for candidate in (stem, *(f"{stem}.{ext}" for ext in self.config.extensions)):
+                if candidate in self.renders and (sidecar in fresh or candidate in fresh):
+                    signals.setdefault(candidate, "sidecar")
+        return signals
+
+
+class Watcher:
+    def __init__(
+        self,
+        config: WatchConfig,
+        *,
+        clock: Callable[[], datetime] = timezone.now,
+        full_scan_seconds: float = 300.0,
+        pinner: Pinner | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.full_scan_seconds = full_scan_seconds
+        self.pinner = pinner or Pinner("")
+        self.name = name or f"watch@{socket.gethostname()}:{config.root}"
+        self.scanner = TreeScanner(config.root, accept=config.tracks)
+        self.completion = CompletionTracker(config)
+        self.last_full: datetime | None = None
+        self.healthy: bool | None = None
+        # A FUSE mount that goes away cleanly leaves an empty folder behind: a root that was a
+        # mount point and no longer is must read as "unavailable", not as "every file deleted".
+        self.was_mount = os.path.ismount(config.root)
+
+    def tick(self, *, full: bool = False) -> ScanResult | None:
+        """One scan and everything that follows from it. Never raises for a file or the mount."""
+        now = self.clock()
+        full = full or self.last_full is None or (now - self.last_full).total_seconds() >= self.full_scan_seconds
+        started = time.monotonic()
+        watch = Render.objects.filter(root=self.config.root_key, state=Render.State.DISCOVERED).values_list(
+            "path", flat=True
+        )
+        if self.was_mount and not os.path.ismount(self.config.root):
+            self._beat(healthy=False, detail=f"watch root {self.config.root} is no longer mounted", started=started)
+            return None
+        try:
+            result = self.scanner.scan(full=full, watch=list(watch))
+        except RootUnavailable as exc:
+            self._beat(healthy=False, detail=str(exc), started=started)
+            return None
+        if result.full:
+            self.last_full = now
+        render_observe(config=self.config, result=result, signals=self.completion.signals(result), now=now)
+        render_settle(config=self.config, now=now)
+        self._pin_new_folders(result)
+        self._verify_stable(now)
+        detail = "; ".join(f"{path or '.'}: {error}" for path, error in list(result.errors.items())[:5])
+        self._beat(healthy=True, detail=detail, started=started)
+        return result
+
+    def _verify_stable(self, now: datetime) -> None:
+        stable = Render.objects.filter(root=self.config.root_key, state=Render.State.STABLE).values_list(
+            "pk", flat=True
+        )
+        for render_id in list(stable):
+            try:
+                render_verify(render_id=render_id, config=self.config, now=now)
+            except Exception:  # one bad file must never stop the loop
+                logger.exception("verifying render %s failed; it stays stable and is tried again", render_id)
+
+    def _pin_new_folders(self, result: ScanResult) -> None:
+        if not self.pinner.enabled:
+            return
+        for folder in {path.rpartition("/")[0] for path in result.appeared if self.config.is_render(path)}:
+            self.pinner.pin(self.config.root / folder)
+
+    def _beat(self, *, healthy: bool, detail: str, started: float) -> None:
+        if healthy != self.healthy:
+            log = logger.info if healthy else logger.error
+            log(
+                "watch root %s is %s%s",
+                self.config.root,
+                "healthy" if healthy else "unavailable",
+                f": {detail}" * bool(detail),
+            )
+            self.healthy = healthy
+        WatcherHeartbeat.objects.update_or_create(
+            name=self.name,
+            defaults={
+                "beat_at": timezone.now(),
+                "healthy": healthy,
+                "detail": detail[:2000],
+                "last_scan_ms": int((time.monotonic() - started) * 1000),
+                "files_known": len(self.scanner.known()),
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+            },
+        )
+
+
+def run_forever(watchers: list[Watcher], *, interval: float, stop: threading.Event, wake: threading.Event) -> None:
+    """Tick every watcher, then wait `interval` (or until woken); until `stop` is set."""
+    while not stop.is_set():
+        for watcher in watchers:
+            try:
+                watcher.tick()
+            except Exception:  # the database went away, a bug: log, keep the process alive
+                logger.exception("watch tick for %s failed; retrying after the interval", watcher.config.root)
+            finally:
+                close_old_connections()
+        wake.wait(interval)
+        wake.clear()

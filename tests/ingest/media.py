@@ -1,0 +1,33 @@
+"""Small real clips for tests, written with PyAV (its wheels carry FFmpeg)."""
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+
+def make_clip(
+    path: Path, *, frames: int = 50, fps: int | Fraction = 25, codec: str = "mpeg4", faststart: bool = True
+) -> Path:
+    """A tiny clip (64x36) with `frames` frames at `fps`. faststart puts the index first, as
+    render presets usually do, so that a truncated copy still opens and must be caught."""
+    container_format = {".mp4": "mp4", ".m4v": "mp4", ".mxf": "mxf"}.get(path.suffix, "mov")  # .tmp etc: mov
+    options = {"movflags": "faststart"} if faststart and container_format in ("mov", "mp4") else {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format=container_format, options=options) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 64, 36, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame(64, 36, "yuv420p")
+            for plane in frame.planes:
+                plane.update(bytes([index * 7 % 256]) * plane.buffer_size)
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def truncate_copy(source: Path, target: Path, fraction: float = 0.6) -> Path:
+    data = source.read_bytes()
+    target.write_bytes(data[: int(len(data) * fraction)])
+    return target

@@ -1,0 +1,406 @@
+"""The watcher end to end on real files: scan -> ledger -> settle -> verify -> queue/quarantine."""
+
+import os
+import shutil
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ingest import services
+from ingest.lucid import Pinner
+from ingest.models import Render, WatcherHeartbeat
+from ingest.rules import parse_rules
+from ingest.services import WatchConfig, render_check_unchanged
+from ingest.watcher import Watcher
+from shots.models import ShotEvent
+from shots.workflow import Status
+from tests.factories import make_project, make_scene, make_shot
+from tests.ingest.media import make_clip, truncate_copy
+
+SETTLE = 60
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def shot(db):
+    project = make_project(code="UNDLM", fps=25)
+    scene = make_scene(project, "REVEIL HOPITAL - JOUR", number=1)
+    make_shot(project, scene=scene, shot_number="041", nomenclature="UNDLM_00041", duration=50)
+    return make_shot(
+        project, scene=scene, shot_number="042", nomenclature="UNDLM_00042", duration=50, status=Status.AE_IN_PROGRESS
+    )
+
+
+@pytest.fixture
+def root(tmp_path) -> Path:
+    path = tmp_path / "mount"
+    (path / "renders" / "review").mkdir(parents=True)
+    return path
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[tuple]:
+    calls: list[tuple] = []
+    monkeypatch.setattr(services, "async_task", lambda *args: calls.append(args))
+    return calls
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def watcher(root, clock, django_capture_on_commit_callbacks):
+    config = WatchConfig(
+        root=root,
+        settle_seconds=SETTLE,
+        templates=["{project}_SEQ{scene}_{shot}_v{version}", "{project}_{shot}_v{version}"],
+        extensions=frozenset({"mov", "mp4"}),
+        tolerance_frames=2,
+        rules=parse_rules(["renders/ae/*=ae_completed", "renders/ignored/*=ignore", "*=review"]),
+    )
+
+    def build() -> Watcher:
+        return Watcher(config, clock=clock, full_scan_seconds=300)
+
+    w = build()
+    w.rebuild = build  # a fresh process: new scanner, same ledger
+
+    def tick(**kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return w.tick(**kwargs)
+
+    w.tick_committed = tick
+    return w
+
+
+def render(path: str) -> Render:
+    return Render.objects.get(path=path)
+
+
+REVIEW = "renders/review/UNDLM_SEQ01_00042_v001.mov"
+
+
+def test_a_render_settles_verifies_and_is_queued_once(shot, root, watcher, clock, enqueued):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.DISCOVERED
+    clock.advance(SETTLE - 1)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.DISCOVERED  # the window is not over
+    clock.advance(2)
+    watcher.tick_committed()
+    row = render(REVIEW)
+    assert row.state == Render.State.QUEUED
+    assert (row.shot, row.version, row.rule) == (shot, 1, "review")
+    assert len(row.checksum) == 32 and row.media["frames"] == 50 and row.media["frames_vs_shot"] == 0
+    assert enqueued == [("frameio.tasks.upload_render", row.pk)]
+    # More scans, and a restarted watcher (empty scanner cache): nothing is enqueued again.
+    clock.advance(SETTLE * 3)
+    watcher.tick_committed()
+    restarted = watcher.rebuild()
+    restarted.tick(full=True)
+    restarted.tick()
+    assert enqueued == [("frameio.tasks.upload_render", row.pk)]
+    assert Render.objects.count() == 1
+
+
+def test_placeholder_waits_until_it_fills(shot, root, watcher, clock, enqueued):
+    placeholder = root / REVIEW
+    placeholder.touch()  # LucidLink shows a 0-byte file while the data is on its way
+    for _ in range(4):
+        watcher.tick_committed()
+        clock.advance(SETTLE)
+    assert render(REVIEW).state == Render.State.DISCOVERED
+    make_clip(root / "tmp.mov", frames=50).replace(placeholder)  # the data arrives (new inode)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.DISCOVERED
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.QUEUED
+
+
+def test_a_growing_file_in_an_unchanged_directory_restarts_the_window(shot, root, watcher, clock, enqueued):
+    clip = make_clip(root / "full.mov", frames=50)
+    data = clip.read_bytes()
+    clip.unlink()
+    target = root / REVIEW
+    target.write_bytes(data[: len(data) // 2])
+    watcher.tick_committed()
+    clock.advance(SETTLE - 10)
+    with open(target, "ab") as handle:  # same inode, same directory mtime: only a re-stat sees it
+        handle.write(data[len(data) // 2 :])
+    os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 1_000_000))
+    watcher.tick_committed()
+    clock.advance(15)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.DISCOVERED  # 65 s since first seen, 15 s since it grew
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.QUEUED
+
+
+def test_a_file_changed_after_verification_starts_over(shot, root, watcher, clock, enqueued):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.QUEUED
+    make_clip(root / "new.mov", frames=51).replace(root / REVIEW)
+    clock.advance(1)
+    watcher.tick_committed()
+    row = render(REVIEW)
+    assert row.state == Render.State.DISCOVERED
+    assert row.reason.startswith("changed after queued")
+    assert (row.checksum, row.shot, row.version) == ("", None, None)
+    assert render_check_unchanged(render_id=row.pk) == ""  # the ledger now describes the new file
+
+
+def test_a_file_swapped_after_verification_is_caught_before_upload(shot, root, watcher, clock, enqueued):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    row = render(REVIEW)
+    assert render_check_unchanged(render_id=row.pk) == ""
+    make_clip(root / "other.mov", frames=50).replace(root / REVIEW)  # before the next scan
+    assert render_check_unchanged(render_id=row.pk) == "the file changed since it was verified"
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "reason"),
+    [
+        ("UNDLM_00099_v001.mov", lambda p: make_clip(p, frames=50), "no shot UNDLM_00099 in project UNDLM"),
+        ("UNDLM_0042_v001.mov", lambda p: make_clip(p, frames=50), "did you mean UNDLM_00042"),
+        ("UNDLM_SEQ03_00042_v001.mov", lambda p: make_clip(p, frames=50), "the name says scene 03"),
+        ("UNDLM_00042_v001.mov", lambda p: make_clip(p, frames=50, fps=24), "frame rate 24 fps, the project is at 25"),
+        ("UNDLM_00042_v001.mov", lambda p: make_clip(p, frames=60), "60 frames, 10 frames longer than the shot"),
+        ("UNDLM_00042_v001.mov", lambda p: make_clip(p, frames=45), "5 frames shorter than the shot"),
+        (
+            "UNDLM_00042_v001.mov",
+            lambda p: truncate_copy(make_clip(p.parents[3] / "source.mov", frames=50), p, 0.5),
+            "truncated: ",
+        ),
+        ("notes.mov", lambda p: p.write_text("just text"), "matches no naming template"),
+    ],
+)
+def test_quarantine_reasons(shot, root, watcher, clock, enqueued, name, make, reason):
+    path = f"renders/review/{name}"
+    make(root / path)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    row = render(path)
+    assert row.state == Render.State.QUARANTINED
+    assert reason in row.reason
+    assert enqueued == []
+
+
+def test_duration_within_tolerance_passes(shot, root, watcher, clock, enqueued):
+    make_clip(root / REVIEW, frames=52)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.QUEUED
+    assert render(REVIEW).media["frames_vs_shot"] == 2
+
+
+def test_a_version_held_by_another_file_is_a_collision(shot, root, watcher, clock, enqueued):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    other = "renders/review/UNDLM_00042_v001.mov"
+    make_clip(root / other, frames=50)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    assert render(other).state == Render.State.QUARANTINED
+    assert f"version 1 of UNDLM_00042 is already held by {REVIEW}" in render(other).reason
+    assert len(enqueued) == 1
+
+
+def test_rename_from_a_temp_name_needs_no_settle_window(shot, root, watcher, clock, enqueued):
+    temp = root / f"{REVIEW}.tmp"
+    make_clip(temp, frames=50)
+    watcher.tick_committed()
+    assert not Render.objects.exists()  # temp files are not renders
+    temp.rename(root / REVIEW)
+    clock.advance(1)
+    watcher.tick_committed()
+    assert render(REVIEW).completion_signal == "rename"
+    clock.advance(1)  # one more scan confirms it is unchanged
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.QUEUED
+
+
+def test_done_sidecar_needs_no_settle_window(shot, root, watcher, clock, enqueued):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    (root / f"{REVIEW}.done").touch()
+    clock.advance(1)
+    watcher.tick_committed()
+    assert render(REVIEW).completion_signal == "sidecar"
+    clock.advance(1)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.QUEUED
+
+
+def test_unsafe_names_and_symlinks_out_of_the_root_are_quarantined(shot, root, tmp_path, watcher, clock, enqueued):
+    outside = make_clip(tmp_path / "outside.mov", frames=50)
+    (root / "renders/review/UNDLM_00041_v001.mov").symlink_to(outside)
+    make_clip(root / "renders/review/-rf UNDLM_00042_v001.mov", frames=50)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    reasons = dict(Render.objects.values_list("path", "reason"))
+    assert Render.objects.filter(state=Render.State.QUARANTINED).count() == 2
+    assert "outside" in reasons["renders/review/UNDLM_00041_v001.mov"]
+    assert "-" in reasons["renders/review/-rf UNDLM_00042_v001.mov"]
+    assert enqueued == []
+
+
+def test_stage_rule_moves_the_shot_instead_of_uploading(shot, root, watcher, clock, enqueued):
+    path = "renders/ae/UNDLM_00042_v001.mov"
+    make_clip(root / path, frames=50)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    assert render(path).state == Render.State.DONE
+    shot.refresh_from_db()
+    assert shot.status == Status.AE_COMPLETED
+    assert shot.events.get().actor == "watcher"
+    assert enqueued == []
+
+
+def test_stage_rule_move_the_machine_forbids_is_recorded_not_forced(shot, root, watcher, clock, enqueued):
+    shot.status = Status.PENDING
+    shot.save()
+    path = "renders/ae/UNDLM_00042_v001.mov"
+    make_clip(root / path, frames=50)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    shot.refresh_from_db()
+    assert shot.status == Status.PENDING
+    event = shot.events.get()
+    assert (event.kind, event.to_status) == (ShotEvent.Kind.REFUSED, "ae_completed")
+
+
+def test_vanished_mount_keeps_the_watcher_alive_and_recovers(shot, root, tmp_path, watcher, clock, enqueued):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    shutil.move(root, tmp_path / "away")  # the FUSE mount goes away
+    clock.advance(SETTLE)
+    assert watcher.tick_committed() is None
+    beat = WatcherHeartbeat.objects.get()
+    assert not beat.healthy and "unavailable" in beat.detail
+    assert render(REVIEW).state == Render.State.DISCOVERED  # not marked gone, not settled blind
+    shutil.move(tmp_path / "away", root)
+    clock.advance(1)
+    watcher.tick_committed()
+    assert WatcherHeartbeat.objects.get().healthy
+    assert render(REVIEW).state == Render.State.QUEUED
+
+
+def test_one_bad_file_never_stops_the_loop(shot, root, watcher, clock, enqueued, monkeypatch):
+    make_clip(root / REVIEW, frames=50)
+    make_clip(root / "renders/review/UNDLM_00041_v001.mov", frames=50)
+    real = services.probe
+
+    def flaky(path):
+        if "00041" in str(path):
+            raise RuntimeError("decoder crashed")
+        return real(path)
+
+    monkeypatch.setattr(services, "probe", flaky)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.QUEUED
+    assert render("renders/review/UNDLM_00041_v001.mov").state == Render.State.STABLE  # tried again next scan
+
+
+def test_an_io_error_while_reading_leaves_the_render_stable(shot, root, watcher, clock, enqueued, monkeypatch):
+    make_clip(root / REVIEW, frames=50)
+
+    def eio(path, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(services, "checksum_xxh128", eio)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.STABLE
+    monkeypatch.undo()
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.QUEUED
+
+
+def test_vanished_files_are_gone_and_come_back(shot, root, watcher, clock, enqueued):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    data = (root / REVIEW).read_bytes()
+    (root / REVIEW).unlink()
+    clock.advance(1)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.GONE
+    (root / REVIEW).write_bytes(data)
+    clock.advance(1)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.DISCOVERED
+
+
+def test_heartbeat_records_each_scan(shot, root, watcher, clock, enqueued):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    beat = WatcherHeartbeat.objects.get()
+    assert beat.healthy and beat.files_known == 1 and beat.pid == os.getpid()
+
+
+def test_lucid_pin_on_new_render_folders(shot, root, tmp_path, clock, monkeypatch, enqueued):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "lucid.log"
+    fake = bin_dir / "lucid"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    config = WatchConfig(root, SETTLE, ["{project}_{shot}_v{version}"], frozenset({"mov"}), 2, [])
+    watcher = Watcher(config, clock=clock, pinner=Pinner("lucid"))
+    make_clip(root / "renders/review/UNDLM_00042_v001.mov", frames=50)
+    make_clip(root / "renders/review/UNDLM_00041_v001.mov", frames=50)
+    watcher.tick()
+    watcher.tick(full=True)
+    assert log.read_text().splitlines() == [f"pin --set {(root / 'renders/review').resolve()}"]
+
+
+def test_no_pinning_without_the_binary(tmp_path):
+    assert not Pinner("lucid-not-installed-here").enabled
+    assert not Pinner("").pin(tmp_path)
+
+
+def test_an_unmounted_mount_point_is_unavailable_not_empty(shot, root, watcher, clock, enqueued, monkeypatch):
+    make_clip(root / REVIEW, frames=50)
+    watcher.was_mount = True  # as if `root` were a LucidLink mount point
+    monkeypatch.setattr("ingest.watcher.os.path.ismount", lambda path: True)
+    watcher.tick_committed()
+    monkeypatch.setattr("ingest.watcher.os.path.ismount", lambda path: False)
+    (root / REVIEW).unlink()  # what an unmounted mount point looks like: an empty folder
+    clock.advance(1)
+    assert watcher.tick_committed() is None
+    assert "no longer mounted" in WatcherHeartbeat.objects.get().detail
+    assert render(REVIEW).state == Render.State.DISCOVERED  # not recorded as gone
