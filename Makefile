@@ -36,6 +36,7 @@ format: setup
 
 bench: setup
 	$(BIN)/python bench/import_shots.py
+	$(BIN)/python bench/scan_tree.py
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache .ruff_cache
