@@ -232,17 +232,6 @@ def _frameio_str(name: str, default: str = "") -> str:
     return env.str(name, default="").strip() or default
 
 
-def _frameio_bool(name: str, default: bool) -> bool:
-    raw = _frameio_str(name).lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
-
-
 def _frameio_url(name: str, default: str) -> str:
     from urllib.parse import urlsplit
 
@@ -284,7 +273,7 @@ if not FRAMEIO_SCOPES:
 FRAMEIO_API_URL = _frameio_url("FRAMEIO_API_URL", "https://api.frame.io")
 FRAMEIO_IMS_URL = _frameio_url("FRAMEIO_IMS_URL", "https://ims-na1.adobelogin.com")
 # Use the local Frame.io + IMS emulator; defaults to true when no FRAMEIO_CLIENT_ID is set.
-FRAMEIO_SANDBOX = _frameio_bool("FRAMEIO_SANDBOX", default=not FRAMEIO_CLIENT_ID)
+FRAMEIO_SANDBOX = env_bool("FRAMEIO_SANDBOX", default=not FRAMEIO_CLIENT_ID)
 # Where the sandbox listens (`manage.py frameio_sandbox --port 8001`); it serves both /v4 and /ims.
 FRAMEIO_SANDBOX_URL = _frameio_url("FRAMEIO_SANDBOX_URL", "http://127.0.0.1:8001")
 if FRAMEIO_SANDBOX:

@@ -1,0 +1,91 @@
+"""Regenerate `spec.json`, the slice of the Frame.io v4 OpenAPI spec that the sandbox enforces.
+
+    python -m frameio.sandbox.spec_extract ../shared/frameio-openapi/openapi-v4.json
+
+For every operation of the spec it keeps the method, the path template, the operationId, the published
+rate limit (parsed from the "Rate Limits: N calls per X second(s)/minute(s)" sentence of the description),
+the request-body schema and the query-parameter schemas; plus the component schemas those reference,
+without their descriptions and examples. Response schemas stay out: the sandbox builds its answers by
+hand and the tests check them against the full spec.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+OUT = Path(__file__).with_name("spec.json")
+_RATE = re.compile(r"Rate Limits?: (\d+) calls? per ([\d.]+) (second|minute)")
+_DROP = {"description", "example", "examples", "title", "summary"}
+_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _strip(node):
+    if isinstance(node, dict):
+        return {k: _strip(v) for k, v in node.items() if k not in _DROP}
+    if isinstance(node, list):
+        return [_strip(v) for v in node]
+    return node
+
+
+def _refs(node, found: set[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                found.add(value.rsplit("/", 1)[-1])
+            elif key == "mapping":
+                found.update(v.rsplit("/", 1)[-1] for v in value.values())
+            else:
+                _refs(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _refs(value, found)
+
+
+def extract(spec: dict) -> dict:
+    operations = []
+    for path, item in spec["paths"].items():
+        for method in _METHODS:
+            op = item.get(method)
+            if not op:
+                continue
+            match = _RATE.search(op.get("description", ""))
+            if not match:
+                raise SystemExit(f"no rate limit in {method.upper()} {path}")
+            calls, amount, unit = match.groups()
+            window_ms = round(float(amount) * (1000 if unit == "second" else 60_000))
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            query = {p["name"]: p.get("schema", {}) for p in op.get("parameters", []) if p["in"] == "query"}
+            operations.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "operation_id": op["operationId"],
+                    "rate_limit": [int(calls), window_ms],
+                    "body": _strip(body),
+                    "query": _strip(query),
+                }
+            )
+    schemas = spec["components"]["schemas"]
+    needed: set[str] = set()
+    _refs(operations, needed)
+    done: set[str] = set()
+    while needed - done:
+        name = sorted(needed - done)[0]
+        done.add(name)
+        _refs(schemas[name], needed)
+    return {
+        "info": {"title": spec["info"]["title"], "version": spec["info"]["version"]},
+        "operations": operations,
+        "schemas": {name: _strip(schemas[name]) for name in sorted(done)},
+    }
+
+
+def main(argv: list[str]) -> None:
+    spec = json.loads(Path(argv[1]).read_text())
+    OUT.write_text(json.dumps(extract(spec), indent=1, sort_keys=True) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
