@@ -16,7 +16,32 @@ from postflow.lib.secret_key import load_or_create_secret_key
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def env_str(name: str, default: str) -> str:
+    """The variable, stripped; unset or empty gives `default`, so the empty lines of a copied
+    .env.example mean "use the default"."""
+    return env.str(name, default="").strip() or default
+
+
+def env_number(name: str, default: float, kind: type = float) -> float:
+    """An int or float variable; a value that is not one fails at start naming the variable."""
+    raw = env_str(name, "")
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be {'a whole number' if kind is int else 'a number'}, got {raw!r}"
+        ) from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """A comma-separated variable; unset or empty gives `default`."""
+    return [item.strip() for item in env_str(name, "").split(",") if item.strip()] or default
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -31,15 +56,15 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
 
 
-VAR_DIR = Path(env.str("POSTFLOW_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR = Path(env_str("POSTFLOW_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", default=False)
 # Unset, a random key is generated once and kept in var/secret_key (mode 0600), so a fresh
 # checkout works without anyone inventing a key, and sessions survive restarts.
-SECRET_KEY = env.str("SECRET_KEY", default="") or load_or_create_secret_key(VAR_DIR / "secret_key")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SECRET_KEY = env_str("SECRET_KEY", "") or load_or_create_secret_key(VAR_DIR / "secret_key")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",
@@ -90,7 +115,7 @@ TEMPLATES = [
 ASGI_APPLICATION = "postflow.asgi.application"
 WSGI_APPLICATION = "postflow.wsgi.application"
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'postflow.sqlite3'}")}
+DATABASES = {"default": env.db_url_config(env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'postflow.sqlite3'}"))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
@@ -99,7 +124,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             # busy_timeout instead of failing with "database is locked" on lock upgrade.
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "transaction_mode": "IMMEDIATE",
-            "timeout": env.int("SQLITE_TIMEOUT_SECONDS", default=20),
+            "timeout": env_number("SQLITE_TIMEOUT_SECONDS", 20, int),
         }
     )
     # Tests use a file too (not :memory:), so that threads and processes really contend; one
@@ -117,7 +142,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "admin:login"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -134,10 +159,10 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
 Q_CLUSTER = {
     "name": "postflow",
     "orm": "default",
-    "workers": env.int("Q_WORKERS", default=2),
-    "timeout": env.int("Q_TIMEOUT_SECONDS", default=3600),
+    "workers": env_number("Q_WORKERS", 2, int),
+    "timeout": env_number("Q_TIMEOUT_SECONDS", 3600, int),
     # Must exceed timeout: the ORM broker re-delivers a task whose lease ran out.
-    "retry": env.int("Q_TIMEOUT_SECONDS", default=3600) + 600,
+    "retry": env_number("Q_TIMEOUT_SECONDS", 3600, int) + 600,
     "catch_up": False,
 }
 
@@ -146,44 +171,44 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
 # --- postflow -------------------------------------------------------------------------
 
-POSTFLOW_PROJECT_CODE = env.str("POSTFLOW_PROJECT_CODE", default="UNDLM")
-POSTFLOW_PROJECT_NAME = env.str("POSTFLOW_PROJECT_NAME", default="UNDLM Documentary")
-POSTFLOW_FPS = env.str("POSTFLOW_FPS", default="25")
+POSTFLOW_PROJECT_CODE = env_str("POSTFLOW_PROJECT_CODE", "UNDLM")
+POSTFLOW_PROJECT_NAME = env_str("POSTFLOW_PROJECT_NAME", "UNDLM Documentary")
+POSTFLOW_FPS = env_str("POSTFLOW_FPS", "25")
 # What a shot's nomenclature must look like; a row that does not match is invalid.
-POSTFLOW_NOMENCLATURE_REGEX = env.str("POSTFLOW_NOMENCLATURE_REGEX", default=r"^[A-Z][A-Z0-9]*_(SEQ\d{2,3}_)?\d{3,6}$")
+POSTFLOW_NOMENCLATURE_REGEX = env_str("POSTFLOW_NOMENCLATURE_REGEX", r"^[A-Z][A-Z0-9]*_(SEQ\d{2,3}_)?\d{3,6}$")
 
 
 # --- the render watcher (manage.py watch) ----------------------------------------------
 
 # The LucidLink mount (or any folder) the watcher scans for renders.
-LUCIDLINK_MOUNT_PATH = Path(env.str("LUCIDLINK_MOUNT_PATH", default=str(VAR_DIR / "lucidlink")))
+LUCIDLINK_MOUNT_PATH = Path(env_str("LUCIDLINK_MOUNT_PATH", str(VAR_DIR / "lucidlink")))
 # Seconds between scans; a full walk (the reconciliation) every POSTFLOW_FULL_SCAN_SECONDS.
-POSTFLOW_SCAN_INTERVAL_SECONDS = env.float("POSTFLOW_SCAN_INTERVAL_SECONDS", default=10.0)
-POSTFLOW_FULL_SCAN_SECONDS = env.float("POSTFLOW_FULL_SCAN_SECONDS", default=300.0)
+POSTFLOW_SCAN_INTERVAL_SECONDS = env_number("POSTFLOW_SCAN_INTERVAL_SECONDS", 10.0)
+POSTFLOW_FULL_SCAN_SECONDS = env_number("POSTFLOW_FULL_SCAN_SECONDS", 300.0)
 # A render is complete once its size (> 0) and mtime stayed the same this long (LucidLink: 60).
-POSTFLOW_SETTLE_SECONDS = env.float("POSTFLOW_SETTLE_SECONDS", default=60.0)
+POSTFLOW_SETTLE_SECONDS = env_number("POSTFLOW_SETTLE_SECONDS", 60.0)
 # Wake the scan loop on inotify events too: only useful on local disks, never on LucidLink.
 POSTFLOW_INOTIFY = env_bool("POSTFLOW_INOTIFY", default=False)
 # Render file names, tried in order; placeholders {project} {scene} {shot} {version}.
-POSTFLOW_NAMING_TEMPLATES = env.list(
-    "POSTFLOW_NAMING_TEMPLATES", default=["{project}_SEQ{scene}_{shot}_v{version}", "{project}_{shot}_v{version}"]
+POSTFLOW_NAMING_TEMPLATES = env_list(
+    "POSTFLOW_NAMING_TEMPLATES", ["{project}_SEQ{scene}_{shot}_v{version}", "{project}_{shot}_v{version}"]
 )
 # Only these extensions are renders; everything else under the root is ignored.
 POSTFLOW_RENDER_EXTENSIONS = [
-    e.lower().lstrip(".") for e in env.list("POSTFLOW_RENDER_EXTENSIONS", default=["mov", "mp4", "mxf", "m4v"])
+    e.lower().lstrip(".") for e in env_list("POSTFLOW_RENDER_EXTENSIONS", ["mov", "mp4", "mxf", "m4v"])
 ]
 # How far a render's length may differ from its shot's duration, in frames.
-POSTFLOW_DURATION_TOLERANCE_FRAMES = env.int("POSTFLOW_DURATION_TOLERANCE_FRAMES", default=2)
+POSTFLOW_DURATION_TOLERANCE_FRAMES = env_number("POSTFLOW_DURATION_TOLERANCE_FRAMES", 2, int)
 # What a verified render means, by folder: "glob=action" pairs, first match wins. action is
 # "review" (upload for review), "ignore", or a shot status to move to (e.g. ae_completed).
-POSTFLOW_STAGE_RULES = env.list("POSTFLOW_STAGE_RULES", default=["renders/ae/*=ae_completed", "*=review"])
+POSTFLOW_STAGE_RULES = env_list("POSTFLOW_STAGE_RULES", ["renders/ae/*=ae_completed", "*=review"])
 # `lucid pin --set` on render folders when this binary is on PATH (empty: never pin).
-POSTFLOW_LUCID_BIN = env.str("POSTFLOW_LUCID_BIN", default="lucid")
+POSTFLOW_LUCID_BIN = env_str("POSTFLOW_LUCID_BIN", "lucid")
 
 
 def _check_postflow_settings() -> None:
@@ -227,15 +252,10 @@ _check_postflow_settings()
 # --- Frame.io -------------------------------------------------------------------------
 
 
-def _frameio_str(name: str, default: str = "") -> str:
-    """The variable, stripped; unset or empty gives `default` (so .env.example's empty lines are harmless)."""
-    return env.str(name, default="").strip() or default
-
-
 def _frameio_url(name: str, default: str) -> str:
     from urllib.parse import urlsplit
 
-    value = _frameio_str(name, default).rstrip("/")
+    value = env_str(name, default).rstrip("/")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ImproperlyConfigured(f"{name} must be an http(s) URL without query string, got {value!r}")
@@ -246,19 +266,19 @@ def _frameio_url(name: str, default: str) -> str:
 
 # oauth: a person connects an Adobe "OAuth Web App" credential on /frameio/connect/; s2s: Server-to-Server
 # (client credentials, for accounts administered in the Adobe Admin Console).
-FRAMEIO_AUTH = _frameio_str("FRAMEIO_AUTH", "oauth").lower()
+FRAMEIO_AUTH = env_str("FRAMEIO_AUTH", "oauth").lower()
 if FRAMEIO_AUTH not in ("oauth", "s2s"):
     raise ImproperlyConfigured(f"FRAMEIO_AUTH must be 'oauth' or 's2s', got {FRAMEIO_AUTH!r}")
 # The Adobe Developer Console credential. Empty: postflow talks to the local Frame.io sandbox.
-FRAMEIO_CLIENT_ID = _frameio_str("FRAMEIO_CLIENT_ID")
-FRAMEIO_CLIENT_SECRET = _frameio_str("FRAMEIO_CLIENT_SECRET")
+FRAMEIO_CLIENT_ID = env_str("FRAMEIO_CLIENT_ID", "")
+FRAMEIO_CLIENT_SECRET = env_str("FRAMEIO_CLIENT_SECRET", "")
 # The OAuth callback registered on the credential (https, e.g. https://post.example.com/frameio/callback/).
 # Empty: built from the request that starts the connection (fine for the sandbox and local use).
-FRAMEIO_REDIRECT_URI = _frameio_str("FRAMEIO_REDIRECT_URI")
+FRAMEIO_REDIRECT_URI = env_str("FRAMEIO_REDIRECT_URI", "")
 if FRAMEIO_REDIRECT_URI:
     _frameio_url("FRAMEIO_REDIRECT_URI", FRAMEIO_REDIRECT_URI)
 # Space-separated IMS scopes; offline_access is what yields a refresh token (oauth).
-FRAMEIO_SCOPES = _frameio_str(
+FRAMEIO_SCOPES = env_str(
     "FRAMEIO_SCOPES",
     (
         "openid email profile offline_access additional_info.roles"
@@ -286,12 +306,12 @@ elif not FRAMEIO_CLIENT_ID:
 elif not FRAMEIO_CLIENT_SECRET:
     raise ImproperlyConfigured("FRAMEIO_CLIENT_SECRET is required when FRAMEIO_CLIENT_ID is set")
 # The account, workspace and project to use; empty ones are chosen on /frameio/connect/.
-FRAMEIO_ACCOUNT_ID = _frameio_str("FRAMEIO_ACCOUNT_ID")
-FRAMEIO_WORKSPACE_ID = _frameio_str("FRAMEIO_WORKSPACE_ID")
-FRAMEIO_DEFAULT_PROJECT_ID = _frameio_str("FRAMEIO_DEFAULT_PROJECT_ID")
+FRAMEIO_ACCOUNT_ID = env_str("FRAMEIO_ACCOUNT_ID", "")
+FRAMEIO_WORKSPACE_ID = env_str("FRAMEIO_WORKSPACE_ID", "")
+FRAMEIO_DEFAULT_PROJECT_ID = env_str("FRAMEIO_DEFAULT_PROJECT_ID", "")
 # Fernet key(s) for the stored tokens (comma-separated: the first encrypts, all decrypt, for rotation).
 # Empty: a key derived from SECRET_KEY with HKDF-SHA256 (changing SECRET_KEY then means reconnecting).
-FRAMEIO_TOKEN_KEY = _frameio_str("FRAMEIO_TOKEN_KEY")
+FRAMEIO_TOKEN_KEY = env_str("FRAMEIO_TOKEN_KEY", "")
 if FRAMEIO_TOKEN_KEY:
     from cryptography.fernet import Fernet
 
@@ -305,7 +325,7 @@ if FRAMEIO_TOKEN_KEY:
         ) from None
 # Read timeout of every Frame.io and IMS call, in seconds.
 try:
-    FRAMEIO_TIMEOUT_SECONDS = float(_frameio_str("FRAMEIO_TIMEOUT_SECONDS", "30"))
+    FRAMEIO_TIMEOUT_SECONDS = float(env_str("FRAMEIO_TIMEOUT_SECONDS", "30"))
 except ValueError:
     raise ImproperlyConfigured("FRAMEIO_TIMEOUT_SECONDS must be a number of seconds") from None
 if not 0 < FRAMEIO_TIMEOUT_SECONDS <= 600:

@@ -43,7 +43,8 @@ def test_secret_key_is_created_private_and_then_reused(tmp_path):
     [
         ("POSTFLOW_FPS", "26", "POSTFLOW_FPS: '26' is not a timecode rate"),
         ("POSTFLOW_NOMENCLATURE_REGEX", "([", "POSTFLOW_NOMENCLATURE_REGEX is not a valid regex"),
-        ("DEBUG", "maybe", "DEBUG"),
+        ("DEBUG", "maybe", "DEBUG must be true or false"),
+        ("Q_WORKERS", "two", "Q_WORKERS must be a whole number"),
     ],
 )
 def test_bad_settings_fail_at_start_naming_the_variable(tmp_path, variable, value, message):
@@ -62,3 +63,18 @@ def test_check_passes_on_the_embedded_default(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_env_example_as_is_gives_a_working_setup(tmp_path):
+    """Copying .env.example to .env without filling anything in must start on the defaults."""
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value
+    assert {"DATABASE_URL", "LUCIDLINK_MOUNT_PATH", "POSTFLOW_SETTLE_SECONDS", "FRAMEIO_CLIENT_ID"} <= values.keys()
+    env = {**os.environ, **values, "POSTFLOW_VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
