@@ -17,20 +17,10 @@ from django.utils import timezone
 from postflow.lib.timecode import frames_to_timecode, timecode_to_frames
 from shots.edl import ConformShot, EdlEvent, Mismatch, conform
 from shots.models import Project, Scene, Shot, ShotEvent, SourceFile
-from shots.sheet import Sheet, SheetRow
+from shots.sheet import CANONICAL_FIELDS, Sheet, SheetRow
 
-# Fields compared on re-import, in report order. Timecode fields are frame counts.
-COMPARED_FIELDS = (
-    "nomenclature",
-    "scene",
-    "source_file",
-    "source_in",
-    "source_out",
-    "timeline_in",
-    "timeline_out",
-    "duration",
-    "notes",
-)
+# Fields compared on re-import, in report order: all but the identity. Timecodes are frame counts.
+COMPARED_FIELDS = tuple(name for name in CANONICAL_FIELDS if name != "shot_number")
 TIMECODE_FIELDS = ("source_in", "source_out", "timeline_in", "timeline_out", "duration")
 BULK_BATCH = 500
 
