@@ -62,3 +62,78 @@ class FrameioConnection(models.Model):
     def refresh_token_expires_in(self, now: datetime) -> timedelta | None:
         age = self.refresh_token_age(now)
         return REFRESH_TOKEN_LIFETIME - age if age is not None else None
+
+
+class Upload(models.Model):
+    """One verified render on its way to Frame.io: exactly one per render.
+
+    queued -> uploading (Frame.io file created, parts going up) -> processing (every part sent,
+    waiting for upload_complete) -> uploaded (stacked, Status set, shot moved) -> ready
+    (transcoded); or failed (after FRAMEIO_UPLOAD_MAX_ATTEMPTS, with the reason) / cancelled.
+    A worker holds a lease (lease_owner, lease_until) while it works, renewed as it goes; a
+    job delivered twice finds the lease taken and does nothing.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        UPLOADING = "uploading", "Uploading"
+        PROCESSING = "processing", "Waiting for Frame.io"
+        UPLOADED = "uploaded", "Uploaded"
+        READY = "ready", "Ready (transcoded)"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (State.QUEUED, State.UPLOADING, State.PROCESSING)
+
+    render = models.OneToOneField("ingest.Render", on_delete=models.PROTECT, related_name="upload")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    checksum = models.CharField(max_length=32, blank=True, help_text="The render content this upload sends.")
+    frameio_file_id = models.CharField(max_length=64, blank=True)
+    orphan_file_id = models.CharField(max_length=64, blank=True, help_text="A Frame.io file to delete.")
+    media_type = models.CharField(max_length=100, blank=True)
+    view_url = models.URLField(max_length=500, blank=True)
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0, help_text="Bytes of the parts that landed.")
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # Steps after the bytes, each done once.
+    stacked_at = models.DateTimeField(null=True, blank=True)
+    status_field_set_at = models.DateTimeField(null=True, blank=True)
+    shot_moved_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    uploaded_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"upload of {self.render}"
+
+    @property
+    def progress(self) -> float:
+        return self.bytes_done / self.bytes_total if self.bytes_total else 0.0
+
+
+class UploadPart(models.Model):
+    """One presigned part of the Frame.io file, recorded as done the moment it lands."""
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="parts")
+    index = models.PositiveIntegerField()
+    offset = models.BigIntegerField()
+    size = models.BigIntegerField()
+    # The presigned URL is a credential until it expires: encrypted at rest like the tokens.
+    url_enc = models.TextField(editable=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["upload", "index"]
+        constraints = [models.UniqueConstraint(fields=["upload", "index"], name="uploadpart_unique_index")]
+
+    def __str__(self) -> str:
+        return f"part {self.index + 1} of {self.upload}"

@@ -1,15 +1,18 @@
 """django-q2 entry points for Frame.io work. Thin: an id in, a service call, nothing else."""
 
-import logging
-
-logger = logging.getLogger(__name__)
+from frameio import uploads
 
 
 def upload_render(render_id: int) -> None:
-    """Upload a verified render to Frame.io.
+    """Enqueued by the watcher when a render is verified for review."""
+    uploads.upload_render(render_id=render_id)
 
-    The upload pipeline (folder structure, resumable parts, version stacks) lands with its own
-    issue; until then the render stays `queued` in the ledger, which is where that pipeline's
-    reconciler will pick it up. Nothing is lost by running this early.
-    """
-    logger.info("render %s is queued for upload; the Frame.io upload pipeline is not installed yet", render_id)
+
+def upload_run(upload_id: int) -> None:
+    """Enqueued by the reconciler and by a producer's retry."""
+    uploads.upload_run(upload_id=upload_id)
+
+
+def uploads_reconcile() -> None:
+    """Every minute (a django-q2 schedule): what is due, what is stuck, what got transcoded."""
+    uploads.uploads_reconcile()

@@ -10,7 +10,7 @@ class Render(models.Model):
     """A file under a watch root. One row per (root, path); it survives restarts, so a restart
     never verifies or enqueues a render twice.
 
-    discovered -> stable -> verified -> queued (-> the upload pipeline's states)
+    discovered -> stable -> verified -> queued -> uploaded (the upload pipeline has the details)
                          \\-> quarantined (reason) -> released (back to discovered) | dismissed
     """
 
@@ -19,6 +19,7 @@ class Render(models.Model):
         STABLE = "stable", "Stable"  # size > 0, unchanged across the settle window
         VERIFIED = "verified", "Verified"  # named, probed and hashed
         QUEUED = "queued", "Queued"  # handed to the upload pipeline
+        UPLOADED = "uploaded", "Uploaded"  # in Frame.io
         DONE = "done", "Done"  # verified; its folder's rule asked for no upload
         QUARANTINED = "quarantined", "Quarantined"
         DISMISSED = "dismissed", "Dismissed"  # a producer set it aside
@@ -53,7 +54,7 @@ class Render(models.Model):
             # One file per shot version among the renders that count; collisions are quarantined.
             models.UniqueConstraint(
                 fields=["shot", "version"],
-                condition=Q(state__in=["verified", "queued", "done"]),
+                condition=Q(state__in=["verified", "queued", "uploaded", "done"]),
                 name="render_unique_shot_version",
             ),
         ]

@@ -248,7 +248,7 @@ def _check_collision(render: Render, shot: Shot, version: int) -> None:
         raise VerifyError(f"version {version} of {shot} is already held by {holder}")
 
 
-_COUNTING = [Render.State.VERIFIED, Render.State.QUEUED, Render.State.DONE]
+_COUNTING = [Render.State.VERIFIED, Render.State.QUEUED, Render.State.UPLOADED, Render.State.DONE]
 
 
 def _check_media(facts: MediaFacts, shot: Shot, tolerance: int) -> None:

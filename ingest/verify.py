@@ -5,7 +5,6 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import av
 import xxhash
 
 CHUNK = 8 * 1024 * 1024
@@ -48,6 +47,8 @@ def probe(path: Path) -> MediaFacts:
     frames, the packets stop earlier. A file whose index sits at the end (mov without
     faststart) does not even open once truncated.
     """
+    import av  # FFmpeg's libraries weigh ~20 MB: loaded by the process that probes, not by every one
+
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.FFmpegError as exc:
@@ -81,6 +82,8 @@ def probe(path: Path) -> MediaFacts:
 
 
 def _count_packets(container, stream) -> int:
+    import av
+
     count = 0
     try:
         for packet in container.demux(stream):
@@ -92,6 +95,8 @@ def _count_packets(container, stream) -> int:
 
 
 def _frames_from_duration(stream, container, fps: float) -> int:
+    import av
+
     if stream.duration and stream.time_base:
         return round(float(stream.duration * stream.time_base) * fps)
     if container.duration:

@@ -66,8 +66,9 @@ SECRET_KEY = env_str("SECRET_KEY", "") or load_or_create_secret_key(VAR_DIR / "s
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# daphne is not an app here: `make run` starts it directly, and leaving it out keeps Twisted out of
+# every worker and command process (about 30 MB each).
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -249,6 +250,22 @@ def _check_watcher_settings() -> None:
 
 _check_postflow_settings()
 
+# --- live dashboard -----------------------------------------------------------------
+
+# Live events (postflow.realtime) are kept this long for browsers that reconnect, then pruned.
+POSTFLOW_LIVE_EVENT_RETENTION_HOURS = env_number("POSTFLOW_LIVE_EVENT_RETENTION_HOURS", 24.0)
+# How often each web process polls the event table for new rows (embedded mode).
+POSTFLOW_LIVE_POLL_SECONDS = env_number("POSTFLOW_LIVE_POLL_SECONDS", 0.2)
+# Relay the event table to the sockets (needed with the in-memory channel layer, which cannot cross
+# processes); false: every process sends to the channel layer itself (Redis).
+POSTFLOW_LIVE_RELAY = env_bool(
+    "POSTFLOW_LIVE_RELAY", default=CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer")
+)
+if POSTFLOW_LIVE_EVENT_RETENTION_HOURS <= 0 or not 0 < POSTFLOW_LIVE_POLL_SECONDS <= 5:
+    raise ImproperlyConfigured(
+        "POSTFLOW_LIVE_EVENT_RETENTION_HOURS must be more than 0 and POSTFLOW_LIVE_POLL_SECONDS between 0 and 5"
+    )
+
 # --- Frame.io -------------------------------------------------------------------------
 
 
@@ -294,8 +311,16 @@ FRAMEIO_API_URL = _frameio_url("FRAMEIO_API_URL", "https://api.frame.io")
 FRAMEIO_IMS_URL = _frameio_url("FRAMEIO_IMS_URL", "https://ims-na1.adobelogin.com")
 # Use the local Frame.io + IMS emulator; defaults to true when no FRAMEIO_CLIENT_ID is set.
 FRAMEIO_SANDBOX = env_bool("FRAMEIO_SANDBOX", default=not FRAMEIO_CLIENT_ID)
-# Where the sandbox listens (`manage.py frameio_sandbox --port 8001`); it serves both /v4 and /ims.
-FRAMEIO_SANDBOX_URL = _frameio_url("FRAMEIO_SANDBOX_URL", "http://127.0.0.1:8001")
+# The path under which the web process serves the embedded sandbox (postflow/asgi.py).
+FRAMEIO_SANDBOX_PREFIX = "/frameio-sandbox"
+# The sandbox's base URL; it serves both /v4 and /ims. Default: embedded in the web process started by
+# `make run` (port POSTFLOW_PORT, as the Procfile), so the worker and the commands reach it there too.
+# For a standalone sandbox (`manage.py frameio_sandbox --port 8001`) set http://127.0.0.1:8001.
+FRAMEIO_SANDBOX_URL = _frameio_url(
+    "FRAMEIO_SANDBOX_URL", f"http://127.0.0.1:{env_number('POSTFLOW_PORT', 8000, int)}{FRAMEIO_SANDBOX_PREFIX}"
+)
+# The web process serves the sandbox when in sandbox mode and FRAMEIO_SANDBOX_URL's path is the prefix.
+FRAMEIO_SANDBOX_EMBEDDED = FRAMEIO_SANDBOX and FRAMEIO_SANDBOX_URL.split("/", 3)[3:] == [FRAMEIO_SANDBOX_PREFIX[1:]]
 if FRAMEIO_SANDBOX:
     FRAMEIO_API_URL = FRAMEIO_IMS_URL = FRAMEIO_SANDBOX_URL
     # The sandbox's built-in credential (not a secret: it only opens the local emulator).
@@ -332,3 +357,28 @@ if not 0 < FRAMEIO_TIMEOUT_SECONDS <= 600:
     raise ImproperlyConfigured(f"FRAMEIO_TIMEOUT_SECONDS must be between 0 and 600, got {FRAMEIO_TIMEOUT_SECONDS}")
 # The OAuth libraries log request bodies (tokens) at DEBUG (requests-oauthlib#536): keep them quieter.
 LOGGING.setdefault("loggers", {}).update({"requests_oauthlib": {"level": "WARNING"}, "oauthlib": {"level": "WARNING"}})
+
+# --- uploads to Frame.io -----------------------------------------------------------------
+
+# Files uploading at once across all workers, and parts in flight per file.
+MAX_CONCURRENT_UPLOADS = env_number("MAX_CONCURRENT_UPLOADS", 2, int)
+FRAMEIO_PART_CONCURRENCY = env_number("FRAMEIO_PART_CONCURRENCY", 4, int)
+# Tries of one part PUT (connection errors, 5xx) before the attempt fails.
+FRAMEIO_PART_RETRIES = env_number("FRAMEIO_PART_RETRIES", 5, int)
+# Attempts of a whole upload before it is marked failed (producers retry it from the admin).
+FRAMEIO_UPLOAD_MAX_ATTEMPTS = env_number("FRAMEIO_UPLOAD_MAX_ATTEMPTS", 5, int)
+# How long Frame.io may take to say upload_complete after the last part, in seconds.
+FRAMEIO_UPLOAD_COMPLETE_TIMEOUT = env_number("FRAMEIO_UPLOAD_COMPLETE_TIMEOUT", 600.0)
+# A worker's claim on an upload lasts this long unless renewed (every quarter of it): after a
+# crash (kill -9), another worker takes the upload over once the lease ran out.
+FRAMEIO_UPLOAD_LEASE_SECONDS = env_number("FRAMEIO_UPLOAD_LEASE_SECONDS", 120.0)
+# The option of Frame.io's "Status" field a new render gets.
+FRAMEIO_STATUS_NEEDS_REVIEW = env_str("FRAMEIO_STATUS_NEEDS_REVIEW", "Needs Review")
+for _name in (
+    "MAX_CONCURRENT_UPLOADS",
+    "FRAMEIO_PART_CONCURRENCY",
+    "FRAMEIO_PART_RETRIES",
+    "FRAMEIO_UPLOAD_MAX_ATTEMPTS",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")

@@ -18,6 +18,9 @@ class Project(models.Model):
         blank=True,
         help_text='Render file-name templates, e.g. ["{project}_{shot}_v{version}"]; empty: POSTFLOW_NAMING_TEMPLATES.',
     )
+    # Frame.io ids, cached once known (empty: the connection's project, or one is created).
+    frameio_project_id = models.CharField(max_length=64, blank=True)
+    frameio_root_folder_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -32,6 +35,7 @@ class Scene(models.Model):
     name = models.CharField(max_length=200)
     # Order of first appearance in the shot list; stable across re-imports (new scenes append).
     number = models.PositiveIntegerField()
+    frameio_folder_id = models.CharField(max_length=64, blank=True, help_text="Its folder in Frame.io, once created.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -79,6 +83,9 @@ class Shot(models.Model):
     duration = models.IntegerField(null=True, blank=True, help_text="Frames.")
     notes = models.TextField(blank=True)
     status = models.CharField(max_length=32, choices=Status.choices, default=Status.PENDING, db_index=True)
+    frameio_version_stack_id = models.CharField(
+        max_length=64, blank=True, help_text="Its version stack in Frame.io, created at the second version."
+    )
     # Set when a re-import no longer lists the shot; it is never deleted, history kept.
     omitted = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -31,6 +31,10 @@ class SandboxConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0: an ephemeral port, read it back from `sandbox.base_url`
     path_prefix: str = ""  # serve under e.g. "/frameio-sandbox"; requests without it are accepted too
+    # The base URL the sandbox hands out (upload part URLs, view_url, short_url, its pages) when clients reach
+    # it through a proxy, e.g. "http://127.0.0.1:8000/frameio-sandbox" when embedded in the web process.
+    # Empty: its own address (`sandbox.listen_url`).
+    public_url: str = ""
     # -- storage
     data_dir: Path | None = None  # uploaded parts; None: a temporary directory removed at stop
     state_file: Path | None = None  # JSON file loaded at start and rewritten after every change

@@ -84,7 +84,9 @@ def _asset_common(sb: "Sandbox", record: dict, include: set[str]) -> dict:
 
 
 def folder(sb: "Sandbox", record: dict, include: set[str] = frozenset()) -> dict:
-    return {**_asset_common(sb, record, include), "cover_file_id": None}
+    # `restricted` is not in the published spec's Folder, but the SDK's model requires it (the sandbox has no
+    # folder-level access restriction, so always false).
+    return {**_asset_common(sb, record, include), "cover_file_id": None, "restricted": False}
 
 
 def file(sb: "Sandbox", record: dict, include: set[str] = frozenset()) -> dict:
@@ -189,7 +191,11 @@ def metadata_fields(sb: "Sandbox", file_id: str, show_null: bool) -> list[dict]:
 
 
 def share(sb: "Sandbox", record: dict) -> dict:
-    return {**public(record), "short_url": f"{sb.base_url}/s/{record['_slug']}", "description": None}
+    return {
+        **public(record),
+        "short_url": f"{sb.base_url}/s/{record['_slug']}",
+        "description": record.get("description"),
+    }
 
 
 def webhook(sb: "Sandbox", record: dict, include: set[str] = frozenset(), with_secret: bool = False) -> dict:

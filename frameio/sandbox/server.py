@@ -90,7 +90,10 @@ class Sandbox:
         self._thread.start()
         uploads.resume_transcodes(self)
         self.persist()
-        logger.info("Frame.io sandbox listening on %s", self.base_url)
+        if config.public_url:
+            logger.info("Frame.io sandbox listening on %s, reached as %s", self.listen_url, self.base_url)
+        else:
+            logger.info("Frame.io sandbox listening on %s", self.base_url)
         return self
 
     def stop(self) -> None:
@@ -120,6 +123,13 @@ class Sandbox:
 
     @property
     def base_url(self) -> str:
+        """The base URL clients use, and the one in every URL the sandbox hands out: `config.public_url`
+        when it sits behind a proxy, else its own address."""
+        return self.config.public_url.rstrip("/") or self.listen_url
+
+    @property
+    def listen_url(self) -> str:
+        """Where this sandbox's own HTTP server listens (with the path prefix)."""
         host = "127.0.0.1" if self.config.host in ("", "0.0.0.0") else self.config.host  # noqa: S104
         return f"http://{host}:{self.port}{self.config.path_prefix.rstrip('/')}"
 

@@ -20,9 +20,15 @@ _DROP = {"description", "example", "examples", "title", "summary"}
 _METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def _strip(node):
+def _strip(node, properties: bool = False):
+    """Drop prose and examples; the keys of a `properties` map are property names (e.g. a share's
+    `description`) and stay."""
     if isinstance(node, dict):
-        return {k: _strip(v) for k, v in node.items() if k not in _DROP}
+        return {
+            k: _strip(v, properties=k == "properties" and not properties)
+            for k, v in node.items()
+            if properties or k not in _DROP
+        }
     if isinstance(node, list):
         return [_strip(v) for v in node]
     return node

@@ -459,11 +459,12 @@ def test_bad_settings_name_the_variable(monkeypatch, env, variable):
 
 
 def test_settings_defaults_and_sandbox_mode(monkeypatch):
-    for key in ("FRAMEIO_CLIENT_ID", "FRAMEIO_SANDBOX", "FRAMEIO_AUTH", "FRAMEIO_SCOPES"):
+    for key in ("FRAMEIO_CLIENT_ID", "FRAMEIO_SANDBOX", "FRAMEIO_AUTH", "FRAMEIO_SCOPES", "FRAMEIO_SANDBOX_URL"):
         monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("POSTFLOW_PORT", "8000")
     values = runpy.run_path(str(SETTINGS_PY))
-    assert values["FRAMEIO_SANDBOX"] is True
-    assert values["FRAMEIO_API_URL"] == values["FRAMEIO_IMS_URL"] == "http://127.0.0.1:8001"
+    assert values["FRAMEIO_SANDBOX"] is True and values["FRAMEIO_SANDBOX_EMBEDDED"] is True
+    assert values["FRAMEIO_API_URL"] == values["FRAMEIO_IMS_URL"] == "http://127.0.0.1:8000/frameio-sandbox"
     assert "offline_access" in values["FRAMEIO_SCOPES"].split()
     monkeypatch.setenv("FRAMEIO_CLIENT_ID", "real-id")
     monkeypatch.setenv("FRAMEIO_CLIENT_SECRET", "real-secret")

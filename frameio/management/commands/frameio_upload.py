@@ -1,0 +1,113 @@
+"""`manage.py frameio_upload FILE --shot NOMENCLATURE [--version N]`: one file to Frame.io, by the
+same path as the watcher's renders (structure, parts, stack, Status, shot move), with progress."""
+
+import os
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from frameio import uploads
+from frameio.models import Upload
+from ingest.models import Render
+from ingest.naming import parse_name
+from ingest.services import safe_path
+from ingest.verify import checksum_xxh128
+from shots.models import Shot
+
+
+class Command(BaseCommand):
+    help = "Upload one file to Frame.io as a version of a shot, as the pipeline does (resumable: run it again)."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # Our --version is the render's version number; Django's own --version gives way.
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--shot", required=True, help="the shot's nomenclature, e.g. UNDLM_00042")
+        parser.add_argument("--version", type=int, help="version number (default: from the name, else the next one)")
+
+    def handle(self, *args, file: Path, shot: str, version: int | None, **options):
+        path = file.resolve()
+        if not path.is_file() or path.stat().st_size == 0:
+            raise CommandError(f"{file}: not a file with data")
+        target = Shot.objects.select_related("project").filter(nomenclature=shot).first()
+        if target is None:
+            raise CommandError(f"no shot {shot!r}; `manage.py nomenclature` shows what a name resolves to")
+        render = self._render(path, target, version)
+        self.stdout.write(f"{path.name} → {target} v{render.version:03d} ({render.size / 1e6:.1f} MB)")
+        bar = _Bar(self.stdout) if sys.stdout.isatty() else None
+        upload = uploads.upload_render(render_id=render.pk, on_progress=bar)
+        if bar:
+            bar.finish()
+        if upload is None or upload.state not in (Upload.State.UPLOADED, Upload.State.READY):
+            state = upload.state if upload else "not queued"
+            raise CommandError(
+                f"upload {state}: {upload.last_error if upload else ''} (run the command again to resume)"
+            )
+        self.stdout.write(self.style.SUCCESS(f"uploaded: {upload.view_url or upload.frameio_file_id}"))
+
+    def _render(self, path: Path, shot: Shot, version: int | None) -> Render:
+        root, name = path.parent, path.name
+        existing = Render.objects.filter(root=str(root), path=name).first()
+        stat = os.stat(path)
+        if existing and (existing.size, existing.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            return existing  # run again after a failure or a crash: resume
+        parsed = parse_name(name, list(settings.POSTFLOW_NAMING_TEMPLATES))
+        version = version or (parsed.version if parsed else None) or _next_version(shot)
+        safe_path(root, name)
+        checksum = checksum_xxh128(path)
+        now = timezone.now()
+        fields = {
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "inode": stat.st_ino,
+            "first_seen": now,
+            "observed_since": now,
+            "stable_since": now,
+            "state": Render.State.QUEUED,
+            "shot": shot,
+            "version": version,
+            "checksum": checksum,
+            "verified_at": now,
+            "queued_at": now,
+            "rule": "review",
+            "reason": "uploaded with manage.py frameio_upload",
+        }
+        try:
+            with transaction.atomic():
+                render, _ = Render.objects.update_or_create(root=str(root), path=name, defaults=fields)
+        except IntegrityError:
+            raise CommandError(f"version {version} of {shot} is held by another file; pass --version") from None
+        return render
+
+
+def _next_version(shot: Shot) -> int:
+    return (Render.objects.filter(shot=shot).aggregate(top=Max("version"))["top"] or 0) + 1
+
+
+class _Bar:
+    """A one-line progress bar on a terminal: bytes, rate, ETA."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def __call__(self, progress: uploads.Progress) -> None:
+        share = progress.sent / progress.total if progress.total else 0
+        filled = int(share * 30)
+        eta = progress.eta_seconds
+        megabytes = f"{progress.sent / 1e6:8.1f}/{progress.total / 1e6:.1f} MB"
+        line = (
+            f"\r[{'#' * filled}{'.' * (30 - filled)}] {share:6.1%} {megabytes}"
+            f" {progress.rate / 1e6:6.1f} MB/s ETA {'--' if eta is None else f'{eta:4.0f} s'}"
+        )
+        self.stream.write(line, ending="")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        self.stream.write("")

@@ -1,0 +1,734 @@
+"""Verified renders to Frame.io, exactly once: structure, resumable parallel parts, version stacks.
+
+The way of one render (every step saved the moment it is done, so a crash resumes from there):
+
+1. The Upload row exists (one per render) and a worker claims it with a lease (a compare-and-set
+   UPDATE); a second delivery of the same job finds the lease taken and returns.
+2. The scene's folder exists in the production's Frame.io project (ids cached on Project, Scene).
+3. `local_upload` creates the Frame.io file; its id and the part plan are saved before any PUT.
+4. Parts go up in parallel, streamed from disk (bounded memory), each recorded when it lands.
+   Expired part URLs (403 "Request has expired") lead to a new Frame.io file, the orphan deleted.
+5. Frame.io says upload_complete; the file is stacked onto the shot's previous version, the shot
+   moves to review_uploaded (when the machine allows), and the Status field is set in batches.
+6. A reconciler (every minute) re-enqueues what is due, takes over expired leases, follows uploaded
+   files until transcoded, and flushes the Status batch.
+"""
+
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import requests
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from frameio.auth import build_client, connection_set_target, effective_target, target_with_project
+from frameio.client import FrameioClient, FrameioError, redact_url
+from frameio.crypto import decrypt, encrypt
+from frameio.models import Upload, UploadPart
+from ingest.models import Render
+from ingest.services import render_check_unchanged
+from shots.models import Project, Scene, Shot
+from shots.services import shot_try_transition
+from shots.workflow import Status
+
+logger = logging.getLogger(__name__)
+
+PART_TIMEOUT = (10, 300)  # connect, read (per socket operation) for part PUTs
+STATUS_POLL = (0.5, 8.0)  # first and longest wait between upload-status polls
+METADATA_BATCH = 100  # files per Status bulk update (the endpoint allows 10 calls a minute)
+
+
+class UploadFailed(Exception):
+    """This attempt failed; `permanent` ones are not tried again automatically."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+
+
+class UrlsExpired(Exception):
+    """A part URL answered 403 "Request has expired": the Frame.io file must be created again."""
+
+
+class Stopped(Exception):
+    """The lease was lost or the upload cancelled while parts were going up."""
+
+
+# --- entry points (jobs and the admin call these) --------------------------------------------
+
+
+def upload_render(*, render_id: int, **options) -> Upload | None:
+    """The job the watcher enqueues: make sure the render's Upload exists, then run it."""
+    upload = upload_for_render(render_id=render_id)
+    return upload_run(upload_id=upload.pk, **options) if upload else None
+
+
+def upload_for_render(*, render_id: int) -> Upload | None:
+    """The render's Upload, created on first call. A render queued again after its file changed
+    (the watcher verified new content) gets its finished or failed upload started over."""
+    render = Render.objects.filter(pk=render_id).first()
+    existing = Upload.objects.filter(render_id=render_id).first()
+    if render is None or render.state != Render.State.QUEUED:
+        return existing  # uploaded already, or changed meanwhile: nothing to start
+    if existing is None:
+        upload, created = Upload.objects.get_or_create(
+            render=render, defaults={"bytes_total": render.size, "checksum": render.checksum}
+        )
+        if created:
+            return upload
+        existing = upload
+    if existing.checksum != render.checksum:
+        _restart(existing, render)
+    return existing
+
+
+def upload_run(
+    *, upload_id: int, client: FrameioClient | None = None, on_progress: Callable[["Progress"], None] | None = None
+) -> Upload:
+    """Run one attempt of an upload, if this worker can claim it. Never raises for Frame.io or I/O
+    trouble: the attempt is recorded (last_error, next_attempt_at) and the reconciler retries."""
+    owner = uuid.uuid4().hex
+    if not _claim(upload_id, owner):
+        return Upload.objects.get(pk=upload_id)
+    keeper = _LeaseKeeper(upload_id, owner)
+    keeper.start()
+    try:
+        _attempt(upload_id, client or build_client(), keeper, on_progress or _store_progress)
+    except Stopped:
+        logger.info("upload %s stopped (cancelled or lease lost)", upload_id)
+    except (UploadFailed, FrameioError, OSError, requests.RequestException) as exc:
+        _attempt_failed(upload_id, exc)
+    finally:
+        keeper.stop()
+        Upload.objects.filter(pk=upload_id, lease_owner=owner).update(lease_owner="", lease_until=None)
+    return Upload.objects.get(pk=upload_id)
+
+
+@transaction.atomic
+def upload_retry(*, upload_id: int) -> bool:
+    """A producer's retry: a failed or cancelled upload starts again (parts already sent are kept)."""
+    retried = Upload.objects.filter(pk=upload_id, state__in=[Upload.State.FAILED, Upload.State.CANCELLED]).update(
+        state=Upload.State.QUEUED, attempts=0, next_attempt_at=None, last_error=""
+    )
+    if retried:
+        transaction.on_commit(lambda: async_task("frameio.tasks.upload_run", upload_id))
+    return bool(retried)
+
+
+def upload_cancel(*, upload_id: int) -> bool:
+    """Stop an upload that has not finished; a worker sending its parts stops at the next part."""
+    return bool(
+        Upload.objects.filter(pk=upload_id, state__in=Upload.ACTIVE).update(
+            state=Upload.State.CANCELLED, last_error="cancelled"
+        )
+    )
+
+
+def uploads_reconcile(*, client: FrameioClient | None = None) -> dict[str, int]:
+    """The schedule's job: enqueue what is due, follow uploaded files, flush the Status batch."""
+    now = timezone.now()
+    orphans = Render.objects.filter(state=Render.State.QUEUED, upload__isnull=True).values_list("pk", flat=True)
+    for render_id in orphans:
+        async_task("frameio.tasks.upload_render", render_id)
+    due = Upload.objects.filter(state__in=Upload.ACTIVE).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+    )
+    due_ids = list(due.values_list("pk", flat=True))
+    for upload_id in due_ids:
+        async_task("frameio.tasks.upload_run", upload_id)
+    followed = 0
+    if Upload.objects.filter(state=Upload.State.UPLOADED).exists() or _pending_status().exists():
+        client = client or build_client()
+        followed = _follow_transcoding(client)
+        _flush_review_status(client)
+    return {"renders": len(orphans), "uploads": len(due_ids), "followed": followed}
+
+
+# --- claiming -------------------------------------------------------------------------------
+
+
+def _claim(upload_id: int, owner: str) -> bool:
+    """Take the lease if the upload is active, unleased (or its lease expired) and a slot is free.
+
+    On SQLite the transaction takes the write lock at BEGIN, so counting the slots and taking one
+    cannot interleave with another worker doing the same.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        busy = Upload.objects.filter(lease_until__gt=now).exclude(pk=upload_id).count()
+        if busy >= settings.MAX_CONCURRENT_UPLOADS:
+            logger.info("upload %s waits: %s uploads running (MAX_CONCURRENT_UPLOADS)", upload_id, busy)
+            return False
+        free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+        return bool(
+            Upload.objects.filter(free, pk=upload_id, state__in=Upload.ACTIVE).update(
+                lease_owner=owner, lease_until=now + _lease(), attempts=F("attempts") + 1, started_at=now
+            )
+        )
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.FRAMEIO_UPLOAD_LEASE_SECONDS)
+
+
+class _LeaseKeeper(threading.Thread):
+    """Renews the lease while the attempt runs; notices a cancel or a lost lease."""
+
+    def __init__(self, upload_id: int, owner: str) -> None:
+        super().__init__(daemon=True, name=f"lease-{upload_id}")
+        self.upload_id, self.owner = upload_id, owner
+        self.halt = threading.Event()
+        self.lost = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.halt.wait(_lease().total_seconds() / 4):
+                renewed = Upload.objects.filter(
+                    pk=self.upload_id, lease_owner=self.owner, state__in=Upload.ACTIVE
+                ).update(lease_until=timezone.now() + _lease())
+                if not renewed:
+                    self.lost.set()
+                    return
+        finally:
+            connection.close()
+
+    def check(self) -> None:
+        if self.lost.is_set():
+            raise Stopped()
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(timeout=5)
+
+
+# --- one attempt ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    upload: Upload
+    render: Render
+    shot: Shot
+    client: FrameioClient
+    account_id: str
+    path: Path
+
+
+def _attempt(upload_id: int, client: FrameioClient, keeper: _LeaseKeeper, on_progress) -> None:
+    upload = Upload.objects.select_related("render__shot__scene__project").get(pk=upload_id)
+    render = upload.render
+    if upload.state in (Upload.State.QUEUED, Upload.State.UPLOADING):
+        changed = render_check_unchanged(render_id=render.pk)
+        if changed:
+            raise UploadFailed(f"{render.path}: {changed}; the watcher will verify it again", permanent=True)
+    target = effective_target()
+    if not target.account_id:
+        raise UploadFailed("Frame.io is not connected (or no account chosen): open /frameio/connect/")
+    job = _Job(upload, render, render.shot, client, target.account_id, Path(render.root) / render.path)
+    if upload.orphan_file_id:
+        _delete_orphan(job)
+    if upload.state in (Upload.State.QUEUED, Upload.State.UPLOADING):
+        _send(job, keeper, on_progress)
+    if job.upload.state == Upload.State.PROCESSING:
+        _wait_complete(job)
+    if job.upload.state in (Upload.State.UPLOADED, Upload.State.READY):
+        _after_upload(job)
+
+
+def _send(job: _Job, keeper: _LeaseKeeper, on_progress) -> None:
+    if not job.upload.frameio_file_id:
+        _create_remote_file(job)
+    try:
+        _put_parts(job, keeper, on_progress)
+    except UrlsExpired:
+        logger.warning("upload %s: part URLs expired; creating the Frame.io file again", job.upload.pk)
+        _delete_remote_file(job)
+        _create_remote_file(job)
+        _put_parts(job, keeper, on_progress)
+    _set(job, state=Upload.State.PROCESSING)
+
+
+def _create_remote_file(job: _Job) -> None:
+    folder_id = scene_folder(job.client, account_id=job.account_id, scene=job.shot.scene)
+    created = job.client.create_local_upload(
+        account_id=job.account_id, folder_id=folder_id, name=job.path.name, file_size=job.render.size
+    )
+    plan = _part_plan([url.size for url in created.upload_urls], job.render.size)
+    with transaction.atomic():  # the file id and the plan are saved before the first byte goes up
+        UploadPart.objects.filter(upload=job.upload).delete()
+        UploadPart.objects.bulk_create(
+            UploadPart(upload=job.upload, index=i, offset=offset, size=size, url_enc=encrypt(url.url))
+            for i, ((offset, size), url) in enumerate(zip(plan, created.upload_urls, strict=True))
+        )
+        _set(
+            job,
+            state=Upload.State.UPLOADING,
+            frameio_file_id=created.file.id,
+            media_type=created.file.media_type or "application/octet-stream",
+            view_url=created.file.view_url or "",
+            bytes_total=job.render.size,
+            bytes_done=0,
+        )
+    logger.info("upload %s: Frame.io file %s, %s parts", job.upload.pk, created.file.id, len(plan))
+
+
+def _part_plan(sizes: list[int], total: int) -> list[tuple[int, int]]:
+    if not sizes or sum(sizes) != total:
+        raise UploadFailed(f"Frame.io planned {len(sizes)} parts of {sum(sizes)} bytes for a {total}-byte file")
+    offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+    return list(zip(offsets, sizes, strict=True))
+
+
+def _delete_remote_file(job: _Job) -> None:
+    try:
+        job.client.delete_file(account_id=job.account_id, file_id=job.upload.frameio_file_id)
+    except FrameioError as exc:
+        if exc.status != 404:
+            raise
+    _set(job, frameio_file_id="")
+
+
+def _delete_orphan(job: _Job) -> None:
+    """A Frame.io file left by an earlier content of this render, or by an expired attempt."""
+    try:
+        job.client.delete_file(account_id=job.account_id, file_id=job.upload.orphan_file_id)
+    except FrameioError as exc:
+        if exc.status != 404:
+            raise
+    _set(job, orphan_file_id="")
+
+
+def _set(job: _Job, **fields) -> None:
+    Upload.objects.filter(pk=job.upload.pk).update(**fields, updated_at=timezone.now())
+    for name, value in fields.items():
+        setattr(job.upload, name, value)
+
+
+# --- parts ----------------------------------------------------------------------------------
+
+
+class PartBody:
+    """A slice of a file as a request body: read in small blocks, with a length so that requests
+    sends Content-Length (S3 refuses chunked PUTs). Memory stays at one block per part in flight."""
+
+    def __init__(self, path: Path, offset: int, size: int, on_bytes: Callable[[int], None]) -> None:
+        self._handle = open(path, "rb")  # noqa: SIM115 - closed by close(), which requests calls
+        self._handle.seek(offset)
+        self._left = size
+        self._size = size
+        self._on_bytes = on_bytes
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, amount: int = -1) -> bytes:
+        amount = self._left if amount is None or amount < 0 else min(amount, self._left)
+        data = self._handle.read(amount)
+        self._left -= len(data)
+        self._on_bytes(len(data))
+        return data
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class Progress:
+    """Bytes sent (including parts in flight), the rate over the last seconds, and the ETA."""
+
+    def __init__(self, upload_id: int, total: int, done: int, sink: Callable[["Progress"], None]) -> None:
+        self.upload_id, self.total, self.sent = upload_id, total, done
+        self._sink = sink
+        self._lock = threading.Lock()
+        self._samples: list[tuple[float, int]] = [(time.monotonic(), done)]
+        self._last_emit = 0.0
+
+    def add(self, amount: int) -> None:
+        with self._lock:
+            self.sent += amount
+            now = time.monotonic()
+            if now - self._last_emit < 0.25:  # a few updates a second at most
+                return
+            self._last_emit = now
+            self._samples = [(t, b) for t, b in self._samples if now - t < 5.0] + [(now, self.sent)]
+        self._sink(self)
+
+    def rewind(self, amount: int) -> None:  # a part that failed half-way is sent again
+        with self._lock:
+            self.sent -= amount
+
+    @property
+    def rate(self) -> float:
+        (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
+        return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.rate
+        return (self.total - self.sent) / rate if rate > 0 else None
+
+
+def _store_progress(progress: Progress) -> None:
+    # The live figure for the admin and the dashboard; the resume point is the parts' done_at.
+    Upload.objects.filter(pk=progress.upload_id).update(updated_at=timezone.now())
+    logger.debug("upload %s: %s/%s bytes, %.0f B/s", progress.upload_id, progress.sent, progress.total, progress.rate)
+
+
+_thread_sessions = threading.local()
+
+
+def _session() -> requests.Session:
+    if not hasattr(_thread_sessions, "session"):
+        _thread_sessions.session = requests.Session()
+    return _thread_sessions.session
+
+
+def _put_parts(job: _Job, keeper: _LeaseKeeper, on_progress) -> None:
+    pending = list(UploadPart.objects.filter(upload=job.upload, done_at__isnull=True))
+    if not pending:
+        return
+    progress = Progress(job.upload.pk, job.upload.bytes_total, job.upload.bytes_done, on_progress)
+    stop = threading.Event()
+
+    def send(part: UploadPart) -> None:
+        try:
+            if stop.is_set():
+                return
+            keeper.check()
+            _put_part(job, part, progress, stop)
+            now = timezone.now()
+            with transaction.atomic():
+                UploadPart.objects.filter(pk=part.pk).update(done_at=now)
+                Upload.objects.filter(pk=job.upload.pk).update(bytes_done=F("bytes_done") + part.size)
+        finally:
+            connection.close()  # each pool thread has its own database connection
+
+    with ThreadPoolExecutor(max_workers=settings.FRAMEIO_PART_CONCURRENCY, thread_name_prefix="part") as pool:
+        futures = [pool.submit(send, part) for part in pending]
+        finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        errors = [f.exception() for f in finished if f.exception() is not None]
+        if errors:
+            stop.set()  # the parts not started yet are left for the next attempt
+            wait(futures)
+            raise _first_of(errors)
+    job.upload.refresh_from_db(fields=["bytes_done", "state"])
+    if job.upload.state == Upload.State.CANCELLED:
+        raise Stopped()
+
+
+def _first_of(errors: list[BaseException]) -> BaseException:
+    for kind in (Stopped, UrlsExpired):  # these decide what happens next
+        for error in errors:
+            if isinstance(error, kind):
+                return error
+    return errors[0]
+
+
+def _put_part(job: _Job, part: UploadPart, progress: Progress, stop: threading.Event) -> None:
+    url = decrypt(part.url_enc)
+    headers = {"Content-Type": job.upload.media_type, "x-amz-acl": "private"}
+    for attempt in range(settings.FRAMEIO_PART_RETRIES):
+        sent = 0
+
+        def counted(amount: int) -> None:
+            nonlocal sent
+            sent += amount
+            progress.add(amount)
+
+        body = PartBody(job.path, part.offset, part.size, counted)
+        try:
+            response = _session().put(url, data=body, headers=headers, timeout=PART_TIMEOUT)
+        except requests.RequestException as exc:
+            reason = f"part {part.index + 1}: {type(exc).__name__}"
+        else:
+            if response.ok:
+                return
+            if response.status_code == 403 and "Request has expired" in response.text:
+                raise UrlsExpired()
+            reason = f"part {part.index + 1}: HTTP {response.status_code}"
+            if response.status_code < 500 and response.status_code not in (408, 429):
+                raise UploadFailed(f"{reason} from {redact_url(url)}: {response.text[:200]}")
+        finally:
+            body.close()
+        progress.rewind(sent)
+        if stop.is_set():
+            raise Stopped()
+        delay = random.uniform(0, min(30.0, 0.5 * 2**attempt))  # noqa: S311 - jitter, not crypto
+        logger.info("upload %s %s; retrying in %.1f s", job.upload.pk, reason, delay)
+        time.sleep(delay)
+    raise UploadFailed(f"{reason} after {settings.FRAMEIO_PART_RETRIES} tries")
+
+
+# --- after the bytes --------------------------------------------------------------------------
+
+
+def _wait_complete(job: _Job) -> None:
+    deadline = time.monotonic() + settings.FRAMEIO_UPLOAD_COMPLETE_TIMEOUT
+    delay = STATUS_POLL[0]
+    while True:
+        status = job.client.file_upload_status(account_id=job.account_id, file_id=job.upload.frameio_file_id)
+        if status.upload_complete:
+            break
+        if status.upload_failed:
+            _delete_remote_file(job)  # the next attempt starts a new file
+            _set(job, state=Upload.State.QUEUED)
+            raise UploadFailed("Frame.io reports the upload failed")
+        if time.monotonic() + delay > deadline:
+            raise UploadFailed(
+                f"Frame.io did not report upload_complete within {settings.FRAMEIO_UPLOAD_COMPLETE_TIMEOUT:g} s"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, STATUS_POLL[1])
+    now = timezone.now()
+    _set(job, state=Upload.State.UPLOADED, uploaded_at=now, bytes_done=job.upload.bytes_total)
+    Render.objects.filter(pk=job.render.pk, state=Render.State.QUEUED).update(state=Render.State.UPLOADED)
+    logger.info("upload %s complete: %s", job.upload.pk, job.upload.view_url)
+
+
+def _after_upload(job: _Job) -> None:
+    now = timezone.now()
+    if not job.upload.stacked_at:
+        _stack(job)
+        _set(job, stacked_at=now)
+    if not job.upload.shot_moved_at:
+        shot_try_transition(
+            shot_id=job.shot.pk,
+            to_status=Status.REVIEW_UPLOADED,
+            actor="frameio",
+            details={"upload_id": job.upload.pk, "version": job.render.version, "view_url": job.upload.view_url},
+        )
+        _set(job, shot_moved_at=now, last_error="")
+    _flush_review_status(job.client)
+
+
+def _stack(job: _Job) -> None:
+    """Stack the file onto the shot's previous version: the stack is created at the second
+    version, later versions move into it. Serialized per shot (row lock), so two uploads of one
+    shot never create two stacks."""
+    with transaction.atomic():
+        shot = Shot.objects.select_for_update().get(pk=job.shot.pk)
+        stack_id = shot.frameio_version_stack_id or _stack_holding(job)
+        if stack_id:
+            moved = job.client.move_file(
+                account_id=job.account_id, file_id=job.upload.frameio_file_id, parent_id=stack_id
+            )
+            logger.info(
+                "upload %s: v%s moved into version stack %s", job.upload.pk, job.render.version, moved.parent_id
+            )
+        else:
+            previous = _previous_version_file(job)
+            if previous is None:
+                return  # the shot's first version stays a plain file
+            folder_id = scene_folder(job.client, account_id=job.account_id, scene=job.shot.scene)
+            stack = job.client.create_version_stack(
+                account_id=job.account_id, folder_id=folder_id, file_ids=[previous, job.upload.frameio_file_id]
+            )
+            stack_id = stack.id
+        Shot.objects.filter(pk=shot.pk).update(frameio_version_stack_id=stack_id)
+
+
+def _stack_holding(job: _Job) -> str:
+    """If a crash came between creating the stack and saving its id, the file already sits in it."""
+    file = job.client.show_file(account_id=job.account_id, file_id=job.upload.frameio_file_id)
+    if not file.parent_id or file.parent_id == job.shot.scene.frameio_folder_id:
+        return ""
+    try:
+        return job.client.show_version_stack(account_id=job.account_id, version_stack_id=file.parent_id).id
+    except FrameioError:
+        return ""
+
+
+def _previous_version_file(job: _Job) -> str | None:
+    return (
+        Upload.objects.filter(
+            render__shot=job.shot,
+            render__version__lt=job.render.version,
+            state__in=[Upload.State.UPLOADED, Upload.State.READY],
+        )
+        .exclude(frameio_file_id="")
+        .order_by("-render__version")
+        .values_list("frameio_file_id", flat=True)
+        .first()
+    )
+
+
+def _pending_status():
+    return Upload.objects.filter(
+        state__in=[Upload.State.UPLOADED, Upload.State.READY], status_field_set_at__isnull=True
+    ).exclude(frameio_file_id="")
+
+
+def _flush_review_status(client: FrameioClient) -> int:
+    """Set Frame.io's "Status" field to FRAMEIO_STATUS_NEEDS_REVIEW on every new upload, up to
+    100 files a call (the bulk update allows 10 calls a minute)."""
+    pending = list(
+        _pending_status().values_list("pk", "frameio_file_id", "render__shot__project__frameio_project_id")[
+            :METADATA_BATCH
+        ]
+    )
+    if not pending:
+        return 0
+    account_id = effective_target().account_id
+    field_id, option_id = _status_option(client, account_id)
+    for project_id in {project for _, _, project in pending}:
+        batch = [(pk, file_id) for pk, file_id, project in pending if project == project_id]
+        client.update_metadata_values(
+            account_id=account_id,
+            project_id=project_id,
+            file_ids=[file_id for _, file_id in batch],
+            values=[{"field_definition_id": field_id, "value": [option_id]}],
+        )
+        Upload.objects.filter(pk__in=[pk for pk, _ in batch]).update(status_field_set_at=timezone.now())
+    return len(pending)
+
+
+_status_cache: dict[str, tuple[str, str]] = {}
+
+
+def _status_option(client: FrameioClient, account_id: str) -> tuple[str, str]:
+    """(field id, option id) of the Status field's "needs review" option, found by name once."""
+    wanted = settings.FRAMEIO_STATUS_NEEDS_REVIEW
+    key = f"{account_id}:{wanted}"
+    if key not in _status_cache:
+        fields = [f for f in client.list_field_definitions(account_id=account_id) if (f.name or "").lower() == "status"]
+        if not fields:
+            raise UploadFailed("Frame.io has no metadata field named Status in this account")
+        options = {o.display_name.lower(): o.id for o in fields[0].options}
+        if wanted.lower() not in options:
+            known = ", ".join(o.display_name for o in fields[0].options)
+            raise UploadFailed(
+                f"the Status field has no option {wanted!r} (FRAMEIO_STATUS_NEEDS_REVIEW); it has {known}"
+            )
+        _status_cache[key] = (fields[0].id, options[wanted.lower()])
+    return _status_cache[key]
+
+
+def _follow_transcoding(client: FrameioClient) -> int:
+    account_id = effective_target().account_id
+    ready = 0
+    for upload in Upload.objects.filter(state=Upload.State.UPLOADED).select_related("render")[:50]:
+        file = client.show_file(account_id=account_id, file_id=upload.frameio_file_id)
+        if file.status == "transcoded":
+            Upload.objects.filter(pk=upload.pk, state=Upload.State.UPLOADED).update(
+                state=Upload.State.READY, ready_at=timezone.now()
+            )
+            ready += 1
+    return ready
+
+
+# --- structure ------------------------------------------------------------------------------
+
+
+def ensure_project(client: FrameioClient, *, project: Project) -> Project:
+    if project.frameio_project_id and project.frameio_root_folder_id:
+        return project
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        if project.frameio_project_id and project.frameio_root_folder_id:
+            return project
+        target = effective_target()
+        if target.project_id:
+            remote = client.show_project(account_id=target.account_id, project_id=target.project_id)
+        else:
+            remote = next(
+                (
+                    p
+                    for p in client.list_projects(account_id=target.account_id, workspace_id=target.workspace_id)
+                    if p.name == project.name
+                ),
+                None,
+            ) or client.create_project(
+                account_id=target.account_id, workspace_id=target.workspace_id, name=project.name
+            )
+            connection_set_target(target=target_with_project(target, remote))
+        project.frameio_project_id, project.frameio_root_folder_id = remote.id, remote.root_folder_id or ""
+        Project.objects.filter(pk=project.pk).update(
+            frameio_project_id=remote.id, frameio_root_folder_id=remote.root_folder_id or ""
+        )
+    return project
+
+
+def scene_folder(client: FrameioClient, *, account_id: str, scene: Scene) -> str:
+    """The scene's folder id, created once. Two workers racing end with one folder: the scene row
+    is locked, and a folder of that name found in Frame.io (a crash after creating it) is adopted."""
+    if scene.frameio_folder_id:
+        return scene.frameio_folder_id
+    project = ensure_project(client, project=scene.project)
+    with transaction.atomic():
+        locked = Scene.objects.select_for_update().get(pk=scene.pk)
+        if not locked.frameio_folder_id:
+            name = folder_name(locked)
+            existing = next(
+                (
+                    c
+                    for c in client.list_children(account_id=account_id, folder_id=project.frameio_root_folder_id)
+                    if c.type == "folder" and c.name == name
+                ),
+                None,
+            )
+            folder = existing or client.create_folder(
+                account_id=account_id, parent_id=project.frameio_root_folder_id, name=name
+            )
+            locked.frameio_folder_id = folder.id
+            Scene.objects.filter(pk=locked.pk).update(frameio_folder_id=folder.id)
+    scene.frameio_folder_id = locked.frameio_folder_id
+    return scene.frameio_folder_id
+
+
+def folder_name(scene: Scene) -> str:
+    """`SEQ01 - REVEIL HOPITAL - JOUR`: sorts in scene order in Frame.io."""
+    return f"SEQ{scene.number:02d} - {scene.name}"
+
+
+# --- failures -------------------------------------------------------------------------------
+
+
+def _attempt_failed(upload_id: int, exc: BaseException) -> None:
+    upload = Upload.objects.get(pk=upload_id)
+    permanent = isinstance(exc, UploadFailed | FrameioError) and exc.permanent
+    reason = str(exc) or type(exc).__name__
+    if permanent or upload.attempts >= settings.FRAMEIO_UPLOAD_MAX_ATTEMPTS:
+        Upload.objects.filter(pk=upload_id, state__in=Upload.ACTIVE).update(
+            state=Upload.State.FAILED, last_error=reason, next_attempt_at=None
+        )
+        logger.error("upload %s failed after %s attempt(s): %s", upload_id, upload.attempts, reason)
+        return
+    delay = timedelta(seconds=min(3600, 30 * 2 ** (upload.attempts - 1)))
+    Upload.objects.filter(pk=upload_id).update(last_error=reason, next_attempt_at=timezone.now() + delay)
+    logger.warning("upload %s attempt %s failed (%s); next try in %s", upload_id, upload.attempts, reason, delay)
+
+
+def _restart(upload: Upload, render: Render) -> None:
+    """New content for the same render (the watcher verified it again): start over. A Frame.io file
+    of the old content that never finished uploading is deleted by the next attempt; a finished one
+    stays in Frame.io as what was reviewed."""
+    UploadPart.objects.filter(upload=upload).delete()
+    finished = upload.state in (Upload.State.UPLOADED, Upload.State.READY)
+    Upload.objects.filter(pk=upload.pk).update(
+        state=Upload.State.QUEUED,
+        checksum=render.checksum,
+        frameio_file_id="",
+        orphan_file_id="" if finished else upload.frameio_file_id,
+        bytes_total=render.size,
+        bytes_done=0,
+        attempts=0,
+        last_error="",
+        next_attempt_at=None,
+        stacked_at=None,
+        status_field_set_at=None,
+        shot_moved_at=None,
+        uploaded_at=None,
+        ready_at=None,
+    )
+    upload.refresh_from_db()

@@ -1,0 +1,92 @@
+"""kill -9 in the middle of an upload, start again: it goes on from the parts not yet done.
+
+Real processes: `manage.py frameio_upload` against a sandbox in this process, on a SQLite file.
+"""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from frameio.sandbox.server import SandboxConfig, run_sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+MB = 1_000_000
+PARTS = 6
+
+
+@pytest.fixture
+def env(tmp_path):
+    with run_sandbox(SandboxConfig(port=0, data_dir=tmp_path / "sandbox", upload_part_size=4 * MB)) as sandbox:
+        values = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "POSTFLOW_VAR_DIR": str(tmp_path / "var"),
+            "FRAMEIO_SANDBOX": "true",
+            "FRAMEIO_SANDBOX_URL": sandbox.base_url,
+            "FRAMEIO_AUTH": "s2s",
+            "FRAMEIO_ACCOUNT_ID": sandbox.account_id,
+            "FRAMEIO_WORKSPACE_ID": sandbox.workspace_id,
+            "FRAMEIO_UPLOAD_LEASE_SECONDS": "2",
+            "FRAMEIO_PART_CONCURRENCY": "2",
+        }
+        manage(values, "migrate", "-v0")
+        sheet = tmp_path / "shots.csv"
+        sheet.write_text("SHOT_NUMBER,NOMENCLATURE,SCENE\n001,UNDLM_00001,SCENE A\n")
+        manage(values, "import_shots", str(sheet))
+        yield sandbox, values
+
+
+def manage(env: dict, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
+
+
+def parts_done(env: dict) -> int:
+    database = env["DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(database) as db:
+        return db.execute("SELECT count(*) FROM frameio_uploadpart WHERE done_at IS NOT NULL").fetchone()[0]
+
+
+def test_kill_9_mid_upload_resumes_from_the_parts_not_done(env, tmp_path):
+    sandbox, values = env
+    render = tmp_path / "UNDLM_00001_v001.mov"
+    render.write_bytes(os.urandom(PARTS * 4 * MB))
+    slow = sandbox.faults.add("PUT /s3/*", bandwidth=3 * MB)  # about 1.3 s a part: time to kill mid-way
+    command = [sys.executable, str(ROOT / "manage.py"), "frameio_upload", str(render), "--shot", "UNDLM_00001"]
+    worker = subprocess.Popen(command, env=values, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while parts_done(values) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)  # no cleanup, no lease release: a crash
+        worker.wait(timeout=10)
+    finally:
+        worker.kill()
+    done = parts_done(values)
+    assert 2 <= done < PARTS
+    [remote] = [f for f in sandbox.state.files.values() if f["name"] == render.name]
+    assert remote["status"] == "created"
+
+    sandbox.faults.remove(slow)
+    counter = sandbox.faults.add("PUT /s3/*")  # counts the PUTs of the second run
+    time.sleep(2.5)  # the dead worker's lease runs out
+    result = manage(values, "frameio_upload", str(render), "--shot", "UNDLM_00001", timeout=120)
+    assert "uploaded:" in result.stdout
+    assert counter.hits == PARTS - done  # only the parts that had not landed (none in flight was recorded)
+    [remote] = [f for f in sandbox.state.files.values() if f["name"] == render.name]  # still one file
+    assert remote["status"] in ("uploaded", "transcoded")
+    received = b"".join(Path(remote["_parts"][str(i)]["path"]).read_bytes() for i in range(1, PARTS + 1))
+    assert received == render.read_bytes()

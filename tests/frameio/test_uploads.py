@@ -1,0 +1,322 @@
+"""Renders to Frame.io against the sandbox over real HTTP: structure, parts, stacks, exactly once."""
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import xxhash
+from django.utils import timezone
+
+from frameio import auth, uploads
+from frameio.client import FrameioClient
+from frameio.models import Upload, UploadPart
+from frameio.sandbox.server import SandboxConfig, run_sandbox
+from ingest.models import Render
+from shots.models import ShotEvent
+from shots.workflow import Status
+from tests.factories import make_project, make_scene, make_shot
+
+MB = 1_000_000
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def sandbox(settings, tmp_path):
+    config = SandboxConfig(port=0, seed=3, transcode_delay=0.05, data_dir=tmp_path / "sandbox", upload_part_size=4 * MB)
+    with run_sandbox(config) as sb:
+        settings.FRAMEIO_SANDBOX = True
+        settings.FRAMEIO_AUTH = "s2s"
+        settings.FRAMEIO_SCOPES = "openid AdobeID frame.s2s.all"
+        settings.FRAMEIO_API_URL = settings.FRAMEIO_IMS_URL = sb.base_url
+        settings.FRAMEIO_CLIENT_ID, settings.FRAMEIO_CLIENT_SECRET = sb.client_id, sb.client_secret
+        settings.FRAMEIO_ACCOUNT_ID, settings.FRAMEIO_WORKSPACE_ID = sb.account_id, sb.workspace_id
+        settings.FRAMEIO_DEFAULT_PROJECT_ID = ""
+        settings.FRAMEIO_TOKEN_KEY = ""
+        settings.MAX_CONCURRENT_UPLOADS = 2
+        settings.FRAMEIO_PART_CONCURRENCY = 3
+        settings.FRAMEIO_UPLOAD_LEASE_SECONDS = 60
+        auth.connect_server_to_server()
+        uploads._status_cache.clear()
+        yield sb
+
+
+@pytest.fixture
+def shot(db):
+    project = make_project(code="UNDLM", name="UNDLM Documentary", fps=25)
+    scene = make_scene(project, "REVEIL HOPITAL - JOUR", number=1)
+    return make_shot(project, scene=scene, nomenclature="UNDLM_00042", duration=50, status=Status.AE_COMPLETED)
+
+
+def queued_render(tmp_path: Path, shot, version: int, size: int = 10 * MB) -> Render:
+    """A render the watcher verified and queued: a file of `size` bytes on disk."""
+    path = tmp_path / "mount" / f"UNDLM_00042_v{version:03d}.mov"
+    path.parent.mkdir(exist_ok=True)
+    data = (bytes(range(256)) * (size // 256 + 1))[: size - version] + bytes([version]) * version
+    path.write_bytes(data)
+    stat = path.stat()
+    now = timezone.now()
+    return Render.objects.create(
+        root=str(path.parent),
+        path=path.name,
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        inode=stat.st_ino,
+        first_seen=now,
+        observed_since=now,
+        stable_since=now,
+        state=Render.State.QUEUED,
+        shot=shot,
+        version=version,
+        checksum=xxhash.xxh3_128(data).hexdigest(),
+        verified_at=now,
+        queued_at=now,
+        rule="review",
+    )
+
+
+def remote_bytes(sandbox, file_id: str) -> bytes:
+    record = sandbox.state.files[file_id]
+    return b"".join(Path(record["_parts"][str(i)]["path"]).read_bytes() for i in range(1, len(record["_plan"]) + 1))
+
+
+def part_puts(sandbox):
+    return sandbox.faults.add("PUT /s3/*")  # a rule that changes nothing and counts what it matches
+
+
+def test_a_render_goes_up_in_parts_and_the_shot_moves_to_review(sandbox, shot, tmp_path):
+    render = queued_render(tmp_path, shot, 1)
+    counter = part_puts(sandbox)
+    upload = uploads.upload_render(render_id=render.pk)
+    assert upload.state == Upload.State.UPLOADED, upload.last_error
+    assert remote_bytes(sandbox, upload.frameio_file_id) == (Path(render.root) / render.path).read_bytes()
+    assert counter.hits == 3 == UploadPart.objects.filter(upload=upload, done_at__isnull=False).count()
+    assert upload.bytes_done == upload.bytes_total == render.size
+    # Structure: the production's project, one folder per scene, ids cached.
+    shot.scene.refresh_from_db()
+    shot.project.refresh_from_db()
+    folder = sandbox.state.folders[shot.scene.frameio_folder_id]
+    assert folder["name"] == "SEQ01 - REVEIL HOPITAL - JOUR"
+    assert sandbox.state.projects[shot.project.frameio_project_id]["name"] == "UNDLM Documentary"
+    assert sandbox.state.files[upload.frameio_file_id]["parent_id"] == folder["id"]
+    # Review: the Status field says "Needs Review", the shot moved, the render is uploaded.
+    status_field = next(f for f in sandbox.state.field_definitions.values() if f["name"] == "Status")
+    option = next(o for o in status_field["field_configuration"]["options"] if o["display_name"] == "Needs Review")
+    assert sandbox.state.metadata_values[upload.frameio_file_id][status_field["id"]] == [option["id"]]
+    shot.refresh_from_db()
+    assert shot.status == Status.REVIEW_UPLOADED
+    assert shot.events.get().details["view_url"] == upload.view_url
+    render.refresh_from_db()
+    assert render.state == Render.State.UPLOADED
+
+
+def test_versions_stack_in_order(sandbox, shot, tmp_path):
+    files = [
+        uploads.upload_render(render_id=queued_render(tmp_path, shot, v, size=MB).pk).frameio_file_id for v in (1, 2, 3)
+    ]
+    shot.refresh_from_db()
+    stack = sandbox.state.version_stacks[shot.frameio_version_stack_id]
+    assert stack["parent_id"] == shot.scene.frameio_folder_id
+    children = [f["id"] for f in sandbox.state.files.values() if f["parent_id"] == stack["id"]]
+    assert sorted(children) == sorted(files)
+    client = FrameioClient(base_url=sandbox.base_url, token_provider=sandbox.issue_token)
+    head = client.show_version_stack(account_id=sandbox.account_id, version_stack_id=stack["id"]).head_version
+    assert head.id == files[2]
+    # The second and third versions refused to move the shot (already in review): recorded, not forced.
+    assert shot.events.filter(kind=ShotEvent.Kind.REFUSED).count() == 2
+
+
+def test_an_upload_whose_structure_exists_costs_three_api_calls(sandbox, shot, tmp_path, monkeypatch):
+    uploads.upload_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+    uploads.upload_render(render_id=queued_render(tmp_path, shot, 2, size=MB).pk)  # creates the stack
+    calls: list[str] = []
+    real = FrameioClient.request
+
+    def counting(self, endpoint, **kwargs):
+        calls.append(endpoint.op)
+        return real(self, endpoint, **kwargs)
+
+    monkeypatch.setattr(FrameioClient, "request", counting)
+    upload = uploads.upload_render(render_id=queued_render(tmp_path, shot, 3, size=MB).pk)
+    assert upload.state == Upload.State.UPLOADED
+    core = [name for name in calls if "metadata" not in name and "field" not in name]
+    assert core == ["files.create_local_upload", "files.show_file_upload_status", "files.move"], calls
+    assert len(calls) - len(core) == 1  # the Status field, batched; its definition is cached
+
+
+def test_a_job_delivered_twice_does_nothing_twice(sandbox, shot, tmp_path):
+    render = queued_render(tmp_path, shot, 1)
+    first = uploads.upload_render(render_id=render.pk)
+    files_before = len(sandbox.state.files)
+    counter = part_puts(sandbox)
+    again = uploads.upload_render(render_id=render.pk)
+    assert (again.pk, again.state, again.frameio_file_id) == (first.pk, Upload.State.UPLOADED, first.frameio_file_id)
+    assert len(sandbox.state.files) == files_before and counter.hits == 0
+    assert ShotEvent.objects.filter(shot=shot, kind=ShotEvent.Kind.TRANSITION).count() == 1
+
+
+def test_two_workers_at_once_one_file(sandbox, shot, tmp_path):
+    render = queued_render(tmp_path, shot, 1)
+    sandbox.faults.add("PUT /s3/*", latency=0.2)  # keep the first worker busy while the second arrives
+    upload = uploads.upload_for_render(render_id=render.pk)
+    results = []
+
+    def work():
+        results.append(uploads.upload_run(upload_id=upload.pk).state)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    upload.refresh_from_db()
+    assert upload.state == Upload.State.UPLOADED
+    assert upload.attempts == 1  # the second worker found the lease taken
+    assert [f for f in sandbox.state.files.values() if f["name"] == "UNDLM_00042_v001.mov"] == [
+        sandbox.state.files[upload.frameio_file_id]
+    ]
+
+
+def test_failed_parts_resume_without_resending_the_parts_that_landed(sandbox, shot, tmp_path, settings):
+    settings.FRAMEIO_PART_RETRIES = 1
+    settings.FRAMEIO_PART_CONCURRENCY = 1
+    render = queued_render(tmp_path, shot, 1, size=20 * MB)  # 5 parts
+    # Two parts go through, then the network fails: the first attempt ends with 2 of 5 parts done.
+    upload = uploads.upload_for_render(render_id=render.pk)
+    original_put = uploads._put_part
+    sent = []
+
+    def two_then_fail(job, part, progress, stop):
+        if len(sent) >= 2:
+            raise uploads.UploadFailed("network down")
+        sent.append(part.index)
+        return original_put(job, part, progress, stop)
+
+    uploads._put_part = two_then_fail
+    try:
+        upload = uploads.upload_run(upload_id=upload.pk)
+    finally:
+        uploads._put_part = original_put
+    assert upload.state == Upload.State.UPLOADING and upload.attempts == 1
+    assert upload.last_error == "network down" and upload.next_attempt_at is not None
+    assert upload.bytes_done == 2 * 4 * MB
+    counter = part_puts(sandbox)
+    Upload.objects.filter(pk=upload.pk).update(next_attempt_at=None)
+    upload = uploads.upload_run(upload_id=upload.pk)
+    assert upload.state == Upload.State.UPLOADED, upload.last_error
+    assert counter.hits == 3  # only the parts that had not landed
+    assert remote_bytes(sandbox, upload.frameio_file_id) == (Path(render.root) / render.path).read_bytes()
+
+
+def test_expired_part_urls_recreate_the_file_and_delete_the_orphan(sandbox, shot, tmp_path, monkeypatch):
+    render = queued_render(tmp_path, shot, 1)
+    upload = uploads.upload_for_render(render_id=render.pk)
+    monkeypatch.setattr(uploads, "_put_parts", _fail_once(uploads._put_parts))
+    upload = uploads.upload_run(upload_id=upload.pk)  # file created, nothing sent
+    first_file = upload.frameio_file_id
+    assert first_file and upload.state == Upload.State.UPLOADING
+    monkeypatch.undo()
+    sandbox.advance_clock(2 * 3600)  # the presigned URLs (1 h) are now expired
+    Upload.objects.filter(pk=upload.pk).update(next_attempt_at=None)
+    upload = uploads.upload_run(upload_id=upload.pk)
+    assert upload.state == Upload.State.UPLOADED, upload.last_error
+    assert upload.frameio_file_id != first_file
+    assert first_file not in sandbox.state.files  # the orphan was deleted
+
+
+def _fail_once(real):
+    def failing(job, keeper, on_progress):
+        raise uploads.UploadFailed("simulated network loss before any part")
+
+    return failing
+
+
+def test_after_max_attempts_the_upload_fails_with_the_reason_and_can_be_retried(sandbox, shot, tmp_path, settings):
+    settings.FRAMEIO_UPLOAD_MAX_ATTEMPTS = 2
+    settings.FRAMEIO_PART_RETRIES = 1
+    render = queued_render(tmp_path, shot, 1, size=MB)
+    rule = sandbox.faults.add("PUT /s3/*", status=500)
+    upload = uploads.upload_for_render(render_id=render.pk)
+    for _ in range(2):
+        Upload.objects.filter(pk=upload.pk).update(next_attempt_at=None)
+        upload = uploads.upload_run(upload_id=upload.pk)
+    assert upload.state == Upload.State.FAILED
+    assert "HTTP 500" in upload.last_error and "after 1 tries" in upload.last_error
+    assert upload.attempts == 2
+    sandbox.faults.remove(rule)
+    assert uploads.upload_retry(upload_id=upload.pk)
+    assert uploads.upload_run(upload_id=upload.pk).state == Upload.State.UPLOADED
+
+
+def test_a_render_swapped_after_verification_is_not_uploaded(sandbox, shot, tmp_path):
+    render = queued_render(tmp_path, shot, 1, size=MB)
+    (Path(render.root) / render.path).write_bytes(b"something else entirely")
+    upload = uploads.upload_render(render_id=render.pk)
+    assert upload.state == Upload.State.FAILED
+    assert "changed since it was verified" in upload.last_error
+    assert not sandbox.state.files
+
+
+def test_cancel_stops_and_retry_resumes(sandbox, shot, tmp_path):
+    render = queued_render(tmp_path, shot, 1, size=MB)
+    upload = uploads.upload_for_render(render_id=render.pk)
+    assert uploads.upload_cancel(upload_id=upload.pk)
+    assert uploads.upload_run(upload_id=upload.pk).state == Upload.State.CANCELLED
+    assert not sandbox.state.files
+    assert uploads.upload_retry(upload_id=upload.pk)
+    assert uploads.upload_run(upload_id=upload.pk).state == Upload.State.UPLOADED
+
+
+def test_max_concurrent_uploads_is_a_cap(sandbox, shot, tmp_path, settings):
+    settings.MAX_CONCURRENT_UPLOADS = 1
+    busy = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+    Upload.objects.filter(pk=busy.pk).update(lease_owner="other", lease_until=timezone.now() + timedelta(minutes=1))
+    waiting = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 2, size=MB).pk)
+    assert uploads.upload_run(upload_id=waiting.pk).attempts == 0  # not claimed: no slot
+    Upload.objects.filter(pk=busy.pk).update(lease_until=timezone.now() - timedelta(seconds=1))  # its worker died
+    assert uploads.upload_run(upload_id=waiting.pk).state == Upload.State.UPLOADED
+
+
+def test_reconciler_enqueues_due_work_and_follows_transcoding(sandbox, shot, tmp_path, monkeypatch):
+    enqueued = []
+    monkeypatch.setattr(uploads, "async_task", lambda *args: enqueued.append(args))
+    done = uploads.upload_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+    orphan = queued_render(tmp_path, shot, 2, size=MB)  # queued by the watcher, its job lost
+    stuck = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 3, size=MB).pk)
+    Upload.objects.filter(pk=stuck.pk).update(lease_owner="dead", lease_until=timezone.now() - timedelta(seconds=5))
+    sandbox.wait_for(lambda: sandbox.state.files[done.frameio_file_id]["status"] == "transcoded")
+    result = uploads.uploads_reconcile()
+    assert sorted(enqueued) == sorted(
+        [("frameio.tasks.upload_render", orphan.pk), ("frameio.tasks.upload_run", stuck.pk)]
+    )
+    assert result == {"renders": 1, "uploads": 1, "followed": 1}
+    done.refresh_from_db()
+    assert done.state == Upload.State.READY and done.ready_at is not None
+
+
+def test_two_workers_creating_one_scene_folder_end_with_one(sandbox, shot):
+    client = auth.build_client()
+    ids = []
+
+    def create():
+        from shots.models import Scene
+
+        ids.append(
+            uploads.scene_folder(client, account_id=sandbox.account_id, scene=Scene.objects.get(pk=shot.scene_id))
+        )
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(ids)) == 1
+    assert [f for f in sandbox.state.folders.values() if f["name"].startswith("SEQ01")] == [
+        sandbox.state.folders[ids[0]]
+    ]
+
+
+def test_part_urls_are_encrypted_at_rest(sandbox, shot, tmp_path):
+    upload = uploads.upload_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+    part = UploadPart.objects.filter(upload=upload).first()
+    assert "X-Amz" not in part.url_enc and "/s3/" not in part.url_enc
