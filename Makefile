@@ -37,6 +37,10 @@ format: setup
 bench: setup
 	$(BIN)/python bench/import_shots.py
 	$(BIN)/python bench/scan_tree.py
+	$(BIN)/python bench/upload_memory.py
+	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/realtime_latency.py
+	$(BIN)/python bench/ws_clients.py
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache .ruff_cache

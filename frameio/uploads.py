@@ -38,6 +38,7 @@ from frameio.crypto import decrypt, encrypt
 from frameio.models import Upload, UploadPart
 from ingest.models import Render
 from ingest.services import render_check_unchanged
+from postflow import realtime
 from shots.models import Project, Scene, Shot
 from shots.services import shot_try_transition
 from shots.workflow import Status
@@ -358,7 +359,7 @@ class Progress:
         with self._lock:
             self.sent += amount
             now = time.monotonic()
-            if now - self._last_emit < 0.25:  # a few updates a second at most
+            if now - self._last_emit < 0.5:  # two updates a second at most
                 return
             self._last_emit = now
             self._samples = [(t, b) for t, b in self._samples if now - t < 5.0] + [(now, self.sent)]
@@ -380,9 +381,18 @@ class Progress:
 
 
 def _store_progress(progress: Progress) -> None:
-    # The live figure for the admin and the dashboard; the resume point is the parts' done_at.
-    Upload.objects.filter(pk=progress.upload_id).update(updated_at=timezone.now())
-    logger.debug("upload %s: %s/%s bytes, %.0f B/s", progress.upload_id, progress.sent, progress.total, progress.rate)
+    """The live figure for the dashboard (the resume point is the parts' done_at, not this)."""
+    realtime.publish(
+        "upload.progress",
+        {
+            "upload_id": progress.upload_id,
+            "bytes_sent": progress.sent,
+            "bytes_total": progress.total,
+            "rate_bps": round(progress.rate),
+            "eta_seconds": None if progress.eta_seconds is None else round(progress.eta_seconds),
+            "state": Upload.State.UPLOADING,
+        },
+    )
 
 
 _thread_sessions = threading.local()
@@ -493,6 +503,7 @@ def _wait_complete(job: _Job) -> None:
     now = timezone.now()
     _set(job, state=Upload.State.UPLOADED, uploaded_at=now, bytes_done=job.upload.bytes_total)
     Render.objects.filter(pk=job.render.pk, state=Render.State.QUEUED).update(state=Render.State.UPLOADED)
+    realtime.publish_render(job.render.pk)
     logger.info("upload %s complete: %s", job.upload.pk, job.upload.view_url)
 
 

@@ -21,6 +21,7 @@ from ingest.rules import IGNORE, REVIEW, Rule, action_for, parse_rules
 from ingest.scanner import FileStat, ScanResult
 from ingest.selectors import resolve_name
 from ingest.verify import MediaError, MediaFacts, checksum_xxh128, probe
+from postflow import realtime
 from postflow.lib.timecode import fps_label
 from shots.models import Shot
 from shots.services import shot_try_transition
@@ -149,6 +150,7 @@ def render_quarantine_path(*, config: WatchConfig, path: str, reason: str, now: 
         Render.objects.filter(pk=row.pk).update(state=Render.State.QUARANTINED, reason=reason)
     if created or row.reason != reason:
         logger.warning("quarantined %s: %s", path, reason)
+        realtime.publish_render(row.pk)
 
 
 def render_settle(*, config: WatchConfig, now: datetime) -> int:
@@ -284,6 +286,7 @@ def _render_verified(
             )
             if claimed:
                 _apply_rule(render.pk, shot=shot, action=action, now=now)
+                realtime.publish_render(render.pk)
     except IntegrityError:
         # Another watcher verified a different file as the same version at the same moment.
         return render_quarantine(
@@ -319,6 +322,7 @@ def render_quarantine(*, render_id: int, reason: str, from_state: str | None = N
         renders = renders.filter(state=from_state)
     if renders.update(state=Render.State.QUARANTINED, reason=reason, shot=None, version=None):
         logger.warning("quarantined render %s: %s", render_id, reason)
+        realtime.publish_render(render_id)
     return Render.objects.get(pk=render_id)
 
 
@@ -328,6 +332,8 @@ def render_release(*, render_id: int) -> bool:
     released = Render.objects.filter(pk=render_id, state=Render.State.QUARANTINED).update(
         state=Render.State.STABLE, reason=""
     )
+    if released:
+        realtime.publish_render(render_id)
     return bool(released)
 
 
@@ -336,4 +342,6 @@ def render_dismiss(*, render_id: int, actor: str) -> bool:
     dismissed = Render.objects.filter(pk=render_id, state=Render.State.QUARANTINED).update(
         state=Render.State.DISMISSED, reason=f"dismissed by {actor}"
     )
+    if dismissed:
+        realtime.publish_render(render_id)
     return bool(dismissed)

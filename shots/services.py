@@ -4,6 +4,7 @@ import logging
 
 from django.db import transaction
 
+from postflow import realtime
 from shots.models import Shot, ShotEvent
 from shots.workflow import Status, describe_allowed, is_allowed
 
@@ -45,6 +46,7 @@ def _apply(*, shot: Shot, to_status: Status, kind: str, actor: str, reason: str,
         reason=reason,
         details=details,
     )
+    realtime.publish_shot_event(event)  # on commit: the dashboards see it, or nothing if rolled back
     logger.info("shot %s: %s -> %s by %s", shot, shot.status, to_status, actor)
     shot.status = to_status
     return event
@@ -87,7 +89,7 @@ def shot_try_transition(
     try:
         shot_transition(shot_id=shot_id, to_status=to_status, actor=actor, reason=reason, details=details)
     except InvalidTransition as exc:
-        ShotEvent.objects.create(
+        refused = ShotEvent.objects.create(
             shot=exc.shot,
             kind=ShotEvent.Kind.REFUSED,
             from_status=exc.from_status,
@@ -96,6 +98,7 @@ def shot_try_transition(
             reason=str(exc),
             details=details or {},
         )
+        realtime.publish_shot_event(refused)
         return False
     return True
 

@@ -1,0 +1,167 @@
+"""Benchmark: server time of the dashboard pages with 10,000 shots.
+
+    .venv/bin/python bench/dashboard.py [--shots 10000] [--scenes 50] [--requests 50]
+
+Builds a fresh SQLite database under var/bench/ (WAL, as in production) with the shots spread over
+the scenes at random statuses, 5,000 shot events, 1,000 renders and a watcher heartbeat, then
+times GET / and GET /scenes/<id>/ in-process (middleware, session, queries, template: everything
+but the network) and prints the median and p95 per page, with the number of SQL queries.
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shots", type=int, default=10_000)
+    parser.add_argument("--scenes", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=50)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="dashboard-", dir=_bench_dir()))
+    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postflow.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    started = time.perf_counter()
+    scene_id = _populate(args.shots, args.scenes)
+    print(f"{args.shots} shots in {args.scenes} scenes built in {time.perf_counter() - started:.1f} s ({workdir})")
+    client = _staff_client()
+    for label, url in (
+        ("dashboard /", "/"),
+        (f"scene page ({args.shots // args.scenes} shots)", f"/scenes/{scene_id}/"),
+    ):
+        times, queries = _time_page(client, url, args.requests)
+        print(
+            f"{label:<28} median {statistics.median(times):6.1f} ms   p95 {_p95(times):6.1f} ms   "
+            f"max {max(times):6.1f} ms   {queries} queries   ({args.requests} requests)"
+        )
+
+
+def _populate(n_shots: int, n_scenes: int) -> int:
+    from django.utils import timezone
+
+    from ingest.models import Render, WatcherHeartbeat
+    from shots.models import Project, Scene, Shot, ShotEvent
+    from shots.workflow import ORDER
+
+    rng = random.Random(7)
+    from django.conf import settings
+
+    project = Project.objects.create(code=settings.POSTFLOW_PROJECT_CODE, name="Bench film", fps=25)
+    scenes = Scene.objects.bulk_create(
+        [Scene(project=project, name=f"SCENE {i}", number=i + 1) for i in range(n_scenes)]
+    )
+    shots = Shot.objects.bulk_create(
+        [
+            Shot(
+                project=project,
+                scene=scenes[i % n_scenes],
+                shot_number=f"{i + 1:05d}",
+                nomenclature=f"{project.code}_{i + 1:05d}",
+                timeline_in=i * 100,
+                timeline_out=i * 100 + 100,
+                duration=100,
+                status=rng.choice(ORDER),
+                notes="retake the sky" if i % 7 == 0 else "",
+            )
+            for i in range(n_shots)
+        ],
+        batch_size=1000,
+    )
+    ShotEvent.objects.bulk_create(
+        [
+            ShotEvent(
+                shot=rng.choice(shots),
+                kind="transition",
+                from_status="pending",
+                to_status="sources_verified",
+                actor="bench",
+            )
+            for _ in range(5000)
+        ],
+        batch_size=1000,
+    )
+    now = timezone.now()
+    states = ["queued", "done", "quarantined", "discovered"]
+    Render.objects.bulk_create(
+        [
+            Render(
+                root="/bench",
+                path=f"renders/{i}.mov",
+                first_seen=now,
+                observed_since=now,
+                queued_at=now,
+                state=states[i % 4],
+                shot=shots[i] if states[i % 4] in ("queued", "done") else None,
+                version=1 if states[i % 4] in ("queued", "done") else None,
+                reason="no shot" if states[i % 4] == "quarantined" else "",
+            )
+            for i in range(1000)
+        ],
+        batch_size=500,
+    )
+    WatcherHeartbeat.objects.create(name="watcher", beat_at=now, host="bench", pid=os.getpid())
+    return scenes[0].pk
+
+
+def _staff_client():
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    user = User.objects.create_user("bench", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _time_page(client, url: str, requests: int) -> tuple[list[float], int]:
+    from django.db import connection
+
+    for _ in range(3):  # warm the template and query caches
+        assert client.get(url).status_code == 200
+    captured = []
+    with connection.execute_wrapper(lambda execute, sql, *rest: captured.append(sql) or execute(sql, *rest)):
+        client.get(url)
+    times = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        response = client.get(url)
+        times.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200
+    return times, len(captured)
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def _bench_dir() -> Path:
+    path = ROOT / "var" / "bench"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+if __name__ == "__main__":
+    main()

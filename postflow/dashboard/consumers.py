@@ -1,0 +1,88 @@
+"""The dashboard's websocket: staff only; replays what a browser missed, then live events."""
+
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from postflow import realtime
+
+logger = logging.getLogger(__name__)
+
+# Close code for a refused socket after the handshake (4000-4999 are the application's own).
+CLOSE_FORBIDDEN = 4403
+
+
+class DashboardConsumer(AsyncJsonWebsocketConsumer):
+    """Protocol (JSON text frames):
+
+    client -> {"type": "resume", "last_id": N}   once, first: replay events after N, then live
+    client -> {"type": "ping"}                    keep-alive; answered by {"type": "pong"}
+    server -> {"type": "event", "id", "kind", "payload", "at"}   ids strictly increasing
+    server -> {"type": "ready", "last_id": N}     the replay is over
+    server -> {"type": "reload", "reason", "last_id"}  missed too much: reload the page
+    """
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not (user.is_authenticated and user.is_active and user.is_staff):
+            await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake gets a 403
+            return
+        self.sent_id: int | None = None  # last event id sent; None until the browser resumes
+        self.relayed = settings.POSTFLOW_LIVE_RELAY
+        await self.accept()
+        if self.relayed:
+            await realtime.relay().subscribe()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "sent_id", None) is not None:
+            await self.channel_layer.group_discard(realtime.GROUP, self.channel_name)
+        if getattr(self, "relayed", False):
+            await realtime.relay().unsubscribe()
+
+    async def receive_json(self, content, **kwargs) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "resume":
+            await self._resume(content.get("last_id"))
+        elif kind == "ping":
+            if self.sent_id is not None:
+                # Re-joining refreshes the membership, which the in-memory layer expires after a day.
+                await self.channel_layer.group_add(realtime.GROUP, self.channel_name)
+            await self.send_json({"type": "pong"})
+
+    async def _resume(self, last_id) -> None:
+        if self.sent_id is not None:
+            return  # resumed already: ids only go forward
+        if not isinstance(last_id, int) or isinstance(last_id, bool) or last_id < 0:
+            last_id = 0
+        # Join first, then read: whatever commits in between arrives twice and is dropped by id.
+        await self.channel_layer.group_add(realtime.GROUP, self.channel_name)
+        result = await database_sync_to_async(realtime.catch_up)(last_id)
+        if result.stale:
+            self.sent_id = result.last_id
+            await self.send_json({"type": "reload", "reason": result.stale, "last_id": result.last_id})
+            return
+        self.sent_id = last_id
+        await self._send_events(result.events)
+        await self.send_json({"type": "ready", "last_id": self.sent_id})
+
+    async def live_events(self, message: dict) -> None:
+        """A batch from the relay, or one event sent directly by a publishing process."""
+        if self.sent_id is None:
+            return
+        events = [e for e in message["events"] if e["id"] > self.sent_id]
+        if not events:
+            return
+        if events[0]["id"] > self.sent_id + 1:
+            # A gap: a direct send overtook another, or the channel dropped a message when full.
+            await self._send_events(
+                await database_sync_to_async(realtime.events_between)(self.sent_id, events[0]["id"])
+            )
+        await self._send_events(events)
+
+    async def _send_events(self, events: list[dict]) -> None:
+        for event in events:
+            if event["id"] > self.sent_id:
+                await self.send_json(event)
+                self.sent_id = event["id"]

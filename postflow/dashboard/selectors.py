@@ -1,0 +1,253 @@
+"""Reads for the supervisors' dashboard: aggregate queries only, a bounded number per page.
+
+Percent complete (docs/realtime.md): each shot counts for the position of its status in the
+pipeline (`shots.workflow.ORDER`), from 0 % (pending) to 100 % (final_delivery), in equal steps
+of 1/11; `revision_requested` counts as `review_uploaded`, because a revision sends the work back
+and must not look like progress past the upload. A scene's (and the project's) percent is the
+mean over its shots that are not omitted. "Delivered" is the count at final_delivery alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+
+from frameio.models import FrameioConnection, Upload
+from ingest.models import Render, WatcherHeartbeat
+from shots.models import Project, Scene, Shot, ShotEvent
+from shots.selectors import CUT_ORDER
+from shots.workflow import ORDER, STAGE_STATUSES, Stage, Status
+
+_STEP = 1 / (len(ORDER) - 1)
+PROGRESS_WEIGHT: dict[str, float] = {status.value: ORDER.index(status) * _STEP for status in ORDER}
+PROGRESS_WEIGHT[Status.REVISION_REQUESTED] = PROGRESS_WEIGHT[Status.REVIEW_UPLOADED]
+
+# Render states that hold a version of a shot (the scene page's "latest version").
+# ("uploaded" arrives with the upload pipeline; filtering on a state no row has yet is harmless.)
+VERSION_STATES = ["verified", "queued", "uploaded", "done"]
+# The upload queue: the ledger's queued renders (with their Upload row once the job made one),
+# the quarantined ones (waiting for a producer) and those still settling.
+QUEUE_STATES = [Render.State.DISCOVERED, Render.State.STABLE, Render.State.QUEUED, Render.State.QUARANTINED]
+RETRYABLE = [Upload.State.FAILED, Upload.State.CANCELLED]
+LIST_LIMIT = 20
+
+
+@dataclass
+class Progress:
+    """Shot counts per status for a scene or the whole project, and what follows from them."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {status.value: 0 for status in ORDER})
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def percent(self) -> float:
+        total = self.total
+        if not total:
+            return 0.0
+        return 100 * sum(PROGRESS_WEIGHT[status] * n for status, n in self.counts.items()) / total
+
+    @property
+    def delivered(self) -> int:
+        return self.counts[Status.FINAL_DELIVERY]
+
+    def add(self, other: Progress) -> None:
+        for status, n in other.counts.items():
+            self.counts[status] += n
+
+    def segments(self) -> list[dict]:
+        """One bar segment per status, in pipeline order, as % of the shots."""
+        total = self.total or 1
+        # Widths as CSS-ready text: formatting 600 floats in the template costs more than the queries.
+        return [
+            {"status": s.value, "label": s.label, "n": self.counts[s], "width": f"{100 * self.counts[s] / total:.3f}"}
+            for s in ORDER
+        ]
+
+    def stages(self) -> list[dict]:
+        total = self.total or 1
+        rows = []
+        for stage, statuses in STAGE_STATUSES.items():
+            n = sum(self.counts[s] for s in statuses)
+            rows.append({"stage": stage.value, "label": stage.label, "n": n, "width": f"{100 * n / total:.3f}"})
+        return rows
+
+
+@dataclass
+class Overview:
+    project: Project | None
+    overall: Progress
+    scenes: list[tuple[Scene, Progress]]
+    # The newest ShotEvent id counted in these figures: the page applies live status changes only
+    # for later events, so a change is never counted twice.
+    watermark: int
+
+
+def dashboard_project() -> Project | None:
+    """The production the dashboard shows: POSTFLOW_PROJECT_CODE, else the first one."""
+    projects = Project.objects.order_by("pk")
+    return projects.filter(code=settings.POSTFLOW_PROJECT_CODE).first() or projects.first()
+
+
+def overview(project: Project | None) -> Overview:
+    """Counts per scene and status: two queries, whatever the number of shots."""
+    if project is None:
+        return Overview(None, Progress(), [], 0)
+    scenes = list(Scene.objects.filter(project=project).order_by("number"))
+    per_scene = {scene.pk: Progress() for scene in scenes}
+    watermark = 0
+    for row in _status_counts(project):
+        per_scene[row["scene_id"]].counts[row["status"]] += row["n"]
+        watermark = row["watermark"] or 0
+    overall = Progress()
+    for progress in per_scene.values():
+        overall.add(progress)
+    if not overall.total:
+        watermark = ShotEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    return Overview(project, overall, [(scene, per_scene[scene.pk]) for scene in scenes], watermark)
+
+
+def _status_counts(project: Project) -> QuerySet:
+    # The watermark is read by the same statement as the counts, so both come from one snapshot.
+    newest_event = ShotEvent.objects.order_by("-id").values("id")[:1]
+    return (
+        Shot.objects.filter(project=project, omitted=False)
+        .order_by()
+        .values("scene_id", "status")
+        .annotate(n=Count("id"), watermark=Subquery(newest_event))
+    )
+
+
+def recent_activity(limit: int = 25) -> list[ShotEvent]:
+    return list(ShotEvent.objects.select_related("shot").order_by("-id")[:limit])
+
+
+@dataclass
+class RenderQueue:
+    counts: dict[str, int]  # renders per ledger state
+    uploads: dict[str, int]  # uploads per state, for the queued renders
+    queued: list[Render]  # failed uploads first, then the oldest queued; `.upload_row` or None
+    quarantined: list[Render]
+
+
+def render_queue() -> RenderQueue:
+    """The upload queue: counts per state and the rows that need eyes (four queries)."""
+    counts = {state: 0 for state in QUEUE_STATES}
+    for row in Render.objects.filter(state__in=QUEUE_STATES).order_by().values("state").annotate(n=Count("id")):
+        counts[row["state"]] = row["n"]
+    uploads = {state: 0 for state in Upload.State.values}
+    for row in (
+        Upload.objects.filter(render__state=Render.State.QUEUED).order_by().values("state").annotate(n=Count("id"))
+    ):
+        uploads[row["state"]] = row["n"]
+    queued = list(
+        Render.objects.filter(state=Render.State.QUEUED)
+        .select_related("shot", "upload")
+        .annotate(retryable=Exists(Upload.objects.filter(render=OuterRef("pk"), state__in=RETRYABLE)))
+        .order_by("-retryable", "queued_at", "id")[:LIST_LIMIT]
+    )
+    for render in queued:
+        render.upload_row = getattr(render, "upload", None)
+    quarantined = Render.objects.filter(state=Render.State.QUARANTINED).order_by("-updated_at", "-id")
+    return RenderQueue(counts, uploads, queued, list(quarantined[:LIST_LIMIT]))
+
+
+@dataclass
+class Heartbeat:
+    name: str
+    host: str
+    pid: int
+    beat_at: datetime
+    age: timedelta
+    ok: bool
+    detail: str
+    files_known: int
+    last_scan_ms: int
+
+
+def heartbeat_stale_after() -> timedelta:
+    """A watcher that has not beaten for three scan intervals (at least a minute) is presumed dead."""
+    return timedelta(seconds=max(60.0, 3 * settings.POSTFLOW_SCAN_INTERVAL_SECONDS))
+
+
+def heartbeats(now: datetime) -> list[Heartbeat]:
+    stale = heartbeat_stale_after()
+    rows = []
+    for hb in WatcherHeartbeat.objects.order_by("name"):
+        age = now - hb.beat_at
+        detail = hb.detail if not hb.healthy else ""
+        if age > stale:
+            detail = f"no heartbeat for {_human(age)}" + (f"; last: {hb.detail}" if hb.detail else "")
+        rows.append(
+            Heartbeat(
+                hb.name,
+                hb.host,
+                hb.pid,
+                hb.beat_at,
+                age,
+                hb.healthy and age <= stale,
+                detail,
+                hb.files_known,
+                hb.last_scan_ms,
+            )
+        )
+    return rows
+
+
+@dataclass
+class FrameioState:
+    level: str  # "ok", "warn" or "bad"
+    summary: str
+    detail: str
+    sandbox: bool
+
+
+def frameio_state(now: datetime) -> FrameioState:
+    """The connection as a supervisor needs it: usable or not, and what to do. No token is read."""
+    sandbox = settings.FRAMEIO_SANDBOX
+    conn = FrameioConnection.objects.filter(key=FrameioConnection.SINGLETON_KEY).first()
+    if conn is None or not conn.has_tokens:
+        return FrameioState("warn", "not connected", "", sandbox)
+    if conn.needs_reauth:
+        return FrameioState("bad", "needs to be connected again", conn.reauth_reason, sandbox)
+    target = conn.project_name or conn.project_id or "no project chosen"
+    who = conn.connected_as or conn.get_mode_display()
+    refresh_left = conn.refresh_token_expires_in(now)
+    if refresh_left is not None and refresh_left < timedelta(days=2):
+        return FrameioState(
+            "warn", f"connected as {who}", f"{target}; sign-in expires in {_human(refresh_left)}", sandbox
+        )
+    return FrameioState("ok", f"connected as {who}", target, sandbox)
+
+
+def scene_shots(scene: Scene) -> list[Shot]:
+    """The scene's shots in cut order, each with `latest_version` from the render ledger (one query)."""
+    latest = (
+        Render.objects.filter(shot=OuterRef("pk"), state__in=VERSION_STATES).order_by("-version").values("version")[:1]
+    )
+    return list(
+        Shot.objects.filter(scene=scene)
+        .select_related("project")
+        .annotate(latest_version=Subquery(latest))
+        .order_by(*CUT_ORDER)
+    )
+
+
+def stage_choices() -> list[tuple[Stage, list[Status]]]:
+    return [(stage, list(statuses)) for stage, statuses in STAGE_STATUSES.items()]
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from postflow.dashboard import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("scenes/<int:pk>/", views.scene_detail, name="scene"),
+    path("dashboard/panels/renders/", views.panel_renders, name="panel-renders"),
+    path("dashboard/panels/health/", views.panel_health, name="panel-health"),
+    path("dashboard/shots/<int:pk>/force-status/", views.force_status, name="force-status"),
+    path("dashboard/renders/<int:pk>/release/", views.release_render, name="release-render"),
+    path("dashboard/uploads/<int:pk>/retry/", views.retry_upload, name="retry-upload"),
+]

@@ -1,0 +1,163 @@
+"""The supervisors' dashboard: staff only. Pages read through `selectors`; controls call services."""
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from frameio.models import Upload
+from frameio.uploads import upload_retry
+from ingest.models import Render
+from ingest.services import render_release
+from postflow import realtime
+from postflow.dashboard import selectors
+from postflow.dashboard.forms import ForceStatusForm
+from shots.models import Scene, Shot
+from shots.services import ShotStatusError, shot_force_status
+from shots.workflow import ORDER, STAGE_OF
+
+
+def _live_config(*, last_id: int, watermark: int = 0, **extra) -> dict:
+    """What dashboard.js needs: where the log stands, and the status machine for the bars."""
+    statuses = [
+        {"value": s.value, "label": s.label, "stage": STAGE_OF[s].value, "weight": selectors.PROGRESS_WEIGHT[s]}
+        for s in ORDER
+    ]
+    return {"last_id": last_id, "watermark": watermark, "statuses": statuses, **extra}
+
+
+@never_cache
+@staff_member_required
+def index(request: HttpRequest) -> HttpResponse:
+    # The log position is read before the figures: an event in between is replayed, and the
+    # ShotEvent watermark (read with the figures) tells the page it is already counted.
+    last_id = realtime.last_event_id()
+    project = selectors.dashboard_project()
+    overview = selectors.overview(project)
+    live = _live_config(
+        last_id=last_id,
+        watermark=overview.watermark,
+        page="index",
+        project_id=project.pk if project else None,
+        scenes={scene.pk: progress.counts for scene, progress in overview.scenes},
+    )
+    context = {
+        "overview": overview,
+        "activity": selectors.recent_activity(),
+        "live": live,
+        **_panels(),
+    }
+    return render(request, "dashboard/index.html", context)
+
+
+@never_cache
+@staff_member_required
+def scene_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    last_id = realtime.last_event_id()
+    scene = get_object_or_404(Scene.objects.select_related("project"), pk=pk)
+    shots = selectors.scene_shots(scene)
+    progress = selectors.Progress()
+    for shot in shots:
+        shot.record_in = shot.timecode("timeline_in")
+        if not shot.omitted:
+            progress.counts[shot.status] += 1
+    context = {
+        "scene": scene,
+        "shots": shots,
+        "progress": progress,
+        "can_force": request.user.has_perm("shots.force_status"),
+        "force_form": ForceStatusForm(),
+        "live": _live_config(last_id=last_id, page="scene", scene_id=scene.pk),
+    }
+    return render(request, "dashboard/scene.html", context)
+
+
+@never_cache
+@staff_member_required
+def panel_renders(request: HttpRequest) -> HttpResponse:
+    """The upload-queue panel alone: the page swaps it in when a render changes state."""
+    return render(request, "dashboard/_renders.html", {"queue": selectors.render_queue()})
+
+
+@never_cache
+@staff_member_required
+def panel_health(request: HttpRequest) -> HttpResponse:
+    """Watcher heartbeats and the Frame.io connection: the page refreshes it every few seconds."""
+    return render(request, "dashboard/_health.html", _health())
+
+
+def _panels() -> dict:
+    return {"queue": selectors.render_queue(), **_health()}
+
+
+def _health() -> dict:
+    now = timezone.now()
+    return {"heartbeats": selectors.heartbeats(now), "frameio": selectors.frameio_state(now)}
+
+
+# --- supervisor controls: POST + CSRF, staff only; each one calls a service ---------------------
+
+
+@staff_member_required
+@require_POST
+def force_status(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.has_perm("shots.force_status"):
+        raise PermissionDenied("forcing a status needs the shots.force_status permission")
+    shot = get_object_or_404(Shot, pk=pk)
+    form = ForceStatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"{shot}: {_form_errors(form)}")
+    else:
+        try:
+            moved = shot_force_status(
+                shot_id=shot.pk,
+                to_status=form.cleaned_data["status"],
+                actor=f"user:{request.user.get_username()}",
+                reason=form.cleaned_data["reason"],
+            )
+        except ShotStatusError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{moved}: forced to {moved.get_status_display()}.")
+    return _back(request, reverse("dashboard:scene", args=[shot.scene_id]))
+
+
+@staff_member_required
+@require_POST
+def release_render(request: HttpRequest, pk: int) -> HttpResponse:
+    render_row = get_object_or_404(Render, pk=pk)
+    if render_release(render_id=render_row.pk):
+        messages.success(request, f"{render_row.path}: released; the watcher verifies it again on its next scan.")
+    else:
+        messages.warning(request, f"{render_row.path} is not quarantined (any more): nothing to release.")
+    return _back(request, reverse("dashboard:index"))
+
+
+@staff_member_required
+@require_POST
+def retry_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    upload = get_object_or_404(Upload.objects.select_related("render"), pk=pk)
+    if upload_retry(upload_id=upload.pk):
+        messages.success(request, f"{upload.render.path}: upload queued again.")
+    else:
+        messages.warning(request, f"{upload.render.path}: the upload has not failed: nothing to retry.")
+    return _back(request, reverse("dashboard:index"))
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = default
+    return HttpResponseRedirect(target)
+
+
+def _form_errors(form) -> str:
+    return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())

@@ -1,0 +1,239 @@
+"""Live updates for the dashboard: one way in (`publish`), one table (LiveEvent), two ways out.
+
+Contract (docs/realtime.md):
+
+- Producers call `publish(kind, payload)` inside or outside a transaction. Nothing is written
+  unless the surrounding transaction commits; then one LiveEvent row is inserted. Its id is the
+  order of delivery. The payload must be JSON and must never hold a secret.
+- Embedded mode (the in-memory channel layer, which cannot cross processes): each web process
+  runs one `Relay` task, started by the first dashboard socket, that polls the table by id a
+  few times per second and sends new rows to the "dashboard" group of its own process.
+- Scale mode (a channel layer that crosses processes, e.g. Redis): the publishing process
+  sends the row to the group itself, right after inserting it; no relay runs.
+- Either way a socket receives rows in id order, fills any gap from the table, and drops ids
+  it has already sent; a browser that reconnects resumes from the last id it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from postflow.models import LiveEvent
+
+logger = logging.getLogger(__name__)
+
+GROUP = "dashboard"
+# A socket that missed more than this asks the browser to reload the page instead.
+CATCH_UP_LIMIT = 500
+RELAY_BATCH = 200
+# Prune old rows once every this many inserts (cheap: an indexed range delete).
+PRUNE_EVERY = 256
+
+
+# --- the one way in ----------------------------------------------------------------------------
+
+
+def publish(kind: str, payload: dict[str, Any]) -> None:
+    """Record a live event once the current transaction commits (at once outside one).
+
+    A rolled-back change publishes nothing. The insert runs `robust`: a failure to record is
+    logged, never raised into the change that already committed.
+    """
+    if not kind or not isinstance(payload, dict):
+        raise ValueError("publish needs a kind and a dict payload")
+    json.dumps(payload)  # fail in the caller, not after its commit, if it is not JSON
+    transaction.on_commit(partial(_record, kind, payload), robust=True)
+
+
+def _record(kind: str, payload: dict[str, Any]) -> LiveEvent:
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Ids must be commit-ordered for "rows after id N" to be complete: serialize the
+            # inserts (SQLite's single writer already does). Plain SELECTs are not blocked.
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {LiveEvent._meta.db_table} IN EXCLUSIVE MODE")
+        event = LiveEvent.objects.create(kind=kind, payload=payload)
+    if event.id % PRUNE_EVERY == 0:
+        prune()
+    if not settings.POSTFLOW_LIVE_RELAY:
+        _send_direct(event)
+    return event
+
+
+def _send_direct(event: LiveEvent) -> None:
+    try:
+        async_to_sync(get_channel_layer().group_send)(GROUP, group_message([event.as_message()]))
+    except Exception:
+        # The row is kept: open dashboards fill the gap with the next event, others on reconnect.
+        logger.exception("live event %s recorded but not sent to the channel layer", event.id)
+
+
+def prune(*, now=None) -> int:
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.POSTFLOW_LIVE_EVENT_RETENTION_HOURS)
+    deleted, _ = LiveEvent.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def last_event_id() -> int:
+    return LiveEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def group_message(events: list[dict]) -> dict:
+    return {"type": "live.events", "events": events}
+
+
+# --- what producers publish --------------------------------------------------------------------
+
+
+def publish_shot_event(event) -> None:
+    """A ShotEvent that changed a status (transition or override), as "shot.status"."""
+    shot = event.shot
+    publish(
+        "shot.status",
+        {
+            "event_id": event.id,
+            "shot_id": shot.pk,
+            "shot": str(shot),
+            "project_id": shot.project_id,
+            "scene_id": shot.scene_id,
+            "omitted": shot.omitted,
+            "kind": event.kind,
+            "from": event.from_status,
+            "to": event.to_status,
+            "actor": event.actor,
+            "reason": event.reason,
+        },
+    )
+
+
+def publish_render(render_id: int) -> None:
+    """The render's current state, as "render.state" (read now, inside the caller's transaction)."""
+    from ingest.models import Render  # ingest depends on postflow, not the other way round
+
+    render = Render.objects.select_related("shot").filter(pk=render_id).first()
+    if render is None:
+        return
+    publish(
+        "render.state",
+        {
+            "render_id": render.pk,
+            "path": render.path,
+            "state": render.state,
+            "shot_id": render.shot_id,
+            "shot": str(render.shot) if render.shot else "",
+            "version": render.version,
+            "reason": render.reason,
+        },
+    )
+
+
+# --- catch-up, for a socket that resumes ---------------------------------------------------------
+
+
+@dataclass
+class CatchUp:
+    events: list[dict] = field(default_factory=list)
+    last_id: int = 0
+    stale: str = ""  # why the browser should reload instead of trusting the replay
+
+
+def catch_up(after_id: int, *, limit: int | None = None) -> CatchUp:
+    """The events after `after_id`, oldest first; `stale` when they cannot be replayed whole."""
+    limit = CATCH_UP_LIMIT if limit is None else limit
+    newest = last_event_id()
+    if after_id > newest:
+        return CatchUp(last_id=newest, stale="the event log restarted")
+    rows = list(LiveEvent.objects.filter(id__gt=after_id).order_by("id")[: limit + 1])
+    if len(rows) > limit:
+        return CatchUp(last_id=newest, stale=f"more than {limit} events missed")
+    if rows and after_id and rows[0].id > after_id + 1 and _pruned_since(after_id):
+        return CatchUp(last_id=newest, stale="missed events were pruned")
+    return CatchUp(events=[row.as_message() for row in rows], last_id=rows[-1].id if rows else after_id)
+
+
+def _pruned_since(after_id: int) -> bool:
+    return not LiveEvent.objects.filter(id__lte=after_id).exists()
+
+
+def events_between(after_id: int, before_id: int) -> list[dict]:
+    """Rows a socket lacks between what it sent and a newer event it received (a gap)."""
+    rows = LiveEvent.objects.filter(id__gt=after_id, id__lt=before_id).order_by("id")[:CATCH_UP_LIMIT]
+    return [row.as_message() for row in rows]
+
+
+# --- the relay (embedded mode) -------------------------------------------------------------------
+
+
+class Relay:
+    """Polls LiveEvent by id and sends new rows to this process's dashboard group.
+
+    One per process (per event loop): the first subscribing socket starts it, the last one to
+    leave stops it. It starts at the newest id: what came before is each socket's catch-up.
+    """
+
+    def __init__(self, *, interval: float) -> None:
+        self.interval = interval
+        self.subscribers = 0
+        self.last_id = 0
+        self.task: asyncio.Task | None = None
+        self.loop = asyncio.get_running_loop()
+
+    async def subscribe(self) -> None:
+        self.subscribers += 1
+        if self.task is None or self.task.done():
+            start = await database_sync_to_async(last_event_id)()
+            if self.task is None or self.task.done():  # another socket may have started it meanwhile
+                self.last_id = start
+                self.task = asyncio.create_task(self._run(), name="postflow-live-relay")
+
+    async def unsubscribe(self) -> None:
+        self.subscribers = max(0, self.subscribers - 1)
+        if self.subscribers == 0 and self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def _run(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.relay_once(layer)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("live relay: polling the event table failed; trying again")
+
+    async def relay_once(self, layer) -> int:
+        rows = await database_sync_to_async(_rows_after)(self.last_id)
+        if rows:
+            await layer.group_send(GROUP, group_message(rows))
+            self.last_id = rows[-1]["id"]
+        return len(rows)
+
+
+def _rows_after(last_id: int) -> list[dict]:
+    return [row.as_message() for row in LiveEvent.objects.filter(id__gt=last_id).order_by("id")[:RELAY_BATCH]]
+
+
+_relay: Relay | None = None
+
+
+def relay() -> Relay:
+    """This process's relay (a new one when the event loop changed, as between tests)."""
+    global _relay
+    if _relay is None or _relay.loop is not asyncio.get_running_loop():
+        _relay = Relay(interval=settings.POSTFLOW_LIVE_POLL_SECONDS)
+    return _relay

@@ -1,0 +1,124 @@
+"""The dashboard in a real browser: Debian's headless Chromium, driven by Playwright, against daphne.
+
+It logs in, then watches a status change made by another process (`manage.py shot_status`) appear
+on the dashboard and on the scene page without a reload, and saves screenshots under var/.
+"""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.utils import timezone
+
+from frameio.models import Upload
+from ingest.models import Render
+from postflow.dashboard.testing import browser_missing, daphne_server, launch_chromium, server_env
+from shots.workflow import Status
+from tests.factories import make_project, make_scene, make_shot
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var"
+PASSWORD = "browser-test-password"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "browser available"),
+]
+
+
+@pytest.fixture
+def film(transactional_db, settings):
+    # The server checks the password with the production hashers, not the tests' fast MD5.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    project = make_project(code="TST")
+    day, night = make_scene(project, "DAY"), make_scene(project, "NIGHT")
+    watched = make_shot(project, scene=day, status=Status.PENDING, notes="the one that moves")
+    for status in (Status.PENDING, Status.AE_IN_PROGRESS, Status.REVIEW_APPROVED):
+        make_shot(project, scene=day, status=status)
+    for status in (Status.FINAL_DELIVERY, Status.EBSYNTH_READY):
+        make_shot(project, scene=night, status=status)
+    User.objects.create_user("supervisor", password=PASSWORD, is_staff=True)
+    now = timezone.now()
+    render = Render.objects.create(
+        root="/r", path="TST_00004_v002.mov", first_seen=now, observed_since=now, state=Render.State.QUEUED
+    )
+    upload = Upload.objects.create(render=render, state=Upload.State.UPLOADING, bytes_total=100_000_000)
+    return day, watched, upload
+
+
+def _count(page, status: str) -> str:
+    return page.text_content(f'[data-count="all:{status}"]')
+
+
+def test_a_status_change_from_another_process_appears_without_a_reload(film, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    day, watched, upload = film
+    database = connection.settings_dict["NAME"]
+    with daphne_server(database=database, var_dir=tmp_path / "server") as (base, _), sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})  # one session, two tabs
+            page = context.new_page()
+            page.goto(f"{base}/")
+            assert "/admin/login/" in page.url  # staff only: the login first
+            page.fill("#id_username", "supervisor")
+            page.fill("#id_password", PASSWORD)
+            page.click("input[type=submit]")
+            page.wait_for_url(f"{base}/")
+            page.wait_for_selector('#live-status[data-state="live"]', timeout=5000)
+            assert (_count(page, "pending"), _count(page, "sources_verified")) == ("2", "0")
+            scene_page = context.new_page()
+            scene_page.goto(f"{base}/scenes/{day.pk}/")
+            scene_page.wait_for_selector('#live-status[data-state="live"]', timeout=5000)
+            for p in (page, scene_page):
+                p.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+            command = [sys.executable, "manage.py", "shot_status", watched.nomenclature, "sources_verified"]
+            env = server_env(database=database, var_dir=tmp_path / "server")
+            done = subprocess.run([*command, "--project", "TST"], cwd=ROOT, env=env, capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+            committed = time.monotonic()
+
+            page.wait_for_function(
+                """() => document.querySelector('[data-count="all:sources_verified"]').textContent === "1" """,
+                timeout=1000,
+            )
+            assert time.monotonic() - committed < 1.0
+            assert _count(page, "pending") == "1"
+            assert page.text_content("[data-activity] li:first-child a") == watched.nomenclature
+            pill = f'[data-shot-status="{watched.pk}"]'
+            scene_page.wait_for_function(
+                f"""() => document.querySelector('{pill}').dataset.status === "sources_verified" """, timeout=1000
+            )
+            assert scene_page.text_content(pill) == "Sources verified"
+            for p in (page, scene_page):
+                assert p.evaluate("window.__sameDocument") is True
+                assert p.evaluate("window.postflowLive.received.length") == 1  # once, not twice
+
+            # What the upload pipeline and the alerts will publish: one call each, from any process.
+            progress = {"upload_id": upload.pk, "name": "TST_00004_v002.mov", "bytes_sent": 75_000_000}
+            progress |= {"bytes_total": 100_000_000, "rate_bps": 2_000_000, "eta_seconds": 12.5, "state": "uploading"}
+            alert = {"alert_id": 7, "level": "bad", "title": "Watcher silent", "detail": "no heartbeat for 5 min"}
+            code = (
+                "from postflow import realtime; "
+                f"realtime.publish('upload.progress', {progress!r}); realtime.publish('alert.opened', {alert!r})"
+            )
+            done = subprocess.run(
+                [*command[:2], "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr
+            row = f'#uploads tr[data-upload-id="{upload.pk}"]'
+            page.wait_for_function(f"""() => document.querySelector('{row}').textContent.includes("75.0 / 100.0 MB")""")
+            assert "2.0 MB/s" in page.text_content(row) and "13 s" in page.text_content(row)
+            page.wait_for_selector('[data-alerts] [data-alert-id="7"]')
+            assert "no heartbeat for 5 min" in page.text_content('[data-alert-id="7"]')
+            page.wait_for_timeout(500)  # let the bar transition finish for the picture
+            page.screenshot(path=str(SCREENSHOTS / "dashboard-browser.png"), full_page=True)
+            scene_page.screenshot(path=str(SCREENSHOTS / "dashboard-browser-scene.png"), full_page=True)
+        finally:
+            browser.close()
