@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha256(open('requirements.txt','rb').read()).hexdigest()[:12])")
 
-.PHONY: run test setup migrate lint format bench clean
+.PHONY: run test test-scale setup migrate lint format bench clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c "import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 'postflow needs Python 3.11 or newer (set PYTHON=python3.11)')"
@@ -25,6 +25,13 @@ run: migrate
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The same suite in scale mode: PostgreSQL and Redis on loopback (.ci/services.sh installs them from
+# Debian's packages when missing, which needs root, and stops them afterwards).
+test-scale: setup
+	@set -e; env_lines=$$(.ci/services.sh start); trap '.ci/services.sh stop' EXIT; \
+	  export $$env_lines; echo "scale mode: $$env_lines" | sed 's/[^ ]*@/***@/g'; \
+	  $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,12 +1,17 @@
-"""Regenerate `spec.json`, the slice of the Frame.io v4 OpenAPI spec that the sandbox enforces.
+"""`spec.json`, the slice of the Frame.io v4 OpenAPI spec that the sandbox enforces.
 
-    python -m frameio.sandbox.spec_extract ../shared/frameio-openapi/openapi-v4.json
+    python -m tests.frameio.openapi_slice [../shared/frameio-openapi/openapi-v4.json]
+
+regenerates it (with the tests' copies of the spec) from the compact slice of the spec kept in the
+repository, `tests/frameio/openapi_compact.json`, after refreshing that slice from the full spec when one is
+given; `python -m frameio.sandbox.spec_extract SPEC` makes it from any spec (the full one or the slice: both
+give the same file, which the tests check).
 
 For every operation of the spec it keeps the method, the path template, the operationId, the published
 rate limit (parsed from the "Rate Limits: N calls per X second(s)/minute(s)" sentence of the description),
 the request-body schema and the query-parameter schemas; plus the component schemas those reference,
 without their descriptions and examples. Response schemas stay out: the sandbox builds its answers by
-hand and the tests check them against the full spec.
+hand and the tests check them against the response side of the spec (tests/frameio/openapi_responses.json).
 """
 
 import json
@@ -15,7 +20,7 @@ import sys
 from pathlib import Path
 
 OUT = Path(__file__).with_name("spec.json")
-_RATE = re.compile(r"Rate Limits?: (\d+) calls? per ([\d.]+) (second|minute)")
+RATE = re.compile(r"Rate Limits?: (\d+) calls? per ([\d.]+) (second|minute)(?:s|\(s\))?")
 _DROP = {"description", "example", "examples", "title", "summary"}
 _METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -55,7 +60,7 @@ def extract(spec: dict) -> dict:
             op = item.get(method)
             if not op:
                 continue
-            match = _RATE.search(op.get("description", ""))
+            match = RATE.search(op.get("description", ""))
             if not match:
                 raise SystemExit(f"no rate limit in {method.upper()} {path}")
             calls, amount, unit = match.groups()
@@ -87,9 +92,13 @@ def extract(spec: dict) -> dict:
     }
 
 
+def render(extracted: dict) -> str:
+    return json.dumps(extracted, indent=1, sort_keys=True) + "\n"
+
+
 def main(argv: list[str]) -> None:
     spec = json.loads(Path(argv[1]).read_text())
-    OUT.write_text(json.dumps(extract(spec), indent=1, sort_keys=True) + "\n")
+    OUT.write_text(render(extract(spec)))
     print(f"wrote {OUT}")
 
 

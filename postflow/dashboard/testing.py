@@ -53,11 +53,13 @@ def free_port() -> int:
 
 
 def server_env(*, database: str | Path, var_dir: Path, port: int = 0, **extra: str) -> dict[str, str]:
-    """The environment of a postflow process on `database` (an SQLite file), with its own var/."""
+    """The environment of a postflow process on `database` (a DATABASE_URL, or an SQLite file's
+    path), with its own var/."""
+    url = str(database) if "://" in str(database) else f"sqlite:///{Path(database).resolve()}"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "postflow.settings",
-        "DATABASE_URL": f"sqlite:///{Path(database).resolve()}",
+        "DATABASE_URL": url,
         "POSTFLOW_VAR_DIR": str(var_dir),
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",

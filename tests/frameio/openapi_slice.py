@@ -1,17 +1,33 @@
-"""Regenerate `openapi_responses.json`, the response side of the Frame.io v4 OpenAPI spec, for the tests.
+"""The Frame.io v4 OpenAPI spec, in the repository: one compact slice of it and the two files made from it.
 
-    python -m tests.frameio.openapi_slice ../shared/frameio-openapi/openapi-v4.json
+    python -m tests.frameio.openapi_slice ../shared/frameio-openapi/openapi-v4.json   # all three, from the spec
+    python -m tests.frameio.openapi_slice                                             # the two, from the slice
 
-The tests must run without `../shared`, so they read this copy: every path and operation of the spec with
-its operationId, path parameters and responses (status codes, headers, JSON schemas), the component schemas
-those reference, and nothing else. Descriptions, examples, summaries and titles are dropped (but not
-properties that happen to be named so); identical response objects and headers are written once under
-`components/responses` and `components/headers` and referenced. It is still an OpenAPI 3.0 document that
-openapi-core reads (with its spec validator off: the spec repeats one enum value).
+The published spec (`../shared/frameio-openapi/openapi-v4.json`, 930 KB) is not in the repository, and the
+tests must run without `../shared`. What is kept instead:
+
+- `openapi_compact.json` (this folder): the spec cut down to what the two files below are made of, and
+  nothing else, still an OpenAPI 3.0 document that both generators read exactly like the full spec: every
+  path and operation with its operationId, the "Rate Limits: ..." sentence of its description (the rest of
+  the description goes), its parameters, request body and responses; the component schemas those
+  reference. Descriptions, examples, summaries, titles and tags are dropped (but not properties that happen
+  to be named so); identical response objects and headers are written once under `components/responses`
+  and `components/headers` and referenced. `info.x-source-sha256` is the sha256 of the spec it came from.
+  Nothing is repaired here.
+- `frameio/sandbox/spec.json`: what the sandbox enforces (operations, rate limits, request bodies and query
+  parameters), made by `frameio.sandbox.spec_extract.extract`.
+- `openapi_responses.json` (this folder): the response side, made by `extract` below, for the checks of the
+  sandbox's answers (`frameio.sandbox.testing.SpecChecker`, and openapi-core in test_sdk_contract.py):
+  every path and operation with its operationId, path parameters and responses (status codes, headers, JSON
+  schemas), the component schemas those reference, and nothing else. It is an OpenAPI 3.0 document that
+  openapi-core reads (with its spec validator off: the spec repeats one enum value).
+
+The tests regenerate both files from the committed slice and compare them with the committed ones; when
+`../shared` is there they also compare the slice (and spec.json) with what the full spec gives.
 
 Two patterns of the published spec say something under a strict JSON Schema / OAS 3.0.3 reading that the
-spec plainly does not mean, and every answer of the real service would fail them; they are repaired, and
-only they:
+spec plainly does not mean, and every answer of the real service would fail them; they are repaired in
+`openapi_responses.json`, and only they:
 
 - `additionalProperties: false` beside `allOf` (FileWithIncludes, OriginalMediaLink, RenditionMediaLink,
   the `data` of Add/RemoveAssetResponse): in JSON Schema the sibling `additionalProperties` sees no
@@ -30,7 +46,12 @@ import json
 import sys
 from pathlib import Path
 
-OUT = Path(__file__).with_name("openapi_responses.json")
+from frameio.sandbox import spec_extract
+
+HERE = Path(__file__).parent
+COMPACT = HERE / "openapi_compact.json"
+OUT = HERE / "openapi_responses.json"
+SPEC_JSON = spec_extract.OUT
 _DROP = {"description", "example", "examples", "summary", "title", "externalDocs", "tags", "x-codeSamples"}
 _METHODS = ("get", "post", "put", "patch", "delete")
 _SCHEMAS = "#/components/schemas/"
@@ -128,31 +149,85 @@ def _repair(node, schemas: dict):
     return node
 
 
-def extract(spec: dict, source: str = "") -> dict:
+def _resolve(spec: dict, node: dict) -> dict:
+    """`node`, or what its local `$ref` points at (the compact slice refers to its shared responses and headers)."""
+    while "$ref" in node:
+        target = spec
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _shared_response(spec: dict, status: str, response: dict, responses: _Shared, headers: _Shared) -> dict:
+    """A reference to `response` (stripped) among the shared responses, its headers shared too."""
+    response = _strip(_resolve(spec, response))
+    if "headers" in response:
+        response["headers"] = {
+            name: headers.ref("RateLimit" if name.startswith("x-ratelimit-") else name, _resolve(spec, header))
+            for name, header in response["headers"].items()
+        }
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return responses.ref(f"{status}-{schema.get('$ref', '').rsplit('/', 1)[-1] or 'inline'}", response)
+
+
+def _operations(spec: dict):
+    """(path, path item, method, operation) of every operation, in the document's order (which the compact
+    slice keeps, so that it names its shared responses as the full spec does)."""
+    for path, item in spec["paths"].items():
+        for method in _METHODS:
+            if item.get(method):
+                yield path, item, method, item[method]
+
+
+def compact(spec: dict, sha256: str) -> dict:
+    """The compact slice of `spec` (see the module docstring); `sha256` is that of the spec's file."""
     responses, headers = _Shared("responses"), _Shared("headers")
     paths: dict[str, dict] = {}
-    for path, item in spec["paths"].items():
-        operations = {}
-        for method in _METHODS:
-            op = item.get(method)
-            if not op:
-                continue
-            kept: dict = {"operationId": op["operationId"], "responses": {}}
-            params = [_strip(p) for p in [*item.get("parameters", []), *op.get("parameters", [])] if p["in"] == "path"]
-            if params:
-                kept["parameters"] = params
-            for status, response in op["responses"].items():
-                response = _strip(response)
-                if "headers" in response:
-                    response["headers"] = {
-                        name: headers.ref("RateLimit" if name.startswith("x-ratelimit-") else name, header)
-                        for name, header in response["headers"].items()
-                    }
-                schema = response.get("content", {}).get("application/json", {}).get("schema", {})
-                name = f"{status}-{schema.get('$ref', '').rsplit('/', 1)[-1] or 'inline'}"
-                kept["responses"][status] = responses.ref(name, response)
-            operations[method] = kept
-        paths[path] = operations
+    for path, item, method, op in _operations(spec):
+        kept_item = paths.setdefault(path, {})
+        if item.get("parameters"):
+            kept_item["parameters"] = _strip(item["parameters"])
+        kept: dict = {"operationId": op["operationId"]}
+        rate = spec_extract.RATE.search(op.get("description", ""))
+        if rate:
+            kept["description"] = rate.group(0)
+        if op.get("deprecated"):
+            kept["deprecated"] = True
+        for key in ("parameters", "requestBody"):
+            if op.get(key):
+                kept[key] = _strip(op[key])
+        kept["responses"] = {
+            status: _shared_response(spec, status, response, responses, headers)
+            for status, response in op["responses"].items()
+        }
+        kept_item[method] = kept
+    schemas = spec["components"]["schemas"]
+    return {
+        "openapi": spec["openapi"],
+        "info": {"title": spec["info"]["title"], "version": spec["info"]["version"], "x-source-sha256": sha256},
+        "servers": spec["servers"],
+        "paths": paths,
+        "components": {
+            "headers": headers.items,
+            "responses": responses.items,
+            "schemas": {name: _strip(schemas[name]) for name in _closure([paths, responses.items], schemas)},
+        },
+    }
+
+
+def extract(spec: dict, source: str = "") -> dict:
+    """The response side of `spec` (the full spec or its compact slice), with the two repairs."""
+    responses, headers = _Shared("responses"), _Shared("headers")
+    paths: dict[str, dict] = {}
+    for path, item, method, op in _operations(spec):
+        kept: dict = {"operationId": op["operationId"], "responses": {}}
+        params = [_strip(p) for p in [*item.get("parameters", []), *op.get("parameters", [])] if p["in"] == "path"]
+        if params:
+            kept["parameters"] = params
+        for status, response in op["responses"].items():
+            kept["responses"][status] = _shared_response(spec, status, response, responses, headers)
+        paths.setdefault(path, {})[method] = kept
     roots = list(responses.items.values())
     stripped = {
         name: _strip(spec["components"]["schemas"][name]) for name in _closure(roots, spec["components"]["schemas"])
@@ -176,15 +251,41 @@ def extract(spec: dict, source: str = "") -> dict:
     }
 
 
-def main(argv: list[str]) -> None:
-    raw = Path(argv[1]).read_bytes()
-    source = (
-        f"The responses of the Frame.io v4 OpenAPI spec (openapi-v4.json, sha256 {hashlib.sha256(raw).hexdigest()}),"
-        " without descriptions and examples, two patterns repaired (see tests/frameio/openapi_slice.py);"
-        " regenerate with `python -m tests.frameio.openapi_slice <openapi-v4.json>`"
+def source_note(sha256: str) -> str:
+    return (
+        f"The responses of the Frame.io v4 OpenAPI spec (openapi-v4.json, sha256 {sha256}), without descriptions"
+        " and examples, two patterns repaired; made from openapi_compact.json by"
+        " `python -m tests.frameio.openapi_slice` (see tests/frameio/openapi_slice.py)"
     )
-    OUT.write_text(json.dumps(extract(json.loads(raw), source), indent=1, sort_keys=True) + "\n")
-    print(f"wrote {OUT}")
+
+
+def render(document: dict) -> str:
+    """The text of a generated file: sorted keys, one value a line."""
+    return json.dumps(document, indent=1, sort_keys=True) + "\n"
+
+
+def render_compact(document: dict) -> str:
+    """The compact slice's text: the spec's order (see `_operations`), one value a line, no indentation."""
+    return json.dumps(document, indent=0) + "\n"
+
+
+def derived(compact_slice: dict) -> dict[Path, str]:
+    """The files made from the compact slice, with their text."""
+    sha256 = compact_slice["info"]["x-source-sha256"]
+    return {
+        SPEC_JSON: spec_extract.render(spec_extract.extract(compact_slice)),
+        OUT: render(extract(compact_slice, source_note(sha256))),
+    }
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raw = Path(argv[1]).read_bytes()
+        COMPACT.write_text(render_compact(compact(json.loads(raw), hashlib.sha256(raw).hexdigest())))
+        print(f"wrote {COMPACT}")
+    for path, text in derived(json.loads(COMPACT.read_text())).items():
+        path.write_text(text)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from django.utils import timezone
 from frameio.models import Upload
 from ingest.models import Render
 from postflow.dashboard.testing import browser_missing, daphne_server, launch_chromium, server_env
+from postflow.lib.dburl import database_url
 from shots.workflow import Status
 from tests.factories import make_project, make_scene, make_shot
 
@@ -58,7 +59,7 @@ def test_a_status_change_from_another_process_appears_without_a_reload(film, tmp
     from playwright.sync_api import sync_playwright
 
     day, watched, upload = film
-    database = connection.settings_dict["NAME"]
+    database = database_url(connection.settings_dict)
     with daphne_server(database=database, var_dir=tmp_path / "server") as (base, _), sync_playwright() as pw:
         browser = launch_chromium(pw)
         try:

@@ -17,11 +17,12 @@ from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from postflow import realtime
 from postflow.dashboard.consumers import CLOSE_FORBIDDEN
+from postflow.lib.dburl import database_url
 from postflow.models import LiveEvent
 from postflow.routing import websocket_application
 from shots.models import ShotEvent
@@ -269,6 +270,7 @@ async def test_a_resume_is_replaced_by_a_reload_when_the_log_cannot_replay_it(se
 
 
 @pytest.mark.django_db(transaction=True)
+@override_settings(POSTFLOW_LIVE_RELAY=True)  # the embedded mode's relay, whatever the channel layer
 @run_async
 async def test_the_relay_runs_while_someone_listens():
     cookie = await database_sync_to_async(session_cookie)("super")
@@ -287,7 +289,7 @@ def _subprocess_env() -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "postflow.settings",
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DATABASE_URL": database_url(connection.settings_dict),
     }
 
 
