@@ -1,9 +1,12 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from frameio.models import FrameioConnection, Upload
+from frameio.client import FrameioError
+from frameio.models import FrameioConnection, FrameioWebhook, ReviewNote, Upload, WebhookDelivery
 from frameio.uploads import upload_cancel, upload_retry
+from frameio.webhooks import WebhookError, webhook_register, webhook_remove
 
 
 @admin.register(FrameioConnection)
@@ -86,3 +89,147 @@ class UploadAdmin(admin.ModelAdmin):
             self.message_user(request, f"{done} upload(s) {verb}.", messages.SUCCESS)
         if total - done:
             self.message_user(request, f"{total - done} skipped: only {which} uploads can be {verb}.", messages.WARNING)
+
+
+# --- review from Frame.io -----------------------------------------------------------------------
+
+
+def _register_webhook(modeladmin: admin.ModelAdmin, request, *, replace: bool) -> None:
+    url = settings.FRAMEIO_WEBHOOK_URL or request.build_absolute_uri(reverse("frameio:webhook"))
+    try:
+        result = webhook_register(url=url, replace=replace)
+    except (WebhookError, FrameioError) as exc:
+        modeladmin.message_user(request, f"The webhook could not be registered: {exc}", messages.ERROR)
+        return
+    if result.created:
+        modeladmin.message_user(request, f"Webhook {result.webhook.webhook_id} registered: {url}", messages.SUCCESS)
+    else:
+        modeladmin.message_user(request, f"The webhook was already registered: {url}", messages.INFO)
+
+
+@admin.action(description="Register the review webhook for the workspace")
+def register_review_webhook(modeladmin: admin.ModelAdmin, request, queryset) -> None:
+    if not request.user.has_perm("frameio.add_frameiowebhook"):
+        modeladmin.message_user(request, "You may not register the webhook.", messages.ERROR)
+        return
+    _register_webhook(modeladmin, request, replace=False)
+
+
+# The connection's page is where a producer looks for Frame.io: the action is offered there too.
+FrameioConnectionAdmin.actions = (*FrameioConnectionAdmin.actions, register_review_webhook)
+
+
+@admin.register(FrameioWebhook)
+class FrameioWebhookAdmin(admin.ModelAdmin):
+    """Read-only: the webhook changes through frameio.webhooks. The secret is never shown."""
+
+    list_display = ("webhook_id", "url", "workspace_id", "registered_at")
+    fields = ("webhook_id", "name", "url", "events", "account_id", "workspace_id", "registered_at", "updated_at")
+    readonly_fields = fields
+    actions = ["replace", "remove"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # removing goes through the action, which deletes it in Frame.io too
+
+    @admin.action(description="Register again (new webhook and secret, the old one deleted)", permissions=["register"])
+    def replace(self, request, queryset) -> None:
+        _register_webhook(self, request, replace=True)
+
+    @admin.action(description="Remove (in Frame.io too)", permissions=["register"])
+    def remove(self, request, queryset) -> None:
+        try:
+            removed = webhook_remove()
+        except (WebhookError, FrameioError) as exc:
+            self.message_user(request, f"The webhook could not be removed: {exc}", messages.ERROR)
+            return
+        self.message_user(request, f"Webhook {removed} removed." if removed else "No webhook to remove.")
+
+    def has_register_permission(self, request) -> bool:
+        return request.user.has_perm("frameio.add_frameiowebhook")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """Every event Frame.io delivered, once each, with what its job did."""
+
+    list_display = ("last_received_at", "event_type", "resource_id", "state", "received_count", "outcome")
+    list_filter = ("state", "event_type")
+    search_fields = ("resource_id", "project_id", "outcome")
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ReviewNote)
+class ReviewNoteAdmin(admin.ModelAdmin):
+    """Notes from Frame.io comments; read-only (Frame.io is where they are written)."""
+
+    list_display = ("shot", "version", "frame", "record_timecode", "author", "text", "completed", "fps_mismatch")
+    list_filter = (
+        "fps_mismatch",
+        ("completed_at", admin.EmptyFieldListFilter),
+        ("deleted_at", admin.EmptyFieldListFilter),
+    )
+    list_select_related = ("shot__project",)
+    search_fields = ("text", "author", "shot__nomenclature", "frameio_comment_id")
+    readonly_fields = [f.name for f in ReviewNote._meta.fields] + ["render_timecode", "record_timecode"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Completed", boolean=True)
+    def completed(self, obj: ReviewNote) -> bool:
+        return obj.completed
+
+
+class ReviewNoteInline(admin.TabularInline):
+    """The shot's review notes, newest version first (shown on the shot in shots.admin)."""
+
+    model = ReviewNote
+    fields = (
+        "version",
+        "frame",
+        "render_timecode",
+        "record_timecode",
+        "author",
+        "text",
+        "completed_at",
+        "fps_mismatch",
+        "deleted_at",
+    )
+    readonly_fields = fields
+    ordering = ("-version", "frame", "commented_at", "id")
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "review notes (from Frame.io)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("shot__project")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("shots.view_shot") or request.user.has_perm("shots.change_shot")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -518,6 +518,29 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class CallRecord:
+    """One HTTP exchange with Frame.io, for observers: each retry is its own record."""
+
+    endpoint: str  # operationId
+    method: str
+    status: int | None  # None: no response (connection error, timeout)
+    ms: float
+
+
+# Called after every exchange, in the calling thread; an observer that raises is logged and ignored. The alerts
+# app appends its metric recorder here (alerts/apps.py): this module stays free of models.
+observers: list[Callable[[CallRecord], None]] = []
+
+
+def _observe(record: CallRecord) -> None:
+    for observer in list(observers):
+        try:
+            observer(record)
+        except Exception:
+            logger.warning("frameio call observer %s failed", getattr(observer, "__qualname__", observer))
+
+
 TokenProvider = Callable[[], str]
 UnauthorizedHook = Callable[[str], None]
 
@@ -597,6 +620,7 @@ class FrameioClient:
                     timeout=self._timeout,
                 )
             except requests.RequestException as exc:
+                _observe(CallRecord(endpoint.op, endpoint.method, None, (time.monotonic() - started) * 1000))
                 detail = f"{type(exc).__name__}: {exc}"
                 retry_ok = not endpoint.creates or _never_sent(exc)
                 if retry_ok and attempt + 1 < self._retry.max_attempts:
@@ -615,6 +639,7 @@ class FrameioClient:
                     detail += " (not retried: the server may have acted on it)"
                 raise FrameioError(None, False, detail, endpoint.op) from None
             elapsed_ms = (time.monotonic() - started) * 1000
+            _observe(CallRecord(endpoint.op, endpoint.method, resp.status_code, elapsed_ms))
             logger.debug("frameio %s %s -> %s in %.0f ms", endpoint.method, endpoint.op, resp.status_code, elapsed_ms)
             if self._pacer:
                 self._pacer.observe(endpoint.op, resp.headers)

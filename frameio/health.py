@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from frameio import auth
+from frameio import auth, webhooks
 from frameio.client import FrameioClient, FrameioError, RetryPolicy
 from frameio.models import REFRESH_TOKEN_LIFETIME
 
@@ -173,6 +173,16 @@ def check_rate_limits(client: FrameioClient) -> Check:
     return Check("rate_limits", True, detail)
 
 
+def check_webhook(client: FrameioClient | None) -> Check:
+    """The review webhook: registered, still active in Frame.io (when a token is there), deliveries flowing."""
+    started = time.perf_counter()
+    try:
+        ok, detail = webhooks.webhook_health(client)
+    except FrameioError as exc:
+        ok, detail = False, str(exc)
+    return Check("webhook", ok, detail, round((time.perf_counter() - started) * 1000, 1))
+
+
 def run_checks(*, write: bool = False, client: FrameioClient | None = None) -> list[Check]:
     """Every check, in order; those that need a token are reported as skipped when there is none."""
     token_check, have_token = check_token()
@@ -191,7 +201,9 @@ def run_checks(*, write: bool = False, client: FrameioClient | None = None) -> l
             remote.append(("write", lambda: _write(client, target)))
     if not have_token:
         checks += [Check(name, False, "skipped: no usable token") for name, _ in remote]
+        checks.append(check_webhook(None))
         return checks
     checks += [_timed(name, fn) for name, fn in remote]
+    checks.append(check_webhook(client if target.account_id and target.workspace_id else None))
     checks.append(check_rate_limits(client))
     return checks

@@ -137,3 +137,156 @@ class UploadPart(models.Model):
 
     def __str__(self) -> str:
         return f"part {self.index + 1} of {self.upload}"
+
+
+# --- review from Frame.io (webhooks, notes, Status) ------------------------------------------------
+
+
+class FrameioWebhook(models.Model):
+    """The webhook postflow registered in a Frame.io workspace, with its signing secret encrypted.
+
+    One per workspace; `frameio.webhooks` is the only writer. Frame.io shows the secret once, in the
+    create answer: it is stored Fernet-encrypted (`frameio.crypto`) and never shown, logged or sent.
+    """
+
+    account_id = models.CharField(max_length=64)
+    workspace_id = models.CharField(max_length=64, unique=True)
+    webhook_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=255, blank=True)
+    url = models.URLField(max_length=500)
+    events = models.JSONField(default=list)
+    secret_enc = models.TextField(editable=False)
+    registered_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Frame.io webhook"
+
+    def __str__(self) -> str:
+        return f"webhook {self.webhook_id} → {self.url}"
+
+
+class WebhookDelivery(models.Model):
+    """One Frame.io event, stored once however many times it is delivered.
+
+    `key` is the event's identity: Frame.io's payload carries ids only and no event or delivery id,
+    and a retry resends the same body, so the key is the SHA-256 of the payload's canonical JSON.
+    queued -> processing -> done | ignored | failed. A delivery arriving again after its job ran is
+    queued again (the job reads the current state, so running it twice changes nothing twice);
+    `received_count` / `claimed_count` let a job notice a delivery that came in while it worked.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        DONE = "done", "Done"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    FINISHED = (State.DONE, State.IGNORED, State.FAILED)
+
+    key = models.CharField(max_length=64, unique=True)
+    event_type = models.CharField(max_length=64, db_index=True)
+    resource_type = models.CharField(max_length=32, blank=True)
+    resource_id = models.CharField(max_length=64, blank=True, db_index=True)
+    account_id = models.CharField(max_length=64, blank=True)
+    workspace_id = models.CharField(max_length=64, blank=True)
+    project_id = models.CharField(max_length=64, blank=True)
+    user_id = models.CharField(max_length=64, blank=True)
+    payload = models.JSONField(default=dict)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    received_count = models.PositiveIntegerField(default=1)
+    claimed_count = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    outcome = models.TextField(blank=True)
+    signed_at = models.DateTimeField(help_text="X-Frameio-Request-Timestamp of the latest delivery.")
+    first_received_at = models.DateTimeField()
+    last_received_at = models.DateTimeField(db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_received_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.resource_type} {self.resource_id}"
+
+
+class ReviewState(models.Model):
+    """What review sync knows of one render's Frame.io file: the Status option last seen (so that
+    only a change in Frame.io moves the shot, once) and when the reconciliation last polled it."""
+
+    frameio_file_id = models.CharField(max_length=64, unique=True)
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="review_states")
+    status_option = models.CharField(max_length=255, blank=True)
+    status_seen_at = models.DateTimeField(null=True, blank=True)
+    polled_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.frameio_file_id}: {self.status_option or 'no Status'}"
+
+
+class ReviewNote(models.Model):
+    """A Frame.io comment on a render, placed in the render and in the cut.
+
+    `frame` is Frame.io's timestamp: a frame number of the render counted from 1. `offset_frames` is
+    where that frame falls from the shot's first frame, in project frames (through time when the
+    render's rate differs from the project's: `fps_mismatch`). The record position is computed, not
+    stored: the shot's current `timeline_in` plus the offset, so the notes follow a re-cut.
+    Written by `frameio.review` only; a deleted comment keeps its note, with `deleted_at`.
+    """
+
+    frameio_comment_id = models.CharField(max_length=64, unique=True)
+    frameio_file_id = models.CharField(max_length=64, db_index=True)
+    shot = models.ForeignKey("shots.Shot", on_delete=models.CASCADE, related_name="review_notes")
+    render = models.ForeignKey("ingest.Render", on_delete=models.PROTECT, related_name="review_notes")
+    version = models.PositiveIntegerField(null=True, blank=True)
+    text = models.TextField(blank=True)
+    author = models.CharField(max_length=255, blank=True)
+    author_id = models.CharField(max_length=64, blank=True)
+    frame = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Frame.io timestamp: frame of the render, from 1."
+    )
+    duration_frames = models.PositiveIntegerField(null=True, blank=True)
+    render_fps = models.FloatField()
+    offset_frames = models.IntegerField(null=True, blank=True, help_text="Project frames from the shot's first frame.")
+    fps_mismatch = models.BooleanField(default=False, help_text="The render's frame rate is not the project's.")
+    commented_at = models.DateTimeField(null=True, blank=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-version", "frame", "commented_at", "id"]
+
+    def __str__(self) -> str:
+        where = f" at frame {self.frame}" if self.frame is not None else ""
+        return f"note on {self.shot} v{self.version}{where}"
+
+    @property
+    def completed(self) -> bool:
+        return self.completed_at is not None
+
+    @property
+    def render_timecode(self) -> str:
+        """The frame's timecode from the render's start (frame 1 = 00:00:00:00), at the render's rate."""
+        from frameio.review import render_timecode
+
+        return render_timecode(self.frame, self.render_fps)
+
+    @property
+    def record_frame(self) -> int | None:
+        """Where the note falls in the cut: the shot's record in plus the offset (project frames)."""
+        if self.shot.timeline_in is None:
+            return None
+        return self.shot.timeline_in + (self.offset_frames or 0)
+
+    @property
+    def record_timecode(self) -> str:
+        from postflow.lib.timecode import frames_to_timecode
+
+        frames = self.record_frame
+        return "" if frames is None else frames_to_timecode(frames, self.shot.project.fps)

@@ -16,3 +16,22 @@ def upload_run(upload_id: int) -> None:
 def uploads_reconcile() -> None:
     """Every minute (a django-q2 schedule): what is due, what is stuck, what got transcoded."""
     uploads.uploads_reconcile()
+
+
+# --- review from Frame.io ----------------------------------------------------------------------
+
+
+def webhook_process(delivery_id: int) -> None:
+    """Enqueued by the webhook receiver after it stored a delivery."""
+    from frameio import webhooks
+
+    webhooks.delivery_process(delivery_id=delivery_id)
+
+
+def review_reconcile() -> None:
+    """Every 5 minutes (a django-q2 schedule): deliveries that lost their job, then a batch of files
+    of the shots in review polled for comments and Status, so that a missed webhook changes nothing."""
+    from frameio import review, webhooks
+
+    webhooks.deliveries_requeue()
+    review.review_reconcile()

@@ -32,7 +32,14 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from frameio.auth import build_client, connection_set_target, effective_target, target_with_project
+from alerts import hooks as alerts_hooks
+from frameio.auth import (
+    build_client,
+    connect_server_to_server,
+    connection_set_target,
+    effective_target,
+    target_with_project,
+)
 from frameio.client import FrameioClient, FrameioError, redact_url
 from frameio.crypto import decrypt, encrypt
 from frameio.models import Upload, UploadPart
@@ -235,6 +242,9 @@ def _attempt(upload_id: int, client: FrameioClient, keeper: _LeaseKeeper, on_pro
         if changed:
             raise UploadFailed(f"{render.path}: {changed}; the watcher will verify it again", permanent=True)
     target = effective_target()
+    if not target.account_id and settings.FRAMEIO_AUTH == "s2s":
+        connect_server_to_server()  # Server-to-Server needs nobody to sign in: resolve the account now
+        target = effective_target()
     if not target.account_id:
         raise UploadFailed("Frame.io is not connected (or no account chosen): open /frameio/connect/")
     job = _Job(upload, render, render.shot, client, target.account_id, Path(render.root) / render.path)
@@ -504,6 +514,7 @@ def _wait_complete(job: _Job) -> None:
     _set(job, state=Upload.State.UPLOADED, uploaded_at=now, bytes_done=job.upload.bytes_total)
     Render.objects.filter(pk=job.render.pk, state=Render.State.QUEUED).update(state=Render.State.UPLOADED)
     realtime.publish_render(job.render.pk)
+    alerts_hooks.upload_finished(upload_id=job.upload.pk)  # metric + Discord, on commit
     logger.info("upload %s complete: %s", job.upload.pk, job.upload.view_url)
 
 
@@ -673,6 +684,7 @@ def ensure_project(client: FrameioClient, *, project: Project) -> Project:
 def scene_folder(client: FrameioClient, *, account_id: str, scene: Scene) -> str:
     """The scene's folder id, created once. Two workers racing end with one folder: the scene row
     is locked, and a folder of that name found in Frame.io (a crash after creating it) is adopted."""
+    alerts_hooks.scene_folder_lookup(cached=bool(scene.frameio_folder_id))  # structure cache hit rate
     if scene.frameio_folder_id:
         return scene.frameio_folder_id
     project = ensure_project(client, project=scene.project)

@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from frameio import views
+from frameio import views, webhooks
 
 app_name = "frameio"
 
@@ -11,4 +11,5 @@ urlpatterns = [
     path("callback/", views.callback, name="callback"),
     path("choose/", views.choose, name="choose"),
     path("disconnect/", views.disconnect, name="disconnect"),
+    path("webhook/", webhooks.receive, name="webhook"),  # Frame.io posts here (signed; CSRF-exempt)
 ]

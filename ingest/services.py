@@ -89,7 +89,8 @@ def render_observe(*, config: WatchConfig, result: ScanResult, signals: dict[str
             new.append(_new_render(config, path, stat, now, signals.get(path, "")))
         elif (row.size, row.mtime_ns, row.inode) != (stat.size, stat.mtime_ns, stat.inode):
             _render_changed(row, stat, now, signals.get(path, ""))
-    Render.objects.bulk_create(new, batch_size=500)
+    # ignore_conflicts: a second watcher on the same root may record the same new file at the same moment.
+    Render.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
     for path, signal in signals.items():  # a sidecar may arrive after its render: few, cheap
         Render.objects.filter(
             root=config.root_key, path=path, state=Render.State.DISCOVERED, completion_signal=""

@@ -14,6 +14,7 @@ from datetime import datetime
 from django.db import close_old_connections
 from django.utils import timezone
 
+from alerts import hooks as alerts_hooks
 from ingest.lucid import Pinner
 from ingest.models import Render, WatcherHeartbeat
 from ingest.scanner import RootUnavailable, ScanResult, TreeScanner
@@ -116,6 +117,9 @@ class Watcher:
         self._verify_stable(now)
         detail = "; ".join(f"{path or '.'}: {error}" for path, error in list(result.errors.items())[:5])
         self._beat(healthy=True, detail=detail, started=started)
+        alerts_hooks.watcher_scanned(
+            watcher=self.name, ms=(time.monotonic() - started) * 1000, files=result.files_statted, full=result.full
+        )
         return result
 
     def _verify_stable(self, now: datetime) -> None:

@@ -65,6 +65,17 @@ DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_str("SECRET_KEY", "") or load_or_create_secret_key(VAR_DIR / "secret_key")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Behind a TLS-terminating reverse proxy (production): secure cookies, HSTS, HTTPS redirects, and the
+# proxy's X-Forwarded-Proto trusted. Off for the embedded default on http://127.0.0.1.
+POSTFLOW_HTTPS = env_bool("POSTFLOW_HTTPS", default=False)
+if POSTFLOW_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_number("SECURE_HSTS_SECONDS", 31536000, int)
+    # Both only when every subdomain is HTTPS too (docs/deploy.md): hard to undo once browsers cache them.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
 
 # daphne is not an app here: `make run` starts it directly, and leaving it out keeps Twisted out of
 # every worker and command process (about 30 MB each).
@@ -275,6 +286,49 @@ if POSTFLOW_LIVE_EVENT_RETENTION_HOURS <= 0 or not 0 < POSTFLOW_LIVE_POLL_SECOND
         "POSTFLOW_LIVE_EVENT_RETENTION_HOURS must be more than 0 and POSTFLOW_LIVE_POLL_SECONDS between 0 and 5"
     )
 
+# --- Google Sheets sync ---
+# (shots/sheets/, docs/sheets.md) Two-way sync of the shot list with a Google Sheet, every 5 minutes
+# (django-q2 schedule) and on demand (`manage.py sheets_sync`). Off while either of the first two is empty.
+
+# The service account's JSON key file; share the spreadsheet with the account's e-mail (Editor).
+GOOGLE_SERVICE_ACCOUNT_FILE = env_str("GOOGLE_SERVICE_ACCOUNT_FILE", "")
+# The spreadsheet's id, from its URL: https://docs.google.com/spreadsheets/d/<id>/edit
+GOOGLE_SHEET_ID = env_str("GOOGLE_SHEET_ID", "")
+# The worksheet (tab) holding the shot list; empty: the first one.
+GOOGLE_SHEET_WORKSHEET = env_str("GOOGLE_SHEET_WORKSHEET", "")
+# Read timeout of every Sheets and token call, in seconds.
+GOOGLE_SHEETS_TIMEOUT_SECONDS = env_number("GOOGLE_SHEETS_TIMEOUT_SECONDS", 30.0)
+# Tries of one Sheets call on 429 (quota) and 5xx, backing off with full jitter (Retry-After honoured).
+GOOGLE_SHEETS_MAX_ATTEMPTS = env_number("GOOGLE_SHEETS_MAX_ATTEMPTS", 6, int)
+
+
+def _google_sheet_columns() -> dict[str, str]:
+    import json
+
+    from shots.sheet import CANONICAL_FIELDS, PUSHED_ALIASES
+
+    raw = env_str("GOOGLE_SHEET_COLUMNS", "{}")
+    try:
+        columns = json.loads(raw)
+    except json.JSONDecodeError:
+        columns = None
+    if not isinstance(columns, dict) or not all(isinstance(v, str) and v.strip() for v in columns.values()):
+        raise ImproperlyConfigured('GOOGLE_SHEET_COLUMNS must be a JSON object like {"status": "État VFX"}')
+    fields = (*CANONICAL_FIELDS, *PUSHED_ALIASES)
+    if unknown := sorted(set(columns) - set(fields)):
+        raise ImproperlyConfigured(f"GOOGLE_SHEET_COLUMNS: unknown field(s) {unknown}; fields are: {', '.join(fields)}")
+    return {name: header.strip() for name, header in columns.items()}
+
+
+# Headers the aliases do not know, as JSON {"field": "Header"}; fields: the importer's and status, stage,
+# version, frameio, last_note.
+GOOGLE_SHEET_COLUMNS = _google_sheet_columns()
+if not 0 < GOOGLE_SHEETS_TIMEOUT_SECONDS <= 600 or GOOGLE_SHEETS_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured(
+        "GOOGLE_SHEETS_TIMEOUT_SECONDS must be between 0 and 600 and GOOGLE_SHEETS_MAX_ATTEMPTS at least 1"
+    )
+# --- end Google Sheets sync ---
+
 # --- Frame.io -------------------------------------------------------------------------
 
 
@@ -291,8 +345,9 @@ def _frameio_url(name: str, default: str) -> str:
 
 
 # oauth: a person connects an Adobe "OAuth Web App" credential on /frameio/connect/; s2s: Server-to-Server
-# (client credentials, for accounts administered in the Adobe Admin Console).
-FRAMEIO_AUTH = env_str("FRAMEIO_AUTH", "oauth").lower()
+# (client credentials, for accounts administered in the Adobe Admin Console). Default: oauth with real
+# credentials; s2s with none (the sandbox), so that `make run` uploads without anyone signing in.
+FRAMEIO_AUTH = env_str("FRAMEIO_AUTH", "oauth" if env_str("FRAMEIO_CLIENT_ID", "") else "s2s").lower()
 if FRAMEIO_AUTH not in ("oauth", "s2s"):
     raise ImproperlyConfigured(f"FRAMEIO_AUTH must be 'oauth' or 's2s', got {FRAMEIO_AUTH!r}")
 # The Adobe Developer Console credential. Empty: postflow talks to the local Frame.io sandbox.
@@ -367,6 +422,100 @@ if not 0 < FRAMEIO_TIMEOUT_SECONDS <= 600:
 # The OAuth libraries log request bodies (tokens) at DEBUG (requests-oauthlib#536): keep them quieter.
 LOGGING.setdefault("loggers", {}).update({"requests_oauthlib": {"level": "WARNING"}, "oauthlib": {"level": "WARNING"}})
 
+# --- alerts and notifications ---
+# (alerts app, docs/alerts.md) Thresholds of the alert rules, evaluated every minute by the worker and on demand
+# by `manage.py alerts_check`; Discord and e-mail notifications sent from an outbox.
+
+# Measurements (Frame.io calls, uploads, scans, processes, queue) are kept this long, then pruned.
+ALERTS_METRIC_RETENTION_DAYS = env_number("ALERTS_METRIC_RETENTION_DAYS", 14.0)
+# An alert opened within this long of the previous notification for the same key is shown, not sent again.
+ALERT_COOLDOWN_MINUTES = env_number("ALERT_COOLDOWN_MINUTES", 30.0)
+# Frame.io API: error rate (%) and 90th-percentile latency (s) over the window, once it saw enough calls.
+ALERT_API_WINDOW_MINUTES = env_number("ALERT_API_WINDOW_MINUTES", 15.0)
+ALERT_API_MIN_CALLS = env_number("ALERT_API_MIN_CALLS", 20, int)
+ALERT_API_ERROR_RATE = env_number("ALERT_API_ERROR_RATE", 5.0)
+ALERT_API_LATENCY_SECONDS = env_number("ALERT_API_LATENCY_SECONDS", 5.0)
+# Uploads: failure rate (%) of the uploads that finished (uploaded or failed) within the window.
+ALERT_UPLOAD_WINDOW_HOURS = env_number("ALERT_UPLOAD_WINDOW_HOURS", 6.0)
+ALERT_UPLOAD_MIN_FINISHED = env_number("ALERT_UPLOAD_MIN_FINISHED", 5, int)
+ALERT_UPLOAD_FAILURE_RATE = env_number("ALERT_UPLOAD_FAILURE_RATE", 10.0)
+# A leased upload with no part landed and no state change for this long is stuck.
+ALERT_UPLOAD_STUCK_MINUTES = env_number("ALERT_UPLOAD_STUCK_MINUTES", 15.0)
+# Resident memory of one postflow process (MB).
+ALERT_PROCESS_MEMORY_MB = env_number("ALERT_PROCESS_MEMORY_MB", 500.0)
+# A watcher that has not beaten for this long is missing.
+ALERT_HEARTBEAT_MINUTES = env_number("ALERT_HEARTBEAT_MINUTES", 2.0)
+# Shots sitting in one of these statuses longer than this many days.
+ALERT_SHOT_STALE_DAYS = env_number("ALERT_SHOT_STALE_DAYS", 7.0)
+ALERT_SHOT_STALE_STATUSES = env_list(
+    "ALERT_SHOT_STALE_STATUSES", ["ae_in_progress", "ebsynth_in_progress", "review_uploaded", "revision_requested"]
+)
+
+
+def _check_statuses(name: str, values: list[str]) -> None:
+    from shots.workflow import Status
+
+    if unknown := sorted(set(values) - set(Status.values)):
+        raise ImproperlyConfigured(
+            f"{name}: unknown status {', '.join(unknown)} (statuses: {', '.join(Status.values)})"
+        )
+
+
+_check_statuses("ALERT_SHOT_STALE_STATUSES", ALERT_SHOT_STALE_STATUSES)
+# Adobe IMS refresh tokens live 14 days: warn when the stored one is older than this.
+ALERT_REFRESH_TOKEN_DAYS = env_number("ALERT_REFRESH_TOKEN_DAYS", 12.0)
+# Frame.io webhook deliveries that failed within the window.
+ALERT_WEBHOOK_WINDOW_MINUTES = env_number("ALERT_WEBHOOK_WINDOW_MINUTES", 60.0)
+ALERT_WEBHOOK_FAILURES = env_number("ALERT_WEBHOOK_FAILURES", 1, int)
+# Renders newly quarantined within the window.
+ALERT_QUARANTINE_WINDOW_MINUTES = env_number("ALERT_QUARANTINE_WINDOW_MINUTES", 60.0)
+ALERT_QUARANTINE_GROWTH = env_number("ALERT_QUARANTINE_GROWTH", 3, int)
+# Alerts by e-mail (Django's mail backend, EMAIL_URL): the recipients; empty: no e-mail.
+ALERT_EMAILS = env_list("ALERT_EMAILS", [])
+ALERT_EMAIL_FROM = env_str("ALERT_EMAIL_FROM", "postflow@localhost")
+try:  # smtp://user:password@host:587 (+tls), consolemail://, ... (django-environ); the URL is a secret
+    globals().update(env.email_url_config(env_str("EMAIL_URL", "smtp://localhost:25")))
+except Exception:
+    raise ImproperlyConfigured("EMAIL_URL must be an e-mail URL such as smtp://user:password@host:587") from None
+
+
+def _discord_url(name: str) -> str:
+    """A Discord webhook URL, or empty. The value is a secret: an error never repeats it."""
+    from urllib.parse import urlsplit
+
+    value = env_str(name, "")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    discord = parts.scheme == "https" and (parts.hostname or "").removeprefix("ptb.").removeprefix("canary.") in (
+        "discord.com",
+        "discordapp.com",
+    )
+    loopback = parts.scheme in ("http", "https") and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if not (discord or loopback) or not parts.path.startswith("/api/webhooks/") or parts.query:
+        raise ImproperlyConfigured(f"{name} must be a Discord webhook URL: https://discord.com/api/webhooks/ID/TOKEN")
+    return value
+
+
+# Discord through channel webhooks: on/off, then per kind of message its switch and its webhook (empty: the default).
+ENABLE_DISCORD_NOTIFICATIONS = env_bool("ENABLE_DISCORD_NOTIFICATIONS", default=True)
+DISCORD_WEBHOOK_URL = _discord_url("DISCORD_WEBHOOK_URL")
+DISCORD_KINDS = ("renders", "reviews", "alerts", "digest")
+DISCORD_NOTIFY = {kind: env_bool(f"DISCORD_NOTIFY_{kind.upper()}", default=True) for kind in DISCORD_KINDS}
+DISCORD_WEBHOOK_URLS = {kind: _discord_url(f"DISCORD_WEBHOOK_URL_{kind.upper()}") for kind in DISCORD_KINDS}
+# The daily digest per project goes out at this hour (TIME_ZONE), once a day.
+ALERTS_DIGEST_HOUR = env_number("ALERTS_DIGEST_HOUR", 9, int)
+if not 0 <= ALERTS_DIGEST_HOUR <= 23:
+    raise ImproperlyConfigured("ALERTS_DIGEST_HOUR must be an hour from 0 to 23")
+for _name in ("ALERTS_METRIC_RETENTION_DAYS", "ALERT_API_WINDOW_MINUTES", "ALERT_UPLOAD_WINDOW_HOURS"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be more than 0")
+# Webhook URLs and presigned URLs must never reach a log line: urllib3 prints request lines at DEBUG, and a
+# filter on the console handler blanks any Discord webhook URL that still gets through.
+LOGGING.setdefault("loggers", {})["urllib3"] = {"level": "WARNING"}
+LOGGING.setdefault("filters", {})["redact_discord"] = {"()": "alerts.redaction.RedactDiscordWebhooks"}
+LOGGING["handlers"]["console"].setdefault("filters", []).append("redact_discord")
+
 # --- uploads to Frame.io -----------------------------------------------------------------
 
 # Files uploading at once across all workers, and parts in flight per file.
@@ -391,3 +540,34 @@ for _name in (
 ):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1")
+
+# --- review from Frame.io ---
+
+
+def _status_map(pairs: list[str]) -> dict[str, str]:
+    """Pairs like 'Approved=review_approved' -> {"Approved": "review_approved"}; each status must exist."""
+    from shots.workflow import Status
+
+    mapping = {}
+    for pair in pairs:
+        name, sep, status = pair.partition("=")
+        if not sep or not name.strip() or status.strip() not in Status.values:
+            raise ImproperlyConfigured(
+                f"FRAMEIO_STATUS_MAP: {pair!r} is not 'Frame.io option=shot status' "
+                f"(statuses: {', '.join(Status.values)})"
+            )
+        mapping[name.strip()] = status.strip()
+    return mapping
+
+
+# The URL Frame.io posts review events to (https, ending in /frameio/webhook/). The admin action registers
+# it; empty: the address the admin is reached at. `manage.py frameio_webhook register --url` takes its own.
+FRAMEIO_WEBHOOK_URL = env_str("FRAMEIO_WEBHOOK_URL", "")
+# Options of Frame.io's "Status" field that move a shot, and where to: "Option=shot_status" pairs.
+FRAMEIO_STATUS_MAP = _status_map(
+    env_list("FRAMEIO_STATUS_MAP", ["Approved=review_approved", "Needs Changes=revision_requested"])
+)
+# Files the review reconciliation polls per run (every 5 minutes), comments and Status, least recent first.
+FRAMEIO_REVIEW_RECONCILE_BATCH = env_number("FRAMEIO_REVIEW_RECONCILE_BATCH", 50, int)
+if FRAMEIO_REVIEW_RECONCILE_BATCH < 1:
+    raise ImproperlyConfigured("FRAMEIO_REVIEW_RECONCILE_BATCH must be at least 1")

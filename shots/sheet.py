@@ -79,6 +79,26 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "notes": ("notes", "note", "comments", "comment", "commentaires", "commentaire", "remarques"),
 }
 
+# --- Google Sheets sync (shots/sheets/): the columns postflow writes, never reads back ---
+# Kept apart from ALIASES so that import_shots still lists these columns as ignored.
+PUSHED_ALIASES: dict[str, tuple[str, ...]] = {
+    "status": ("status", "shot status", "statut", "état", "etat", "statut du plan"),
+    "stage": ("stage", "pipeline stage", "étape", "etape", "phase"),
+    "version": ("version", "latest version", "last version", "dernière version", "derniere version", "vers"),
+    "frameio": ("frameio", "frame.io", "frame.io link", "frameio link", "review link", "lien frame.io", "lien review"),
+    "last_note": (
+        "last_note",
+        "last note",
+        "last review note",
+        "review note",
+        "dernière note",
+        "derniere note",
+        "dernier commentaire",
+        "note review",
+    ),
+}
+# --- end Google Sheets sync ---
+
 _DELIMITERS = (",", ";", "\t")
 
 

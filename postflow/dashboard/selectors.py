@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
-from frameio.models import FrameioConnection, Upload
+from frameio.models import FrameioConnection, ReviewNote, Upload
 from ingest.models import Render, WatcherHeartbeat
 from shots.models import Project, Scene, Shot, ShotEvent
 from shots.selectors import CUT_ORDER
@@ -33,6 +34,9 @@ VERSION_STATES = ["verified", "queued", "uploaded", "done"]
 QUEUE_STATES = [Render.State.DISCOVERED, Render.State.STABLE, Render.State.QUEUED, Render.State.QUARANTINED]
 RETRYABLE = [Upload.State.FAILED, Upload.State.CANCELLED]
 LIST_LIMIT = 20
+# Review notes, newest first: when the reviewer wrote it (when postflow first saw it, if Frame.io
+# gave no date), then the newest row.
+NOTES_NEWEST = (Coalesce("commented_at", "created_at").desc(), "-id")
 
 
 @dataclass
@@ -225,17 +229,52 @@ def frameio_state(now: datetime) -> FrameioState:
     return FrameioState("ok", f"connected as {who}", target, sandbox)
 
 
+def review_notes(project: Project | None, limit: int = LIST_LIMIT) -> list[ReviewNote]:
+    """The project's newest review notes from Frame.io, deleted ones left out (one query)."""
+    if project is None:
+        return []
+    notes = ReviewNote.objects.filter(shot__project=project, deleted_at__isnull=True)
+    # shot__project: the record timecode is the shot's record in at the project's rate.
+    return list(notes.select_related("shot__project").order_by(*NOTES_NEWEST)[:limit])
+
+
 def scene_shots(scene: Scene) -> list[Shot]:
-    """The scene's shots in cut order, each with `latest_version` from the render ledger (one query)."""
+    """The scene's shots in cut order, each with `latest_version` from the render ledger, and its
+    open review notes (`open_notes`, `latest_note`; see `_attach_open_notes`): two queries."""
     latest = (
         Render.objects.filter(shot=OuterRef("pk"), state__in=VERSION_STATES).order_by("-version").values("version")[:1]
     )
-    return list(
+    shots = (
         Shot.objects.filter(scene=scene)
         .select_related("project")
         .annotate(latest_version=Subquery(latest))
         .order_by(*CUT_ORDER)
     )
+    return _attach_open_notes(shots)
+
+
+def shot_open_notes(pk: int) -> Shot | None:
+    """One shot with `open_notes` and `latest_note` (the scene page re-reads it on a live note)."""
+    shots = _attach_open_notes(Shot.objects.filter(pk=pk).select_related("project"))
+    return shots[0] if shots else None
+
+
+def _attach_open_notes(shots: QuerySet[Shot]) -> list[Shot]:
+    """Each shot gets `open_notes`, the number of its review notes neither completed nor deleted,
+    and `latest_note`, the newest of them (a ReviewNote, or None). Two queries for any number."""
+    open_notes = ReviewNote.objects.filter(shot=OuterRef("pk"), completed_at__isnull=True, deleted_at__isnull=True)
+    count = open_notes.order_by().values("shot").annotate(n=Count("id")).values("n")
+    newest = open_notes.order_by(*NOTES_NEWEST).values("id")[:1]
+    shots = shots.annotate(open_notes=Coalesce(Subquery(count), 0), latest_note_id=Subquery(newest))
+    # The second query always runs (its ids come from a subquery), so the count per page is fixed.
+    notes = ReviewNote.objects.filter(pk__in=shots.order_by().values("latest_note_id"))
+    by_id = {note.pk: note for note in notes}
+    rows = list(shots)
+    for shot in rows:
+        shot.latest_note = by_id.get(shot.latest_note_id)
+        if shot.latest_note is not None:
+            shot.latest_note.shot = shot  # its record timecode reads the shot and its project
+    return rows
 
 
 def stage_choices() -> list[tuple[Stage, list[Status]]]:

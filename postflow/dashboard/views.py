@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -11,6 +11,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from alerts.models import Alert
+from alerts.selectors import open_alerts
+from alerts.services import alert_acknowledge
 from frameio.models import Upload
 from frameio.uploads import upload_retry
 from ingest.models import Render
@@ -46,10 +49,13 @@ def index(request: HttpRequest) -> HttpResponse:
         page="index",
         project_id=project.pk if project else None,
         scenes={scene.pk: progress.counts for scene, progress in overview.scenes},
+        notes_limit=selectors.LIST_LIMIT,
     )
     context = {
         "overview": overview,
         "activity": selectors.recent_activity(),
+        "notes": selectors.review_notes(project),
+        "alerts": open_alerts(),
         "live": live,
         **_panels(),
     }
@@ -87,9 +93,28 @@ def panel_renders(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @staff_member_required
+def shot_notes(request: HttpRequest, pk: int) -> HttpResponse:
+    """A shot's open review notes (count and the newest), for its row of the scene page: the page
+    swaps it in when a `review.note` event names the shot."""
+    shot = selectors.shot_open_notes(pk)
+    if shot is None:
+        raise Http404("no such shot")
+    return render(request, "dashboard/_shot_notes.html", {"shot": shot})
+
+
+@never_cache
+@staff_member_required
 def panel_health(request: HttpRequest) -> HttpResponse:
     """Watcher heartbeats and the Frame.io connection: the page refreshes it every few seconds."""
     return render(request, "dashboard/_health.html", _health())
+
+
+@never_cache
+@staff_member_required
+def panel_alerts(request: HttpRequest) -> HttpResponse:
+    """The open alerts with their Acknowledge buttons: the page refreshes it every 30 s (live ones
+    appear at once through "alert.opened", their button with the next refresh)."""
+    return render(request, "dashboard/_alerts.html", {"alerts": open_alerts()})
 
 
 def _panels() -> dict:
@@ -147,6 +172,17 @@ def retry_upload(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"{upload.render.path}: upload queued again.")
     else:
         messages.warning(request, f"{upload.render.path}: the upload has not failed: nothing to retry.")
+    return _back(request, reverse("dashboard:index"))
+
+
+@staff_member_required
+@require_POST
+def acknowledge_alert(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = get_object_or_404(Alert, pk=pk)
+    if alert_acknowledge(alert_id=alert.pk, actor=f"user:{request.user.get_username()}"):
+        messages.success(request, f"{alert.title}: acknowledged; off this list until it resolves.")
+    else:
+        messages.warning(request, f"{alert.title} is not open (any more): nothing to acknowledge.")
     return _back(request, reverse("dashboard:index"))
 
 

@@ -465,7 +465,12 @@ def test_settings_defaults_and_sandbox_mode(monkeypatch):
     values = runpy.run_path(str(SETTINGS_PY))
     assert values["FRAMEIO_SANDBOX"] is True and values["FRAMEIO_SANDBOX_EMBEDDED"] is True
     assert values["FRAMEIO_API_URL"] == values["FRAMEIO_IMS_URL"] == "http://127.0.0.1:8000/frameio-sandbox"
+    assert values["FRAMEIO_AUTH"] == "s2s"  # the sandbox needs nobody to sign in
+    assert values["FRAMEIO_SCOPES"] == "openid AdobeID frame.s2s.all"
+    monkeypatch.setenv("FRAMEIO_AUTH", "oauth")
+    values = runpy.run_path(str(SETTINGS_PY))
     assert "offline_access" in values["FRAMEIO_SCOPES"].split()
+    monkeypatch.delenv("FRAMEIO_AUTH")
     monkeypatch.setenv("FRAMEIO_CLIENT_ID", "real-id")
     monkeypatch.setenv("FRAMEIO_CLIENT_SECRET", "real-secret")
     monkeypatch.setenv("FRAMEIO_AUTH", "s2s")

@@ -109,7 +109,7 @@ def test_oauth_flow_then_health_then_refresh(browser, sandbox):
     result = health_json("--write")
     assert result["ok"] is True, result
     names = [c["name"] for c in result["checks"]]
-    assert names == ["config", "token", "me", "account", "workspace", "project", "write", "rate_limits"]
+    assert names == ["config", "token", "me", "account", "workspace", "project", "write", "webhook", "rate_limits"]
 
     # Ahead of expiry: one refresh, the new pair saved, the old refresh token spent at IMS.
     old_refresh = crypto.decrypt(conn.refresh_token_enc)

@@ -55,7 +55,7 @@ def by_name(checks):
 def test_all_green(rsps, connected):
     mock_reads(rsps)
     checks = by_name(health.run_checks())
-    assert list(checks) == ["config", "token", "me", "account", "workspace", "project", "rate_limits"]
+    assert list(checks) == ["config", "token", "me", "account", "workspace", "project", "webhook", "rate_limits"]
     assert all(c.ok for c in checks.values()), checks
     assert "mode oauth" in checks["config"].detail and "project p1" in checks["config"].detail
     assert "access token expires in" in checks["token"].detail and "of 14 d" in checks["token"].detail
@@ -138,5 +138,5 @@ def test_command_human_output_is_one_line_per_check(rsps, connected):
     out = StringIO()
     call_command("frameio_health", stdout=out)
     lines = out.getvalue().strip().splitlines()
-    assert len(lines) == 7 and all(line.startswith("ok ") for line in lines)
+    assert len(lines) == 8 and all(line.startswith("ok ") for line in lines)
     assert "ms)" in lines[2]

@@ -503,7 +503,7 @@ def test_frameio_health_is_green_against_the_embedded_sandbox(web, api):
     assert done.returncode == 0, done.stdout + done.stderr
     assert result["ok"] is True
     names = [check["name"] for check in result["checks"]]
-    assert names == ["config", "token", "me", "account", "workspace", "project", "write", "rate_limits"]
+    assert names == ["config", "token", "me", "account", "workspace", "project", "write", "webhook", "rate_limits"]
     assert f"sandbox at {web.sandbox_url}" in result["checks"][0]["detail"]
 
 

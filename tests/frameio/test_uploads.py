@@ -320,3 +320,15 @@ def test_part_urls_are_encrypted_at_rest(sandbox, shot, tmp_path):
     upload = uploads.upload_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
     part = UploadPart.objects.filter(upload=upload).first()
     assert "X-Amz" not in part.url_enc and "/s3/" not in part.url_enc
+
+
+def test_server_to_server_needs_no_sign_in(sandbox, shot, tmp_path, settings):
+    """As in `make run`: the sandbox, S2S, no connection stored and no ids configured."""
+    from frameio.models import FrameioConnection
+
+    FrameioConnection.objects.all().delete()
+    settings.FRAMEIO_ACCOUNT_ID = settings.FRAMEIO_WORKSPACE_ID = ""
+    upload = uploads.upload_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+    assert upload.state == Upload.State.UPLOADED, upload.last_error
+    connection = auth.connection_get()
+    assert (connection.account_id, connection.workspace_id) == (sandbox.account_id, sandbox.workspace_id)

@@ -1,19 +1,23 @@
 """The dashboard in a real browser: Debian's headless Chromium, driven by Playwright, against daphne.
 
 It logs in, then watches a status change made by another process (`manage.py shot_status`) appear
-on the dashboard and on the scene page without a reload, and saves screenshots under var/.
+on the dashboard and on the scene page without a reload, then review notes written by this process
+(through `frameio.review`, as the webhook job writes them), and saves screenshots under var/.
 """
 
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
+from frameio import review
+from frameio.client import Comment
 from frameio.models import Upload
 from ingest.models import Render
 from postflow.dashboard.testing import browser_missing, daphne_server, launch_chromium, server_env
@@ -37,7 +41,7 @@ def film(transactional_db, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     project = make_project(code="TST")
     day, night = make_scene(project, "DAY"), make_scene(project, "NIGHT")
-    watched = make_shot(project, scene=day, status=Status.PENDING, notes="the one that moves")
+    watched = make_shot(project, scene=day, status=Status.PENDING, notes="the one that moves", timeline_in=900_000)
     for status in (Status.PENDING, Status.AE_IN_PROGRESS, Status.REVIEW_APPROVED):
         make_shot(project, scene=day, status=status)
     for status in (Status.FINAL_DELIVERY, Status.EBSYNTH_READY):
@@ -51,6 +55,34 @@ def film(transactional_db, settings):
     return day, watched, upload
 
 
+def _reviewed_upload(shot) -> Upload:
+    now = timezone.now()
+    render = Render.objects.create(
+        root="/r",
+        path=f"{shot.nomenclature}_v001.mov",
+        first_seen=now,
+        observed_since=now,
+        state=Render.State.UPLOADED,
+        shot=shot,
+        version=1,
+        media={"fps": 25.0},
+    )
+    return Upload.objects.create(render=render, state=Upload.State.READY, frameio_file_id="file-1")
+
+
+def _off_the_loop(service, **kwargs):
+    """Call a service from this process: the ORM refuses Playwright's event-loop thread, so in another one."""
+
+    def call():
+        try:
+            return service(**kwargs)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()
+
+
 def _count(page, status: str) -> str:
     return page.text_content(f'[data-count="all:{status}"]')
 
@@ -59,6 +91,7 @@ def test_a_status_change_from_another_process_appears_without_a_reload(film, tmp
     from playwright.sync_api import sync_playwright
 
     day, watched, upload = film
+    reviewed = _reviewed_upload(watched)
     database = database_url(connection.settings_dict)
     with daphne_server(database=database, var_dir=tmp_path / "server") as (base, _), sync_playwright() as pw:
         browser = launch_chromium(pw)
@@ -118,6 +151,38 @@ def test_a_status_change_from_another_process_appears_without_a_reload(film, tmp
             assert "2.0 MB/s" in page.text_content(row) and "13 s" in page.text_content(row)
             page.wait_for_selector('[data-alerts] [data-alert-id="7"]')
             assert "no heartbeat for 5 min" in page.text_content('[data-alert-id="7"]')
+
+            # Review notes, as the webhook job writes them (here, from the test process): user text, drawn as text.
+            hostile = "<b>Ciel</b> trop chaud & <script>window.__pwned = 1</script>"
+            first = Comment(id="c-1", file_id="file-1", text=hostile, timestamp=13, owner_name="Ana")
+            note, _ = _off_the_loop(review.note_upsert, upload=reviewed, comment=first)
+            row = f'[data-notes] tr[data-note-id="{note.pk}"]'
+            page.wait_for_selector(row)
+            assert page.text_content(f"{row} .note-text") == hostile
+            assert page.eval_on_selector(row, "r => r.querySelectorAll('b, script').length") == 0
+            cells = page.eval_on_selector_all(f"{row} td", "tds => tds.map(td => td.textContent)")
+            assert cells == [watched.nomenclature, "v001", "10:00:00:12", "00:00:00:12", "Ana", hostile]
+            cell = f'[data-panel="notes-{watched.pk}"]'
+            scene_page.wait_for_function(f"""() => document.querySelector('{cell}').textContent.includes("1 open")""")
+            assert "10:00:00:12" in scene_page.text_content(cell) and hostile in scene_page.text_content(cell)
+
+            completed = timezone.now().isoformat()
+            done = Comment(
+                id="c-1", file_id="file-1", text=hostile, timestamp=13, owner_name="Ana", completed_at=completed
+            )
+            _off_the_loop(review.note_upsert, upload=reviewed, comment=done)
+            page.wait_for_selector(f"{row}.completed .badge.ok")
+            scene_page.wait_for_function(f"""() => document.querySelector('{cell}').textContent.trim() === "" """)
+            second, _ = _off_the_loop(
+                review.note_upsert, upload=reviewed, comment=Comment(id="c-2", file_id="file-1", text="grain")
+            )
+            page.wait_for_selector(f'[data-notes] tbody tr:first-child[data-note-id="{second.pk}"]')
+            _off_the_loop(review.note_delete, comment_id="c-2")
+            page.wait_for_selector(f'[data-note-id="{second.pk}"]', state="detached")
+            for p in (page, scene_page):
+                assert p.evaluate("window.__pwned") is None
+                assert p.evaluate("window.__sameDocument") is True
+
             page.wait_for_timeout(500)  # let the bar transition finish for the picture
             page.screenshot(path=str(SCREENSHOTS / "dashboard-browser.png"), full_page=True)
             scene_page.screenshot(path=str(SCREENSHOTS / "dashboard-browser-scene.png"), full_page=True)

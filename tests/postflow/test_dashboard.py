@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from frameio.models import FrameioConnection, Upload
+from frameio import review
+from frameio.models import FrameioConnection, ReviewNote, Upload
 from ingest.models import Render, WatcherHeartbeat
 from postflow.dashboard import selectors
 from postflow.models import LiveEvent
@@ -136,6 +137,9 @@ def test_the_number_of_queries_does_not_grow_with_the_data():
             state=Render.State.QUEUED,
         )
         WatcherHeartbeat.objects.create(name=f"w{shot.pk}", beat_at=timezone.now())
+        make_note(shot, text="open")
+        make_note(shot, text="done", completed_at=timezone.now())
+        make_note(shot, text="gone", deleted_at=timezone.now())
     Render.objects.create(
         root="/r",
         path="bad.mov",
@@ -376,3 +380,156 @@ def test_retry_a_failed_upload(django_capture_on_commit_callbacks):
     render.upload.refresh_from_db()
     assert (render.upload.state, render.upload.attempts, render.upload.last_error) == (Upload.State.QUEUED, 0, "")
     assert "nothing to retry" in client.post(url, follow=True).content.decode()
+
+
+# --- review notes from Frame.io ---------------------------------------------------------------
+
+
+def make_note(shot, *, version: int = 1, text: str = "sky too warm", frame: int | None = 13, **fields) -> ReviewNote:
+    """A note as frameio.review writes it: frame 13 of a render at the project's rate is 12 frames in."""
+    now = timezone.now()
+    render, _ = Render.objects.get_or_create(
+        shot=shot,
+        version=version,
+        defaults={"root": "/r", "path": f"{shot}_v{version:03d}.mov", "first_seen": now, "observed_since": now},
+    )
+    fps = fields.pop("render_fps", shot.project.fps)
+    offset = review.offset_in_shot(frame, fps, shot.project.fps)
+    n = ReviewNote.objects.count() + 1
+    return ReviewNote.objects.create(
+        frameio_comment_id=f"c{n}",
+        frameio_file_id=f"f{render.pk}",
+        shot=shot,
+        render=render,
+        version=version,
+        text=text,
+        author=fields.pop("author", "Ana Réa"),
+        frame=frame,
+        render_fps=fps,
+        offset_frames=offset,
+        fps_mismatch=not review.same_rate(fps, shot.project.fps),
+        commented_at=fields.pop("commented_at", now),
+        **fields,
+    )
+
+
+@pytest.fixture
+def noted(film):
+    """The NIGHT shot placed at 10:00:00:00 (25 fps), with notes: two open, one completed, one deleted."""
+    _project, _day, night = film
+    shot = night.shots.get()
+    shot.timeline_in = 900_000
+    shot.save()
+    now = timezone.now()
+    old = make_note(shot, text="older open note", frame=1, commented_at=now - timedelta(hours=3))
+    done = make_note(shot, text="grain ok", completed_at=now, commented_at=now - timedelta(hours=2))
+    gone = make_note(shot, text="deleted in Frame.io", deleted_at=now, commented_at=now - timedelta(minutes=30))
+    new = make_note(shot, version=2, text="sky too warm", frame=13, commented_at=now - timedelta(hours=1))
+    return shot, {"old": old, "done": done, "gone": gone, "new": new}
+
+
+def test_index_lists_the_newest_review_notes_without_deleted_ones(noted):
+    shot, notes = noted
+    other = make_shot(make_project(code="OTH"), timeline_in=0)
+    make_note(other, text="another production")
+    response = user_client().get(INDEX)
+    listed = response.context["notes"]
+    assert [n.text for n in listed] == ["sky too warm", "grain ok", "older open note"]
+    html = response.content.decode()
+    assert "deleted in Frame.io" not in html and "another production" not in html
+    new = notes["new"]
+    row = html[html.index(f'data-note-id="{new.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert f"#shot-{shot.pk}" in row and f">{shot.nomenclature}<" in row
+    assert ">v002<" in row
+    assert ">10:00:00:12" in row  # record: the shot's record in + 12 frames
+    assert ">00:00:00:12<" in row  # render: frame 13 from 00:00:00:00
+    assert "Ana Réa" in row and "sky too warm" in row
+    assert "completed" not in row and "fps mismatch" not in row
+    done = html[html.index(f'data-note-id="{notes["done"].pk}"') :]
+    assert '<span class="badge ok">completed</span>' in done[: done.index("</tr>")]
+    assert response.context["live"]["notes_limit"] == selectors.LIST_LIMIT
+
+
+def test_index_keeps_the_newest_twenty_notes_and_flags_an_fps_mismatch(noted):
+    shot, _ = noted
+    now = timezone.now()
+    for i in range(25):
+        make_note(shot, text=f"note {i}", commented_at=now + timedelta(seconds=i))
+    mismatch = make_note(shot, text="at 23.976", render_fps=24000 / 1001, commented_at=now + timedelta(minutes=1))
+    notes = selectors.review_notes(shot.project)
+    assert len(notes) == selectors.LIST_LIMIT
+    assert [n.text for n in notes[:3]] == ["at 23.976", "note 24", "note 23"]
+    html = user_client().get(INDEX).content.decode()
+    row = html[html.index(f'data-note-id="{mismatch.pk}"') :]
+    assert ">fps mismatch</span>" in row[: row.index("</tr>")]
+    assert html.count("data-note-id=") == selectors.LIST_LIMIT
+
+
+def test_the_index_without_notes_says_so(film):
+    assert "No review note from Frame.io yet." in user_client().get(INDEX).content.decode()
+
+
+def test_scene_page_shows_the_open_notes_of_each_shot(noted):
+    shot, notes = noted
+    response = user_client().get(reverse("dashboard:scene", args=[shot.scene_id]))
+    [row] = response.context["shots"]
+    assert row.open_notes == 2 and row.latest_note == notes["new"]
+    html = response.content.decode()
+    cell = html[html.index(f'data-panel="notes-{shot.pk}"') :]
+    cell = cell[: cell.index("</td>")]
+    assert 'data-url="' + reverse("dashboard:shot-notes", args=[shot.pk]) + '"' in cell
+    assert ">2 open review notes<" in cell
+    assert ">10:00:00:12<" in cell and "sky too warm" in cell
+    for text in ("older open note", "grain ok", "deleted in Frame.io"):
+        assert text not in html
+    assert "retirer la perche" in html  # the sheet's notes stay, above
+
+
+def test_scene_page_shows_nothing_for_a_shot_without_open_notes(film):
+    _, day, _ = film
+    shot = day.shots.first()
+    make_note(shot, completed_at=timezone.now())
+    response = user_client().get(reverse("dashboard:scene", args=[day.pk]))
+    assert all(s.open_notes == 0 and s.latest_note is None for s in response.context["shots"])
+    assert "open review note" not in response.content.decode()
+
+
+def test_the_shot_notes_fragment(noted):
+    shot, notes = noted
+    url = reverse("dashboard:shot-notes", args=[shot.pk])
+    assert user_client("viewer", staff=False).get(url).status_code == 302
+    client = user_client()
+    html = client.get(url).content.decode()
+    assert ">2 open review notes<" in html and "sky too warm" in html
+    ReviewNote.objects.filter(pk=notes["new"].pk).update(completed_at=timezone.now())
+    html = client.get(url).content.decode()
+    assert ">1 open review note<" in html and "older open note" in html and ">10:00:00:00<" in html
+    assert client.get(reverse("dashboard:shot-notes", args=[999])).status_code == 404
+
+
+def test_note_text_from_frameio_is_escaped(noted):
+    shot, _ = noted
+    make_note(shot, text="<script>alert(1)</script>", author='<img src=x onerror="alert(2)">')
+    client = user_client()
+    pages = [INDEX, reverse("dashboard:scene", args=[shot.scene_id]), reverse("dashboard:shot-notes", args=[shot.pk])]
+    for url in pages:
+        html = client.get(url).content.decode()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, url
+        assert "<script>alert" not in html and "<img src=x" not in html, url
+        assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in html, url
+
+
+def test_the_review_note_event_carries_what_the_page_draws(noted, django_capture_on_commit_callbacks):
+    """dashboard.js draws a row from the payload alone: every field it reads is there."""
+    shot, notes = noted
+    note = ReviewNote.objects.select_related("shot__project").get(pk=notes["new"].pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        review._publish(note, "created")
+    event = LiveEvent.objects.get()
+    assert event.kind == "review.note"
+    expected = {"action": "created", "note_id": note.pk, "shot_id": shot.pk, "shot": str(shot), "version": 2}
+    expected |= {"project_id": shot.project_id, "scene_id": shot.scene_id, "text": "sky too warm"}
+    expected |= {"author": "Ana Réa", "render_timecode": "00:00:00:12", "record_timecode": "10:00:00:12"}
+    expected |= {"fps_mismatch": False, "completed": False, "deleted": False}
+    assert expected.items() <= event.payload.items()

@@ -78,3 +78,27 @@ def test_env_example_as_is_gives_a_working_setup(tmp_path):
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path):
+    """docs/deploy.md's environment passes `manage.py check --deploy` with no warning."""
+    env = {
+        **os.environ,
+        "POSTFLOW_VAR_DIR": str(tmp_path),
+        "SECRET_KEY": "x" * 20 + "a-long-random-production-secret-key-0123456789",
+        "ALLOWED_HOSTS": "post.example.com",
+        "CSRF_TRUSTED_ORIGINS": "https://post.example.com",
+        "POSTFLOW_HTTPS": "true",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "SECURE_HSTS_PRELOAD": "true",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

@@ -235,8 +235,67 @@
     if (!list || $(`[data-alert-id="${p.alert_id}"]`, list)) return;
     $$(".empty", list).forEach((node) => node.remove());
     list.prepend(el("li", { class: p.level || "warn", "data-alert-id": String(p.alert_id) }, el("b", {}, p.title || ""), " ", el("span", { class: "muted" }, p.detail || "")));
+    refreshPanel("alerts"); // the server's rendering brings the Acknowledge control
   });
   on("alert.closed", (p) => $$(`[data-alert-id="${p.alert_id}"]`).forEach((node) => node.remove()));
+
+  // Review notes (frameio.review): {action (created, updated, completed, reopened, restored, deleted), note_id,
+  // comment_id, shot_id, shot, project_id, scene_id, version, text, author, frame, render_timecode,
+  // record_timecode, fps_mismatch, completed, deleted}. The text is the reviewer's: only ever set as text.
+  on("review.note", (p) => {
+    const table = $("[data-notes]");
+    if (table && p.project_id === config.project_id) showNote(table, p);
+    const cell = $(`[data-panel="notes-${p.shot_id}"]`); // the scene page: the server counts the open ones
+    if (cell) {
+      refreshPanel(`notes-${p.shot_id}`, 100);
+      flash(cell.closest("tr"));
+    }
+  });
+
+  function showNote(table, p) {
+    const body = $("tbody", table);
+    const old = $(`tr[data-note-id="${p.note_id}"]`, body);
+    if (p.deleted || p.action === "deleted") {
+      if (old) old.remove();
+      if (!$("tr", body)) body.append(el("tr", { class: "empty" }, el("td", { colspan: "6", class: "muted" }, "No review note from Frame.io yet.")));
+      return;
+    }
+    // A change to a note older than the list's last one is not news here; a new or restored one is.
+    if (!old && p.action !== "created" && p.action !== "restored") return;
+    const row = noteRow(table, p);
+    if (old) {
+      old.replaceWith(row);
+    } else {
+      $$(".empty", body).forEach((node) => node.remove());
+      body.prepend(row);
+      $$("tr", body).slice(config.notes_limit || 20).forEach((node) => node.remove());
+    }
+    flash(row);
+  }
+
+  function noteRow(table, p) {
+    const sceneUrl = table.dataset.sceneUrl.replace(/0\/$/, `${p.scene_id}/`);
+    const record = el("td", { class: "tc" }, p.record_timecode || "—");
+    if (p.fps_mismatch) {
+      const why = "The render's frame rate is not the project's: its frame was placed in the cut through time.";
+      record.append(" ", el("span", { class: "badge warn", title: why }, "fps mismatch"));
+    }
+    const text = el("td");
+    if (p.completed) text.append(el("span", { class: "badge ok" }, "completed"), " ");
+    text.append(el("span", { class: "note-text" }, p.text || ""));
+    const attrs = { "data-note-id": String(p.note_id) };
+    if (p.completed) attrs.class = "completed";
+    return el(
+      "tr",
+      attrs,
+      el("td", {}, el("a", { href: `${sceneUrl}#shot-${p.shot_id}` }, p.shot || "")),
+      el("td", {}, p.version ? `v${String(p.version).padStart(3, "0")}` : "—"),
+      record,
+      el("td", { class: "tc" }, p.render_timecode || "—"),
+      el("td", { class: "author" }, p.author || ""),
+      text,
+    );
+  }
 
   // Times drawn by the server are in its time zone; show every one in the browser's.
   $$("[data-activity] time[datetime]").forEach((t) => (t.textContent = localTime(t.getAttribute("datetime"))));

@@ -1,0 +1,67 @@
+"""The one-line hooks other apps call. Each records what happened and, when it is news, queues a
+notification after the caller's transaction commits. None of them raises into the caller: the
+measurement or the message is lost (and logged), never the work being measured."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from django.db import transaction
+
+from alerts import metrics
+
+logger = logging.getLogger(__name__)
+
+
+def upload_finished(*, upload_id: int) -> None:
+    """frameio.uploads, where an upload becomes UPLOADED: its metric (bytes, seconds) and the
+    "render uploaded" message with the Frame.io link."""
+    transaction.on_commit(partial(_upload_finished, upload_id), robust=True)
+
+
+def _upload_finished(upload_id: int) -> None:
+    from alerts import notify
+    from frameio.models import Upload
+
+    upload = Upload.objects.select_related("render").filter(pk=upload_id).first()
+    if upload is None or upload.uploaded_at is None:
+        return
+    seconds = (upload.uploaded_at - upload.started_at).total_seconds() if upload.started_at else None
+    metrics.record_upload(path=upload.render.path, size=upload.bytes_total, seconds=seconds, at=upload.uploaded_at)
+    notify.render_uploaded(upload_id=upload_id)
+
+
+def scene_folder_lookup(*, cached: bool) -> None:
+    """frameio.uploads.scene_folder: served from Scene.frameio_folder_id, or looked up / created."""
+    metrics.record_structure_lookup(cached=cached)
+
+
+def watcher_scanned(*, watcher: str, ms: float, files: int, full: bool) -> None:
+    """ingest.watcher.Watcher.tick, after a scan of a reachable root."""
+    metrics.record_scan(watcher=watcher, ms=ms, files=files, full=full)
+
+
+def review_decided(*, shot_id: int, upload_id: int, to_status: str, moved: bool = True) -> None:
+    """frameio.review, when a Frame.io Status moved a shot: approved, or changes requested (with
+    the notes). Other statuses and refused moves say nothing. Call it inside the transaction of the
+    move: the message is queued once that commits, keyed by the move's ShotEvent."""
+    from shots.models import ShotEvent
+    from shots.workflow import Status
+
+    if not moved or to_status not in (Status.REVIEW_APPROVED, Status.REVISION_REQUESTED):
+        return
+    event_id = (
+        ShotEvent.objects.filter(shot_id=shot_id, to_status=to_status)
+        .exclude(kind=ShotEvent.Kind.REFUSED)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    transaction.on_commit(partial(_review_decided, shot_id, upload_id, to_status, event_id), robust=True)
+
+
+def _review_decided(shot_id: int, upload_id: int, to_status: str, event_id: int | None) -> None:
+    from alerts import notify
+
+    notify.review_decided(shot_id=shot_id, upload_id=upload_id, to_status=to_status, event_id=event_id)

@@ -1,0 +1,188 @@
+"""What postflow tells people, as Discord embeds and e-mails queued in the outbox.
+
+Each function reads what it reports, builds the message and queues it once (a dedupe key per
+event). Kinds route to their own webhook: renders, reviews, alerts, digest (settings).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import Count
+from django.utils import timezone
+
+from alerts.models import Alert, Severity
+from alerts.notifiers.discord import body, clip, embed
+from alerts.services import outbox_queue
+from frameio.models import ReviewNote, Upload
+from ingest.models import Render
+from shots.models import Project, Shot, ShotEvent
+from shots.workflow import ORDER, Status
+
+NOTES_SHOWN = 10
+MB = 1024 * 1024
+
+
+def _version(render: Render) -> str:
+    return f"v{render.version:03d}" if render.version else ""
+
+
+# --- renders and review ----------------------------------------------------------------------------
+
+
+def render_uploaded(*, upload_id: int) -> list[int]:
+    """A render reached Frame.io: the shot, the version and the Frame.io link."""
+    upload = Upload.objects.select_related("render__shot__scene__project").filter(pk=upload_id).first()
+    if upload is None or upload.render.shot is None or upload.uploaded_at is None:
+        return []
+    render, shot = upload.render, upload.render.shot
+    took = (upload.uploaded_at - upload.started_at).total_seconds() if upload.started_at else None
+    message = embed(
+        title=f"{shot} {_version(render)} uploaded for review".strip(),
+        color="info",
+        url=upload.view_url,
+        description=f"[Open in Frame.io]({upload.view_url})" if upload.view_url else render.path,
+        fields=[
+            ("Scene", str(shot.scene)),
+            ("Size", f"{upload.bytes_total / MB:.0f} MB"),
+            ("Took", f"{took:.0f} s" if took is not None else "—"),
+            ("File", clip(render.path, 200)),
+        ],
+        timestamp=upload.uploaded_at.isoformat(),
+    )
+    key = f"renders:upload:{upload.pk}:{upload.uploaded_at.isoformat()}"
+    return outbox_queue(kind="renders", key=key, discord_body=body(message))
+
+
+REVIEW_WORDS = {Status.REVIEW_APPROVED: ("approved", "ok"), Status.REVISION_REQUESTED: ("changes requested", "warning")}
+
+
+def review_decided(*, shot_id: int, upload_id: int, to_status: str, event_id: int | None) -> list[int]:
+    """Review came back from Frame.io: approved, or changes requested with the notes."""
+    if to_status not in REVIEW_WORDS:
+        return []
+    upload = Upload.objects.select_related("render__shot__scene").filter(pk=upload_id).first()
+    shot = Shot.objects.select_related("scene").filter(pk=shot_id).first()
+    if upload is None or shot is None:
+        return []
+    word, color = REVIEW_WORDS[Status(to_status)]
+    notes = list(
+        ReviewNote.objects.filter(render=upload.render, deleted_at__isnull=True).order_by("frame", "commented_at")
+    )
+    lines = [_note_line(note) for note in notes[:NOTES_SHOWN]]
+    if len(notes) > NOTES_SHOWN:
+        lines.append(f"… and {len(notes) - NOTES_SHOWN} more notes")
+    message = embed(
+        title=f"{shot} {_version(upload.render)}: {word}".replace("  ", " "),
+        color=color,
+        url=upload.view_url,
+        description="\n".join(lines) or "No notes.",
+        fields=[("Scene", str(shot.scene)), ("Notes", str(len(notes)))],
+        timestamp=timezone.now().isoformat(),
+    )
+    key = f"reviews:event:{event_id}" if event_id else f"reviews:{upload.pk}:{to_status}:{timezone.now():%Y%m%d%H%M}"
+    return outbox_queue(kind="reviews", key=key, discord_body=body(message))
+
+
+def _note_line(note: ReviewNote) -> str:
+    where = note.render_timecode if note.frame is not None else ""
+    author = f" — {note.author}" if note.author else ""
+    done = " ✓" if note.completed else ""
+    return clip(f"• {f'`{where}` ' if where else ''}{note.text}{author}{done}", 300)
+
+
+# --- alerts ------------------------------------------------------------------------------------------
+
+ALERT_COLORS = {Severity.INFO: "info", Severity.WARNING: "warning", Severity.CRITICAL: "critical"}
+
+
+def alert_opened(alert: Alert) -> list[int]:
+    message = embed(
+        title=f"{alert.get_severity_display()}: {alert.title}",
+        color=ALERT_COLORS[Severity(alert.severity)],
+        description=alert.detail,
+        fields=[("Rule", alert.rule), ("Key", alert.key)],
+        timestamp=alert.opened_at.isoformat(),
+    )
+    mail = {
+        "subject": f"[postflow] {alert.get_severity_display()}: {alert.title}",
+        "body": f"{alert.title}\n\n{alert.detail}\n\nRule: {alert.rule}\nKey: {alert.key}\n"
+        f"Opened: {alert.opened_at:%Y-%m-%d %H:%M:%S %Z}\n",
+    }
+    return outbox_queue(kind="alerts", key=f"alerts:{alert.pk}:opened", discord_body=body(message), mail=mail)
+
+
+def alert_resolved(alert: Alert) -> list[int]:
+    lasted = _duration((alert.resolved_at or timezone.now()) - alert.opened_at)
+    who = "the condition cleared" if alert.resolved_by == "rule" else f"resolved by {alert.resolved_by}"
+    message = embed(
+        title=f"Resolved: {alert.title}",
+        color="ok",
+        description=f"{who}, after {lasted}.",
+        fields=[("Rule", alert.rule), ("Key", alert.key)],
+        timestamp=(alert.resolved_at or timezone.now()).isoformat(),
+    )
+    mail = {
+        "subject": f"[postflow] resolved: {alert.title}",
+        "body": f"{alert.title}\n\nResolved: {who}, after {lasted}.\nRule: {alert.rule}\nKey: {alert.key}\n",
+    }
+    return outbox_queue(kind="alerts", key=f"alerts:{alert.pk}:resolved", discord_body=body(message), mail=mail)
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+# --- the daily digest ----------------------------------------------------------------------------------
+
+
+def digests_due(*, now: datetime | None = None, hour: int | None = None) -> list[int]:
+    """From the digest hour on (TIME_ZONE), each project's digest of the day, once (dedupe by date)."""
+    from django.conf import settings
+
+    now = now or timezone.now()
+    local = timezone.localtime(now)
+    if local.hour < (settings.ALERTS_DIGEST_HOUR if hour is None else hour):
+        return []
+    queued = []
+    for project in Project.objects.filter(shots__isnull=False).distinct().order_by("pk"):
+        queued += digest(project=project, now=now)
+    return queued
+
+
+def digest(*, project: Project, now: datetime) -> list[int]:
+    """The project in one message: progress, the last 24 h (moves, uploads, reviews), what needs eyes."""
+    from postflow.dashboard.selectors import PROGRESS_WEIGHT
+
+    since = now - timedelta(hours=24)
+    counts = dict(
+        Shot.objects.filter(project=project, omitted=False).order_by().values_list("status").annotate(n=Count("id"))
+    )
+    total = sum(counts.values())
+    percent = 100 * sum(PROGRESS_WEIGHT[s] * n for s, n in counts.items()) / total if total else 0.0
+    events = ShotEvent.objects.filter(shot__project=project, created_at__gt=since, created_at__lte=now)
+    moves = events.filter(kind__in=[ShotEvent.Kind.TRANSITION, ShotEvent.Kind.OVERRIDE])
+    uploads = Upload.objects.filter(render__shot__project=project, uploaded_at__gt=since, uploaded_at__lte=now)
+    failed = Upload.objects.filter(render__shot__project=project, state=Upload.State.FAILED).count()
+    quarantined = Render.objects.filter(state=Render.State.QUARANTINED).count()
+    open_alerts = Alert.objects.filter(state__in=Alert.UNRESOLVED).count()
+    statuses = " · ".join(f"{s.label} {counts[s]}" for s in ORDER if counts.get(s))
+    message = embed(
+        title=f"{project.name}: digest of {timezone.localtime(now):%A %d %B %Y}",
+        color="neutral",
+        description=f"**{percent:.0f} % complete**, {counts.get(Status.FINAL_DELIVERY, 0)} of {total} shots "
+        f"delivered.\n{statuses}",
+        fields=[
+            ("Moves (24 h)", str(moves.count())),
+            ("Uploaded (24 h)", str(uploads.count())),
+            ("Approved (24 h)", str(moves.filter(to_status=Status.REVIEW_APPROVED).count())),
+            ("Changes requested (24 h)", str(moves.filter(to_status=Status.REVISION_REQUESTED).count())),
+            ("Failed uploads", str(failed)),
+            ("Quarantined renders", str(quarantined)),
+            ("Open alerts", str(open_alerts)),
+        ],
+        timestamp=now.isoformat(),
+    )
+    key = f"digest:{project.code}:{timezone.localtime(now).date().isoformat()}"
+    return outbox_queue(kind="digest", key=key, discord_body=body(message))
