@@ -241,10 +241,7 @@ def _attempt(upload_id: int, client: FrameioClient, keeper: _LeaseKeeper, on_pro
         changed = render_check_unchanged(render_id=render.pk)
         if changed:
             raise UploadFailed(f"{render.path}: {changed}; the watcher will verify it again", permanent=True)
-    target = effective_target()
-    if not target.account_id and settings.FRAMEIO_AUTH == "s2s":
-        connect_server_to_server()  # Server-to-Server needs nobody to sign in: resolve the account now
-        target = effective_target()
+    target = _target_or_connect()
     if not target.account_id:
         raise UploadFailed("Frame.io is not connected (or no account chosen): open /frameio/connect/")
     job = _Job(upload, render, render.shot, client, target.account_id, Path(render.root) / render.path)
@@ -256,6 +253,22 @@ def _attempt(upload_id: int, client: FrameioClient, keeper: _LeaseKeeper, on_pro
         _wait_complete(job)
     if job.upload.state in (Upload.State.UPLOADED, Upload.State.READY):
         _after_upload(job)
+
+
+def _target_or_connect():
+    """The Frame.io target; with Server-to-Server, which needs nobody to sign in, connect on first use.
+
+    Two uploads starting together must not both connect (the second would reset what the first
+    chose): the production's row is locked while one connects, the other then finds the account.
+    """
+    target = effective_target()
+    if target.account_id or settings.FRAMEIO_AUTH != "s2s":
+        return target
+    with transaction.atomic():
+        list(Project.objects.select_for_update().order_by("pk")[:1])
+        if not effective_target().account_id:
+            connect_server_to_server()
+    return effective_target()
 
 
 def _send(job: _Job, keeper: _LeaseKeeper, on_progress) -> None:

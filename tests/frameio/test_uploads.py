@@ -332,3 +332,25 @@ def test_server_to_server_needs_no_sign_in(sandbox, shot, tmp_path, settings):
     assert upload.state == Upload.State.UPLOADED, upload.last_error
     connection = auth.connection_get()
     assert (connection.account_id, connection.workspace_id) == (sandbox.account_id, sandbox.workspace_id)
+
+
+def test_two_first_uploads_connect_once_and_keep_the_project(sandbox, shot, tmp_path, settings):
+    """Two uploads starting together on a fresh install: one S2S connection, the project kept."""
+    from frameio.models import FrameioConnection
+
+    FrameioConnection.objects.all().delete()
+    settings.FRAMEIO_ACCOUNT_ID = settings.FRAMEIO_WORKSPACE_ID = ""
+    before = sandbox.token_calls.get("client_credentials", 0)
+    ids = [uploads.upload_for_render(render_id=queued_render(tmp_path, shot, v, size=MB).pk).pk for v in (1, 2)]
+    threads = [threading.Thread(target=uploads.upload_run, kwargs={"upload_id": pk}) for pk in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(Upload.objects.values_list("state", flat=True)) == {Upload.State.UPLOADED}
+    connection = auth.connection_get()
+    shot.project.refresh_from_db()
+    assert connection.project_id == shot.project.frameio_project_id != ""
+    # One connection was made: the second upload waited and used it (its worker's own token
+    # provider may fetch one more token, but nothing reset the target).
+    assert sandbox.token_calls["client_credentials"] - before <= 2
