@@ -97,30 +97,31 @@ async def _run_processes(env: dict, root: Path) -> set[int]:
     commands = [[*manage, "qcluster"]] * 2 + [[*manage, "watch", "--root", str(root)]] * 2
     processes = [subprocess.Popen(c, env=env, cwd=ROOT, stdout=subprocess.DEVNULL) for c in commands]
     received: list[int] = []
+
+    async def listen(seconds: float) -> None:
+        try:
+            message = await asyncio.wait_for(layer.receive(channel), timeout=seconds)
+            received.extend(event["id"] for event in message.get("events", []))
+        except TimeoutError:
+            pass
+
     try:
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            try:
-                message = await asyncio.wait_for(layer.receive(channel), timeout=1)
-                received += [event["id"] for event in message.get("events", [])]
-            except TimeoutError:
-                pass
-            if await _done():
-                break
-        for _ in range(3):  # the last events of the last commits
-            try:
-                message = await asyncio.wait_for(layer.receive(channel), timeout=1)
-                received += [event["id"] for event in message.get("events", [])]
-            except TimeoutError:
-                break
+        while time.monotonic() < deadline and not await _done():
+            await listen(1)
     finally:
+        # Stop the processes while still listening: whatever they publish until they exit counts.
         for process in processes:
             process.send_signal(signal.SIGTERM)
+        stop_deadline = time.monotonic() + 30
+        while any(p.poll() is None for p in processes) and time.monotonic() < stop_deadline:
+            await listen(0.2)
         for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+            if process.poll() is None:
                 process.kill()
+    drained = time.monotonic() + 3
+    while time.monotonic() < drained:  # the last messages in flight in Redis
+        await listen(0.5)
     assert len(received) == len(set(received)), "an event was delivered twice"
     return set(received)
 
