@@ -22,7 +22,6 @@ template below names its OpenAPI operationId, which is also its rate-limit bucke
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import re
@@ -35,6 +34,8 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from postflow.lib.http import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -407,21 +408,6 @@ class RetryPolicy:
         return rng() * min(self.cap, self.base * (2**attempt))
 
 
-def _retry_after_seconds(value: str | None, now: float) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 class RatePacer:
     """Per-endpoint token buckets fed by the x-ratelimit-* headers.
 
@@ -669,7 +655,7 @@ class FrameioClient:
             return None
         if endpoint.creates and status not in NOT_PROCESSED_STATUSES:
             return None
-        retry_after = _retry_after_seconds(resp.headers.get("Retry-After"), self._wall_clock())
+        retry_after = retry_after_seconds(resp.headers.get("Retry-After"), self._wall_clock())
         if retry_after is not None:
             return retry_after if retry_after <= self._retry.max_retry_after else None
         return self._retry.backoff(attempt, self._rng)

@@ -163,24 +163,7 @@ def map_columns(headers: list[str], overrides: Mapping[str, str] | None = None) 
     unknown = sorted(set(overrides) - set(CANONICAL_FIELDS))
     if unknown:
         raise SheetError(f"--columns names unknown fields {unknown}; fields are: {', '.join(CANONICAL_FIELDS)}")
-    mapping: dict[str, str] = {}
-    for canonical, header in overrides.items():
-        if header not in headers:
-            raise SheetError(
-                f"--columns maps {canonical} to {header!r}, which is not a header; headers seen: {_list(headers)}"
-            )
-        mapping[canonical] = header
-    taken = set(mapping.values())
-    for header in headers:
-        canonical = _ALIAS_INDEX.get(normalize_header(header))
-        if header in taken or canonical is None or canonical in overrides:
-            continue
-        if canonical in mapping:
-            raise SheetError(
-                f"columns {mapping[canonical]!r} and {header!r} both look like {canonical}; "
-                f'say which one with --columns \'{{"{canonical}": "{mapping[canonical]}"}}\''
-            )
-        mapping[canonical] = header
+    mapping = map_by_alias(headers, overrides, _ALIAS_INDEX, option="--columns")
     missing = [name for name in REQUIRED_FIELDS if name not in mapping]
     if missing:
         raise SheetError(
@@ -189,6 +172,38 @@ def map_columns(headers: list[str], overrides: Mapping[str, str] | None = None) 
         )
     ignored = [header for header in headers if header not in mapping.values()]
     return mapping, ignored
+
+
+def map_by_alias(
+    headers: list[str],
+    overrides: Mapping[str, str],
+    index: Mapping[str, str],
+    *,
+    option: str,
+    taken: frozenset[str] = frozenset(),
+) -> dict[str, str]:
+    """Field -> header: the `overrides` first, then each header whose normalized form is an alias
+    in `index`; headers in `taken` belong to something else. Two headers claiming one field, or an
+    override naming no header, raise SheetError saying how to fix it with `option`."""
+    mapping: dict[str, str] = {}
+    for field_name, header in overrides.items():
+        if header not in headers:
+            raise SheetError(
+                f"{option} maps {field_name} to {header!r}, which is not a header; headers seen: {_list(headers)}"
+            )
+        mapping[field_name] = header
+    claimed = set(mapping.values()) | taken
+    for header in headers:
+        field_name = index.get(normalize_header(header))
+        if header in claimed or field_name is None or field_name in overrides:
+            continue
+        if field_name in mapping:
+            raise SheetError(
+                f"columns {mapping[field_name]!r} and {header!r} both look like {field_name}; "
+                f'say which one with {option} \'{{"{field_name}": "{mapping[field_name]}"}}\''
+            )
+        mapping[field_name] = header
+    return mapping
 
 
 def read_sheet(path: Path, overrides: Mapping[str, str] | None = None) -> Sheet:

@@ -5,6 +5,14 @@ import pytest
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _static_root() -> None:
+    # Servers started by tests (live_server) do not run collectstatic; whitenoise warns without the folder.
+    from django.conf import settings
+
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings) -> None:
     # The manifest storage of the settings needs `collectstatic` before any page renders.

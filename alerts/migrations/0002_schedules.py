@@ -2,6 +2,8 @@
 
 from django.db import migrations
 
+from postflow.lib.schedules import schedules_operation
+
 SCHEDULES = [
     # (name, function, minutes)
     ("alerts.evaluate", "alerts.tasks.alerts_evaluate", 1),
@@ -10,18 +12,6 @@ SCHEDULES = [
 ]
 
 
-def create(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    for name, func, minutes in SCHEDULES:
-        Schedule.objects.update_or_create(
-            name=name, defaults={"func": func, "schedule_type": "I", "minutes": minutes, "repeats": -1}
-        )
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name__in=[s[0] for s in SCHEDULES]).delete()
-
-
 class Migration(migrations.Migration):
     dependencies = [("alerts", "0001_initial"), ("django_q", "0018_task_success_index")]
-    operations = [migrations.RunPython(create, remove)]
+    operations = [schedules_operation(SCHEDULES)]

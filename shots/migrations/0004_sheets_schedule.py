@@ -6,24 +6,14 @@ It always exists; the task does nothing until GOOGLE_SERVICE_ACCOUNT_FILE and GO
 
 from django.db import migrations
 
+from postflow.lib.schedules import schedules_operation
+
 SCHEDULES = [
     # (name, function, minutes)
     ("shots.sheets_sync", "shots.sheets.tasks.sheets_sync", 5),
 ]
 
 
-def create(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    for name, func, minutes in SCHEDULES:
-        Schedule.objects.update_or_create(
-            name=name, defaults={"func": func, "schedule_type": "I", "minutes": minutes, "repeats": -1}
-        )
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name__in=[s[0] for s in SCHEDULES]).delete()
-
-
 class Migration(migrations.Migration):
     dependencies = [("shots", "0003_project_frameio_project_id_and_more"), ("django_q", "0018_task_success_index")]
-    operations = [migrations.RunPython(create, remove)]
+    operations = [schedules_operation(SCHEDULES)]

@@ -16,7 +16,6 @@ Contract:
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import random
@@ -33,6 +32,8 @@ from google.oauth2 import service_account
 from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
 from gspread.utils import absolute_range_name
+
+from postflow.lib.http import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -107,22 +108,6 @@ class ValueRange:
 
     def as_json(self) -> dict[str, Any]:
         return {"range": self.range, "majorDimension": "COLUMNS", "values": [self.values]}
-
-
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """Retry-After as seconds to wait: delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
 class RetryingHTTPClient(HTTPClient):

@@ -43,7 +43,16 @@ from ingest.models import Render
 from postflow.lib.timecode import parse_fps
 from shots.importer import COMPARED_FIELDS, Plan, apply_plan, make_plan, parse_rows
 from shots.models import Project, Shot
-from shots.sheet import CANONICAL_FIELDS, PUSHED_ALIASES, Sheet, SheetError, SheetRow, map_columns, normalize_header
+from shots.sheet import (
+    CANONICAL_FIELDS,
+    PUSHED_ALIASES,
+    Sheet,
+    SheetError,
+    SheetRow,
+    map_by_alias,
+    map_columns,
+    normalize_header,
+)
 from shots.sheets.client import Cell, RetryPolicy, SheetsClient, ValueRange, load_credentials
 from shots.workflow import STAGE_OF, Status
 
@@ -190,21 +199,7 @@ def read_layout(grid: list[list[str]], *, label: str, overrides: dict[str, str])
 
 def map_pushed_columns(headers: list[str], overrides: dict[str, str], *, taken: set[str]) -> dict[str, str]:
     """Postflow field -> header, by `PUSHED_ALIASES` (or GOOGLE_SHEET_COLUMNS). None is required."""
-    mapping: dict[str, str] = {}
-    for name, header in overrides.items():
-        if header not in headers:
-            raise SheetError(f"GOOGLE_SHEET_COLUMNS maps {name} to {header!r}, which is not a header of the sheet")
-        mapping[name] = header
-    for header in headers:
-        name = _PUSHED_INDEX.get(normalize_header(header))
-        if name is None or name in overrides or header in taken:
-            continue
-        if name in mapping:
-            raise SheetError(
-                f"columns {mapping[name]!r} and {header!r} both look like {name}; "
-                f'say which one with GOOGLE_SHEET_COLUMNS=\'{{"{name}": "{mapping[name]}"}}\''
-            )
-        mapping[name] = header
+    mapping = map_by_alias(headers, overrides, _PUSHED_INDEX, option="GOOGLE_SHEET_COLUMNS", taken=frozenset(taken))
     shared = sorted(set(mapping.values()) & taken)
     if shared:
         raise SheetError(f"column {shared[0]!r} cannot be both a producer column and one postflow writes")
