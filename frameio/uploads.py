@@ -15,6 +15,7 @@ The way of one render (every step saved the moment it is done, so a crash resume
 """
 
 import logging
+import os
 import random
 import threading
 import time
@@ -40,7 +41,7 @@ from frameio.auth import (
     effective_target,
     target_with_project,
 )
-from frameio.client import FrameioClient, FrameioError, redact_url
+from frameio.client import FrameioClient, FrameioError, redact, redact_url
 from frameio.crypto import decrypt, encrypt
 from frameio.models import Upload, UploadPart
 from ingest.models import Render
@@ -343,13 +344,31 @@ def _set(job: _Job, **fields) -> None:
 # --- parts ----------------------------------------------------------------------------------
 
 
-class PartBody:
-    """A slice of a file as a request body: read in small blocks, with a length so that requests
-    sends Content-Length (S3 refuses chunked PUTs). Memory stays at one block per part in flight."""
+def open_render(render: Render, path: Path) -> int:
+    """A descriptor on the very file that was verified: opened without following a symlink, then
+    checked (inode, size, mtime) on the descriptor itself, so a file swapped for a link to something
+    else (a key, another render) after the check is never read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise UploadFailed(
+            f"{render.path}: cannot open ({exc.strerror}); the watcher will look again", permanent=True
+        ) from None
+    stat = os.fstat(fd)
+    if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != (render.inode, render.size, render.mtime_ns):
+        os.close(fd)
+        raise UploadFailed(f"{render.path}: the file changed since it was verified", permanent=True)
+    return fd
 
-    def __init__(self, path: Path, offset: int, size: int, on_bytes: Callable[[int], None]) -> None:
-        self._handle = open(path, "rb")  # noqa: SIM115 - closed by close(), which requests calls
-        self._handle.seek(offset)
+
+class PartBody:
+    """A slice of an open file as a request body: read in small blocks with pread (parts in flight
+    share one descriptor), with a length so that requests sends Content-Length (S3 refuses chunked
+    PUTs). Memory stays at one block per part in flight."""
+
+    def __init__(self, fd: int, offset: int, size: int, on_bytes: Callable[[int], None]) -> None:
+        self._fd = fd
+        self._position = offset
         self._left = size
         self._size = size
         self._on_bytes = on_bytes
@@ -359,13 +378,11 @@ class PartBody:
 
     def read(self, amount: int = -1) -> bytes:
         amount = self._left if amount is None or amount < 0 else min(amount, self._left)
-        data = self._handle.read(amount)
+        data = os.pread(self._fd, amount, self._position)
+        self._position += len(data)
         self._left -= len(data)
         self._on_bytes(len(data))
         return data
-
-    def close(self) -> None:
-        self._handle.close()
 
 
 class Progress:
@@ -433,13 +450,14 @@ def _put_parts(job: _Job, keeper: _LeaseKeeper, on_progress) -> None:
         return
     progress = Progress(job.upload.pk, job.upload.bytes_total, job.upload.bytes_done, on_progress)
     stop = threading.Event()
+    fd = open_render(job.render, job.path)
 
     def send(part: UploadPart) -> None:
         try:
             if stop.is_set():
                 return
             keeper.check()
-            _put_part(job, part, progress, stop)
+            _put_part(job, fd, part, progress, stop)
             now = timezone.now()
             with transaction.atomic():
                 UploadPart.objects.filter(pk=part.pk).update(done_at=now)
@@ -447,14 +465,17 @@ def _put_parts(job: _Job, keeper: _LeaseKeeper, on_progress) -> None:
         finally:
             connection.close()  # each pool thread has its own database connection
 
-    with ThreadPoolExecutor(max_workers=settings.FRAMEIO_PART_CONCURRENCY, thread_name_prefix="part") as pool:
-        futures = [pool.submit(send, part) for part in pending]
-        finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        errors = [f.exception() for f in finished if f.exception() is not None]
-        if errors:
-            stop.set()  # the parts not started yet are left for the next attempt
-            wait(futures)
-            raise _first_of(errors)
+    try:
+        with ThreadPoolExecutor(max_workers=settings.FRAMEIO_PART_CONCURRENCY, thread_name_prefix="part") as pool:
+            futures = [pool.submit(send, part) for part in pending]
+            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            errors = [f.exception() for f in finished if f.exception() is not None]
+            if errors:
+                stop.set()  # the parts not started yet are left for the next attempt
+                wait(futures)
+                raise _first_of(errors)
+    finally:
+        os.close(fd)
     job.upload.refresh_from_db(fields=["bytes_done", "state"])
     if job.upload.state == Upload.State.CANCELLED:
         raise Stopped()
@@ -468,7 +489,7 @@ def _first_of(errors: list[BaseException]) -> BaseException:
     return errors[0]
 
 
-def _put_part(job: _Job, part: UploadPart, progress: Progress, stop: threading.Event) -> None:
+def _put_part(job: _Job, fd: int, part: UploadPart, progress: Progress, stop: threading.Event) -> None:
     url = decrypt(part.url_enc)
     headers = {"Content-Type": job.upload.media_type, "x-amz-acl": "private"}
     for attempt in range(settings.FRAMEIO_PART_RETRIES):
@@ -479,7 +500,7 @@ def _put_part(job: _Job, part: UploadPart, progress: Progress, stop: threading.E
             sent += amount
             progress.add(amount)
 
-        body = PartBody(job.path, part.offset, part.size, counted)
+        body = PartBody(fd, part.offset, part.size, counted)
         try:
             response = _session().put(url, data=body, headers=headers, timeout=PART_TIMEOUT)
         except requests.RequestException as exc:
@@ -491,9 +512,7 @@ def _put_part(job: _Job, part: UploadPart, progress: Progress, stop: threading.E
                 raise UrlsExpired()
             reason = f"part {part.index + 1}: HTTP {response.status_code}"
             if response.status_code < 500 and response.status_code not in (408, 429):
-                raise UploadFailed(f"{reason} from {redact_url(url)}: {response.text[:200]}")
-        finally:
-            body.close()
+                raise UploadFailed(f"{reason} from {redact_url(url)}: {redact(response.text[:200])}")
         progress.rewind(sent)
         if stop.is_set():
             raise Stopped()

@@ -45,7 +45,7 @@ from django_q.tasks import async_task
 
 from frameio import review
 from frameio.auth import build_client, effective_target
-from frameio.client import FrameioClient, FrameioError
+from frameio.client import FrameioClient, FrameioError, redact
 from frameio.crypto import TokenDecryptError, decrypt, encrypt
 from frameio.models import FrameioWebhook, WebhookDelivery
 
@@ -242,7 +242,7 @@ def delivery_process(*, delivery_id: int, client: FrameioClient | None = None) -
             state, outcome = WebhookDelivery.State.FAILED, str(exc)
             logger.warning("webhook delivery %s (%s) failed: %s", delivery_id, delivery.event_type, exc)
         except Exception as exc:  # recorded, so the reconciliation retries it instead of leaving it processing
-            state, outcome = WebhookDelivery.State.FAILED, f"{type(exc).__name__}: {exc}"
+            state, outcome = WebhookDelivery.State.FAILED, redact(f"{type(exc).__name__}: {exc}")
             logger.exception("webhook delivery %s (%s) failed", delivery_id, delivery.event_type)
         if _finish(delivery_id, state, outcome):
             break

@@ -2,6 +2,7 @@
 carry their own FFmpeg). No models here; `ingest.services` decides what the results mean."""
 
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,13 +29,18 @@ class MediaFacts:
         return asdict(self)
 
 
+def open_no_follow(path: Path):
+    """The file for reading, refusing a symlink (swapped in after the watcher's lstat, say)."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+
+
 def checksum_xxh128(path: Path, *, chunk_size: int = CHUNK) -> str:
     """xxh3-128 of the whole file, hex, in one streaming pass (memory bounded by chunk_size).
 
     On LucidLink this pass also pulls the file through the local cache before the upload.
     """
     digest = xxhash.xxh3_128()
-    with open(path, "rb") as handle:
+    with open_no_follow(path) as handle:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
@@ -49,11 +55,13 @@ def probe(path: Path) -> MediaFacts:
     """
     import av  # FFmpeg's libraries weigh ~20 MB: loaded by the process that probes, not by every one
 
+    handle = open_no_follow(path)
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = av.open(handle, metadata_errors="ignore")
     except av.FFmpegError as exc:
+        handle.close()
         raise MediaError(f"unreadable container: {_ffmpeg_reason(exc)}") from None
-    with container:
+    with handle, container:
         if not container.streams.video:
             raise MediaError(f"no video stream (streams: {', '.join(s.type for s in container.streams) or 'none'})")
         stream = container.streams.video[0]

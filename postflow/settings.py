@@ -193,7 +193,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Django's own "django" handler would bypass the console's redaction filters: go through the root.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }
+# Error pages and e-mails hide settings whose names say secret; also webhook and service URLs (a
+# Discord webhook URL is a credential, a Redis or database URL may hold a password).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "postflow.lib.errors.SecretsReporterFilter"
 
 # --- postflow -------------------------------------------------------------------------
 
@@ -385,6 +390,16 @@ FRAMEIO_SANDBOX_URL = _frameio_url(
 )
 # The web process serves the sandbox when in sandbox mode and FRAMEIO_SANDBOX_URL's path is the prefix.
 FRAMEIO_SANDBOX_EMBEDDED = FRAMEIO_SANDBOX and FRAMEIO_SANDBOX_URL.split("/", 3)[3:] == [FRAMEIO_SANDBOX_PREFIX[1:]]
+if FRAMEIO_SANDBOX_EMBEDDED:
+    # The embedded sandbox answers anyone who reaches the web process as a local client, with a
+    # public credential: it must never run where the web process faces a network.
+    _public_hosts = [h for h in ALLOWED_HOSTS if h not in ("127.0.0.1", "localhost", "[::1]", "::1")]
+    if FRAMEIO_CLIENT_ID or POSTFLOW_HTTPS or _public_hosts:
+        raise ImproperlyConfigured(
+            "FRAMEIO_SANDBOX: the embedded sandbox is for local use only, but "
+            + ("Frame.io credentials are set" if FRAMEIO_CLIENT_ID else f"ALLOWED_HOSTS has {_public_hosts or 'HTTPS'}")
+            + "; set FRAMEIO_SANDBOX=false (and real credentials), or run a standalone sandbox"
+        )
 if FRAMEIO_SANDBOX:
     FRAMEIO_API_URL = FRAMEIO_IMS_URL = FRAMEIO_SANDBOX_URL
     # The sandbox's built-in credential (not a secret: it only opens the local emulator).

@@ -81,9 +81,13 @@ def mount(prefix: str, app: ASGIApp, default: ASGIApp) -> ASGIApp:
     return prefix_router
 
 
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
+_PROXY_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
+
+
 def _is_loopback(client: Any) -> bool:
     if not client:
-        return True  # a Unix socket: only local processes can reach it
+        return False  # no peer address (a Unix socket behind a proxy, say): not provably local
     host = str(client[0]).split("%", 1)[0]
     if host == "localhost":
         return True
@@ -94,6 +98,19 @@ def _is_loopback(client: Any) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     return address.is_loopback
+
+
+def _local_request(scope: Scope) -> bool:
+    """From a process on this machine, not relayed for someone else, and addressed to a loopback
+    name: a reverse proxy on loopback (X-Forwarded-For) or DNS rebinding (a foreign Host) is refused."""
+    if not _is_loopback(scope.get("client")):
+        return False
+    headers = dict(scope.get("headers") or [])
+    if any(name in headers for name in _PROXY_HEADERS):
+        return False
+    host = headers.get(b"host", b"").decode("latin-1").lower()
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name in _LOOPBACK_NAMES
 
 
 class SandboxProxy:
@@ -123,7 +140,7 @@ class SandboxProxy:
         if scope["type"] != "http":
             raise ValueError(f"the Frame.io sandbox proxy serves HTTP only, not {scope['type']!r}")
         exchange = _Exchange(scope, receive, send)
-        if self.loopback_only and not _is_loopback(scope.get("client")):
+        if self.loopback_only and not _local_request(scope):
             await exchange.error(403, "The embedded Frame.io sandbox only answers loopback clients")
             return
         try:

@@ -156,6 +156,7 @@ def force_status(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_member_required
 @require_POST
 def release_render(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "ingest.change_render")
     render_row = get_object_or_404(Render, pk=pk)
     if render_release(render_id=render_row.pk):
         messages.success(request, f"{render_row.path}: released; the watcher verifies it again on its next scan.")
@@ -167,6 +168,7 @@ def release_render(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_member_required
 @require_POST
 def retry_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "frameio.change_upload")
     upload = get_object_or_404(Upload.objects.select_related("render"), pk=pk)
     if upload_retry(upload_id=upload.pk):
         messages.success(request, f"{upload.render.path}: upload queued again.")
@@ -178,12 +180,19 @@ def retry_upload(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_member_required
 @require_POST
 def acknowledge_alert(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "alerts.change_alert")
     alert = get_object_or_404(Alert, pk=pk)
     if alert_acknowledge(alert_id=alert.pk, actor=f"user:{request.user.get_username()}"):
         messages.success(request, f"{alert.title}: acknowledged; off this list until it resolves.")
     else:
         messages.warning(request, f"{alert.title} is not open (any more): nothing to acknowledge.")
     return _back(request, reverse("dashboard:index"))
+
+
+def _require(request: HttpRequest, permission: str) -> None:
+    """The controls need the same model permission as the admin action they mirror."""
+    if not request.user.has_perm(permission):
+        raise PermissionDenied(f"this needs the {permission} permission")
 
 
 def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:

@@ -1,7 +1,7 @@
 """The dashboard's Alerts card: open alerts listed, acknowledged with a POST (staff, CSRF)."""
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
@@ -14,9 +14,12 @@ from tests.alerts.conftest import NOW
 pytestmark = pytest.mark.django_db
 
 
-def client_for(username: str, *, staff: bool = True, csrf: bool = False) -> Client:
+def client_for(username: str, *, staff: bool = True, csrf: bool = False, allowed: bool = True) -> Client:
     client = Client(enforce_csrf_checks=csrf)
-    client.force_login(User.objects.create_user(username, password="x", is_staff=staff))
+    user = User.objects.create_user(username, password="x", is_staff=staff)
+    if allowed:
+        user.user_permissions.add(Permission.objects.get(codename="change_alert", content_type__app_label="alerts"))
+    client.force_login(user)
     return client
 
 
@@ -39,6 +42,7 @@ def test_acknowledge_is_a_staff_post_with_csrf(alert, django_capture_on_commit_c
     url = reverse("dashboard:acknowledge-alert", args=[alert.pk])
     assert client_for("viewer", staff=False).post(url).status_code == 302  # to the login page
     staff = client_for("sup")
+    assert client_for("staff-only", allowed=False).post(url).status_code == 403  # needs alerts.change_alert
     assert staff.get(url).status_code == 405
     assert client_for("nocsrf", csrf=True).post(url).status_code == 403
     assert Alert.objects.get().state == "open"

@@ -22,7 +22,7 @@ import psutil
 import pytest
 import requests
 
-from frameio.sandbox.asgi import SandboxProxy, _is_loopback, mount
+from frameio.sandbox.asgi import SandboxProxy, _is_loopback, _local_request, mount
 from frameio.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxConfig
 from frameio.sandbox.state import ACCOUNT_ID, WORKSPACE_ID
 
@@ -557,11 +557,30 @@ def test_a_standalone_sandbox_url_turns_the_embedded_one_off(tmp_path):
 # -- the proxy in-process -----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("headers", "local"),
+    [
+        ([(b"host", b"127.0.0.1:8000")], True),
+        ([(b"host", b"localhost:8000")], True),
+        ([(b"host", b"[::1]:8000")], True),
+        ([(b"host", b"post.example.com")], False),  # behind a reverse proxy on loopback
+        ([(b"host", b"evil.example:8000")], False),  # DNS rebinding from a browser
+        ([(b"host", b"127.0.0.1:8000"), (b"x-forwarded-for", b"203.0.113.9")], False),
+        ([(b"host", b"127.0.0.1:8000"), (b"forwarded", b"for=203.0.113.9")], False),
+        ([(b"host", b"127.0.0.1:8000"), (b"x-real-ip", b"203.0.113.9")], False),
+        ([], False),
+    ],
+)
+def test_only_requests_made_on_this_machine_for_this_machine(headers, local):
+    scope = {"client": ("127.0.0.1", 5000), "headers": headers}
+    assert _local_request(scope) is local
+
+
 def test_loopback_clients_only():
     assert _is_loopback(["127.0.0.1", 5000])
     assert _is_loopback(["::1", 5000])
     assert _is_loopback(["::ffff:127.0.0.1", 5000])
-    assert _is_loopback(None)
+    assert not _is_loopback(None)  # no peer address: not provably local
     assert not _is_loopback(["192.168.1.20", 5000])
     assert not _is_loopback(["2001:db8::1", 5000])
 

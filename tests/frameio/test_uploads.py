@@ -186,11 +186,11 @@ def test_failed_parts_resume_without_resending_the_parts_that_landed(sandbox, sh
     original_put = uploads._put_part
     sent = []
 
-    def two_then_fail(job, part, progress, stop):
+    def two_then_fail(job, fd, part, progress, stop):
         if len(sent) >= 2:
             raise uploads.UploadFailed("network down")
         sent.append(part.index)
-        return original_put(job, part, progress, stop)
+        return original_put(job, fd, part, progress, stop)
 
     uploads._put_part = two_then_fail
     try:
@@ -354,3 +354,22 @@ def test_two_first_uploads_connect_once_and_keep_the_project(sandbox, shot, tmp_
     # One connection was made: the second upload waited and used it (its worker's own token
     # provider may fetch one more token, but nothing reset the target).
     assert sandbox.token_calls["client_credentials"] - before <= 2
+
+
+def test_a_file_swapped_for_a_symlink_after_the_check_is_never_read(sandbox, shot, tmp_path, monkeypatch):
+    """The swap lands between the attempt's check and the parts: the descriptor check refuses it."""
+    secret = tmp_path / "secret_key"
+    secret.write_bytes(b"TOP-SECRET" * 100_000)
+    render = queued_render(tmp_path, shot, 1, size=MB)
+    path = Path(render.root) / render.path
+    real_put_parts = uploads._put_parts
+
+    def swap_then_put(job, keeper, on_progress):
+        path.unlink()
+        path.symlink_to(secret)
+        return real_put_parts(job, keeper, on_progress)
+
+    monkeypatch.setattr(uploads, "_put_parts", swap_then_put)
+    upload = uploads.upload_render(render_id=render.pk)
+    assert upload.state == Upload.State.FAILED and "cannot open" in upload.last_error
+    assert not any(f["_parts"] for f in sandbox.state.files.values())  # not one byte went up

@@ -23,10 +23,13 @@ from tests.factories import make_project, make_scene, make_shot
 INDEX = reverse("dashboard:index")
 
 
-def user_client(username: str = "super", *, staff: bool = True, force: bool = False) -> Client:
+def user_client(username: str = "super", *, staff: bool = True, force: bool = False, perms: tuple = ()) -> Client:
     user = User.objects.create_user(username, password="x", is_staff=staff)
     if force:
-        user.user_permissions.add(Permission.objects.get(codename="force_status", content_type__app_label="shots"))
+        perms = (*perms, "shots.force_status")
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(codename=codename, content_type__app_label=app_label))
     client = Client()
     client.force_login(user)
     return client
@@ -250,9 +253,10 @@ def test_release_a_quarantined_render(django_capture_on_commit_callbacks):
         state=Render.State.QUARANTINED,
         reason="no shot",
     )
-    client = user_client()
+    client = user_client(perms=("ingest.change_render",))
     url = reverse("dashboard:release-render", args=[render.pk])
     assert user_client("viewer", staff=False).post(url).status_code == 302
+    assert user_client("staff-only").post(url).status_code == 403  # the admin's permission is needed
     render.refresh_from_db()
     assert render.state == Render.State.QUARANTINED
     with django_capture_on_commit_callbacks(execute=True):
@@ -371,7 +375,8 @@ def test_retry_a_failed_upload(django_capture_on_commit_callbacks):
     render = _queued_render(state=Upload.State.FAILED, last_error="HTTP 503", attempts=5)
     url = reverse("dashboard:retry-upload", args=[render.upload.pk])
     assert user_client("viewer", staff=False).post(url).status_code == 302
-    client = user_client()
+    assert user_client("staff-only").post(url).status_code == 403  # the admin's permission is needed
+    client = user_client(perms=("frameio.change_upload",))
     assert client.get(url).status_code == 405
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(url, follow=True)

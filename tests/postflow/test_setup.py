@@ -91,6 +91,9 @@ def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path)
         "POSTFLOW_HTTPS": "true",
         "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
         "SECURE_HSTS_PRELOAD": "true",
+        "FRAMEIO_CLIENT_ID": "client-id-from-the-adobe-console",
+        "FRAMEIO_CLIENT_SECRET": "client-secret-from-the-adobe-console",
+        "FRAMEIO_REDIRECT_URI": "https://post.example.com/frameio/callback/",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -102,3 +105,31 @@ def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path)
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ({"ALLOWED_HOSTS": "post.example.com"}, "ALLOWED_HOSTS has ['post.example.com']"),
+        ({"POSTFLOW_HTTPS": "true"}, "ALLOWED_HOSTS has HTTPS"),
+        ({"FRAMEIO_SANDBOX": "true", "FRAMEIO_CLIENT_ID": "x", "FRAMEIO_CLIENT_SECRET": "y"}, "credentials are set"),
+    ],
+)
+def test_the_embedded_sandbox_refuses_to_run_where_the_web_faces_a_network(tmp_path, extra, reason):
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("FRAMEIO_")}
+    env = {**clean, "POSTFLOW_VAR_DIR": str(tmp_path), **extra}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "the embedded sandbox is for local use only" in result.stderr and reason in result.stderr
+
+
+def test_error_reports_hide_webhook_and_service_urls(settings):
+    from postflow.lib.errors import SecretsReporterFilter
+
+    settings.DISCORD_WEBHOOK_URL = "https://discord.com/api/webhooks/1/very-secret-token"
+    settings.REDIS_URL = "redis://:hunter2@redis.internal:6379/0"
+    shown = SecretsReporterFilter().get_safe_settings()
+    assert "very-secret-token" not in str(shown) and "hunter2" not in str(shown)
+    assert shown["TIME_ZONE"] == settings.TIME_ZONE  # ordinary settings still shown
