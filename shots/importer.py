@@ -270,6 +270,11 @@ def apply_plan(*, plan: Plan, project: Project, actor: str, source: str) -> None
     now = timezone.now()
     details = {"source": source}
     events: list[ShotEvent] = []
+    # Nomenclatures are unique per project: clear the ones that change first, so that two shots
+    # swapping names, or a new shot taking a renamed shot's name, never collide half-way.
+    renamed = [shot_id for shot_id, _row, changes in plan.update if "nomenclature" in changes]
+    for start in range(0, len(renamed), BULK_BATCH):
+        Shot.objects.filter(pk__in=renamed[start : start + BULK_BATCH]).update(nomenclature="")
 
     created = Shot.objects.bulk_create(
         [Shot(project=project, **_fields(row, scenes, sources)) for row in plan.create], batch_size=BULK_BATCH
@@ -307,11 +312,6 @@ def apply_plan(*, plan: Plan, project: Project, actor: str, source: str) -> None
 def _update_shots(plan: Plan, scenes: dict[str, Scene], sources: dict[str, SourceFile], now) -> None:
     if not plan.update:
         return
-    # Nomenclatures are unique per project: clear the ones that change first, so that two
-    # shots swapping names never collide half-way through the bulk update.
-    renamed = [shot_id for shot_id, _row, changes in plan.update if "nomenclature" in changes]
-    for start in range(0, len(renamed), BULK_BATCH):
-        Shot.objects.filter(pk__in=renamed[start : start + BULK_BATCH]).update(nomenclature="")
     shots = [
         Shot(pk=shot_id, omitted=False, updated_at=now, **_fields(row, scenes, sources))
         for shot_id, row, _ in plan.update
@@ -435,13 +435,14 @@ def import_shot_list(
 ) -> ImportReport:
     """Validate, plan and (unless dry_run) apply a shot list. Raises ImportRefused, having
     written nothing, when rows are invalid and skip_invalid is False."""
-    project = Project.objects.filter(code=project_code).first()
     rows, problems = parse_rows(sheet, rate=rate)
-    plan = make_plan(project=project, rows=rows, invalid=problems, sheet=sheet, rate=rate)
-    mismatches = None if events is None else conform_rows(plan.rows, events, rate)
-    apply = not dry_run and (skip_invalid or not plan.invalid)
-    if apply:
-        with transaction.atomic():
+    with transaction.atomic():
+        # Planned under the project's row lock: a concurrent import or sheet sync plans only once
+        # this one has committed, never on the data this one is about to change.
+        project = Project.objects.select_for_update().filter(code=project_code).first()
+        plan = make_plan(project=project, rows=rows, invalid=problems, sheet=sheet, rate=rate)
+        apply = not dry_run and (skip_invalid or not plan.invalid)
+        if apply:
             if project is None:
                 project = Project.objects.create(code=project_code, name=project_name, fps=rate)
             apply_plan(
@@ -450,6 +451,7 @@ def import_shot_list(
                 actor=actor,
                 source=f"{sheet.path.name} sha256:{sheet_digest(sheet.path)[:16]}",
             )
+    mismatches = None if events is None else conform_rows(plan.rows, events, rate)
     report = build_report(sheet=sheet, plan=plan, rate=rate, mismatches=mismatches, events=events, applied=apply)
     if plan.invalid and not skip_invalid and not dry_run:
         raise ImportRefused(report)

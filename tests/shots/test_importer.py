@@ -101,6 +101,16 @@ def test_nomenclatures_can_swap_between_shots(tmp_path):
     assert Shot.objects.get(shot_number="001").nomenclature == "UNDLM_00002"
 
 
+def test_a_new_shot_can_take_the_name_a_renamed_shot_gives_up(tmp_path):
+    path = write_csv(tmp_path / "s.csv", [row(1)])
+    run(path)
+    write_csv(path, [row(1, nomenclature="UNDLM_00101"), row(2, start=2, nomenclature="UNDLM_00001")])
+    report = run(path)
+    assert (report.created, report.updated) == (1, 1)
+    names = dict(Shot.objects.values_list("shot_number", "nomenclature"))
+    assert names == {"001": "UNDLM_00101", "002": "UNDLM_00001"}
+
+
 def test_nomenclature_held_by_an_omitted_shot_is_invalid_not_a_crash(tmp_path):
     path = write_csv(tmp_path / "s.csv", [row(1), row(2, start=2)])
     run(path)
