@@ -180,7 +180,9 @@ else:
 Q_CLUSTER = {
     "name": "postflow",
     "orm": "default",
-    "workers": env_number("Q_WORKERS", 2, int),
+    # One more than MAX_CONCURRENT_UPLOADS: long uploads never hold every worker, so webhooks,
+    # notifications and the reconcilers keep running beside them.
+    "workers": env_number("Q_WORKERS", 3, int),
     "timeout": env_number("Q_TIMEOUT_SECONDS", 3600, int),
     # Must exceed timeout: the ORM broker re-delivers a task whose lease ran out.
     "retry": env_number("Q_TIMEOUT_SECONDS", 3600, int) + 600,
