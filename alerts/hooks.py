@@ -1,10 +1,13 @@
-"""The one-line hooks other apps call. Each records what happened and, when it is news, queues a
-notification after the caller's transaction commits. None of them raises into the caller: the
-measurement or the message is lost (and logged), never the work being measured."""
+"""The one-line hooks other apps call. Each records what happened and, when it is news, writes the
+notification's outbox row in the caller's transaction: it commits with the work it reports, or not at
+all. None of them raises into the caller: the message is queued in a savepoint, so a failure to queue
+is logged and cannot break the caller's transaction; a metric is recorded after commit and may be
+lost (and logged), never the work being measured."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 
 from django.db import transaction
@@ -14,14 +17,26 @@ from alerts import metrics
 logger = logging.getLogger(__name__)
 
 
+def _queue(what: str, send: Callable[..., object], **kwargs: object) -> None:
+    """Write the outbox row now, in a savepoint of the caller's transaction; log a failure, never raise."""
+    try:
+        with transaction.atomic():
+            send(**kwargs)
+    except Exception:
+        logger.exception("could not queue the %s notification (%s)", what, kwargs)
+
+
 def upload_finished(*, upload_id: int) -> None:
-    """frameio.uploads, where an upload becomes UPLOADED: its metric (bytes, seconds) and the
-    "render uploaded" message with the Frame.io link."""
-    transaction.on_commit(partial(_upload_finished, upload_id), robust=True)
-
-
-def _upload_finished(upload_id: int) -> None:
+    """frameio.uploads, where an upload becomes UPLOADED (call it after the row says so): the
+    "render uploaded" message with the Frame.io link, queued in the caller's transaction, and its
+    metric (bytes, seconds) after commit."""
     from alerts import notify
+
+    _queue("render uploaded", notify.render_uploaded, upload_id=upload_id)
+    transaction.on_commit(partial(_upload_metric, upload_id), robust=True)
+
+
+def _upload_metric(upload_id: int) -> None:
     from frameio.models import Upload
 
     upload = Upload.objects.select_related("render").filter(pk=upload_id).first()
@@ -29,7 +44,6 @@ def _upload_finished(upload_id: int) -> None:
         return
     seconds = (upload.uploaded_at - upload.started_at).total_seconds() if upload.started_at else None
     metrics.record_upload(path=upload.render.path, size=upload.bytes_total, seconds=seconds, at=upload.uploaded_at)
-    notify.render_uploaded(upload_id=upload_id)
 
 
 def scene_folder_lookup(*, cached: bool) -> None:
@@ -45,7 +59,12 @@ def watcher_scanned(*, watcher: str, ms: float, files: int, full: bool) -> None:
 def review_decided(*, shot_id: int, upload_id: int, to_status: str, moved: bool = True) -> None:
     """frameio.review, when a Frame.io Status moved a shot: approved, or changes requested (with
     the notes). Other statuses and refused moves say nothing. Call it inside the transaction of the
-    move: the message is queued once that commits, keyed by the move's ShotEvent."""
+    move: the message is written in it, keyed by the move's ShotEvent."""
+    _queue("review decided", _review_decided, shot_id=shot_id, upload_id=upload_id, to_status=to_status, moved=moved)
+
+
+def _review_decided(*, shot_id: int, upload_id: int, to_status: str, moved: bool) -> None:
+    from alerts import notify
     from shots.models import ShotEvent
     from shots.workflow import Status
 
@@ -58,10 +77,4 @@ def review_decided(*, shot_id: int, upload_id: int, to_status: str, moved: bool 
         .values_list("id", flat=True)
         .first()
     )
-    transaction.on_commit(partial(_review_decided, shot_id, upload_id, to_status, event_id), robust=True)
-
-
-def _review_decided(shot_id: int, upload_id: int, to_status: str, event_id: int | None) -> None:
-    from alerts import notify
-
     notify.review_decided(shot_id=shot_id, upload_id=upload_id, to_status=to_status, event_id=event_id)

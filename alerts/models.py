@@ -58,7 +58,8 @@ class Alert(models.Model):
 
     open -> acknowledged (a person saw it) -> resolved (the rule no longer finds it, or a person)
     `notified` says whether its opening went out (Discord, e-mail); an alert opened within the
-    cooldown of the key's previous notification is recorded and shown, not sent.
+    cooldown of the key's previous notification is recorded and shown, not sent, until it is still
+    open and found once the cooldown has ended: then its opening goes out (and `notified` is set).
     """
 
     class State(models.TextChoices):

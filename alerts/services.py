@@ -2,7 +2,8 @@
 
 Alerts: a finding opens an alert for its key (or refreshes the unresolved one: deduplication), the
 rule's alerts whose key is no longer found are resolved (auto-resolve), and an alert opened within
-ALERT_COOLDOWN_MINUTES of the key's previous notification is recorded and shown but not sent out.
+ALERT_COOLDOWN_MINUTES of the key's previous notification is recorded and shown but not sent out;
+if it is still open and found once the cooldown has ended, its opening is sent then.
 
 Outbox (docs/alerts.md, "Delivery guarantee"): a message is claimed with a conditional UPDATE that
 commits before the network call, and marked with the same claim token after it. A message is sent
@@ -69,6 +70,8 @@ def alert_fire(*, rule: str, finding: Finding, now: datetime | None = None) -> t
             detail=finding.detail,
             severity=finding.severity,
         )
+        if not existing.notified and existing.state == Alert.State.OPEN:
+            _notify_late(existing.pk, finding.key, now)
         return existing, False
     notified = not _in_cooldown(finding.key, now)
     try:
@@ -94,6 +97,20 @@ def alert_fire(*, rule: str, finding: Finding, now: datetime | None = None) -> t
         notify.alert_opened(alert)
     logger.warning("alert opened: %s (%s)%s", alert.title, alert.key, "" if notified else " [cooldown: not sent]")
     return alert, True
+
+
+def _notify_late(alert_id: int, key: str, now: datetime) -> None:
+    """An open alert opened within the cooldown (not sent) that is still found once the cooldown has
+    ended is news after all: send its opening now, once (a compare-and-set on `notified`)."""
+    if _in_cooldown(key, now):
+        return
+    if not Alert.objects.filter(pk=alert_id, state=Alert.State.OPEN, notified=False).update(notified=True):
+        return  # acknowledged, resolved or sent meanwhile by a concurrent evaluation
+    alert = Alert.objects.get(pk=alert_id)
+    from alerts import notify
+
+    notify.alert_opened(alert)
+    logger.warning("alert still firing after the cooldown, sent out: %s (%s)", alert.title, alert.key)
 
 
 @transaction.atomic
