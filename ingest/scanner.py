@@ -172,10 +172,35 @@ class TreeScanner:
         self._dirs: dict[str, _Dir] = {}
         self._files: dict[str, FileStat] = {}
         self._root_dev: int | None = None  # None until a scan succeeded
+        # What the last scan overwrote in the view (rel -> previous entry, None if it had none), for `undo_last_scan`.
+        self._undo: tuple[dict[str, _Dir | None], dict[str, FileStat | None], int | None] | None = None
 
     def known(self) -> dict[str, FileStat]:
         """A copy of the current view: every tracked file under the root and its last stat."""
         return dict(self._files)
+
+    def undo_last_scan(self) -> None:
+        """Put the view back as it was before the last scan, so the next scan reports the same differences again.
+
+        For a caller that could not act on a scan's result (its database write failed): without this, what that
+        scan saw would never be reported again. Only the entries the scan changed are restored; a second call
+        does nothing.
+        """
+        if self._undo is None:
+            return
+        dirs, files, root_dev = self._undo
+        self._undo = None
+        for rel, entry in dirs.items():
+            if entry is None:
+                self._dirs.pop(rel, None)
+            else:
+                self._dirs[rel] = entry
+        for rel, stat_ in files.items():
+            if stat_ is None:
+                self._files.pop(rel, None)
+            else:
+                self._files[rel] = stat_
+        self._root_dev = root_dev
 
     def scan(self, *, full: bool = False, watch: Iterable[str] = ()) -> ScanResult:
         """Scan the root and update the view; return the difference.
@@ -420,6 +445,13 @@ class TreeScanner:
         run.dirs[parent] = replace(entry, files=files, relist=True)
 
     def _commit(self, run: _Pass) -> None:
+        result = run.result
+        touched_files = result.gone | result.appeared.keys() | result.changed.keys()
+        self._undo = (
+            {rel: self._dirs.get(rel) for rel in run.dropped_dirs | run.dirs.keys()},
+            {rel: self._files.get(rel) for rel in touched_files},
+            self._root_dev,
+        )
         for rel in run.dropped_dirs:
             self._dirs.pop(rel, None)
         self._dirs.update(run.dirs)
@@ -427,7 +459,6 @@ class TreeScanner:
             self._files.pop(rel, None)
         self._files.update(run.result.appeared)
         self._files.update(run.result.changed)
-        result = run.result
         result.appeared = dict(sorted(result.appeared.items()))
         result.changed = dict(sorted(result.changed.items()))
         result.rejected = dict(sorted(result.rejected.items()))

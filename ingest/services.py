@@ -10,6 +10,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from errno import ENOENT
 from pathlib import Path
 
 from django.conf import settings
@@ -32,6 +33,10 @@ TEMP_SUFFIXES = (".tmp", ".part", ".partial")
 SIDECAR_SUFFIX = ".done"
 # States a file change sends back to `discovered` (dismissed files stay set aside until they change too).
 _RESETTABLE = [s for s in Render.State.values if s != Render.State.DISCOVERED]
+# States a vanished file sends to `gone`. From `verified` on, the render keeps its state (an upload in flight,
+# the version count) and the vanishing is only noted in `reason`: the upload pipeline re-checks the file itself.
+_GOES = [Render.State.DISCOVERED, Render.State.STABLE, Render.State.QUARANTINED]
+_VANISHED = "file vanished while "
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,13 @@ def render_observe(*, config: WatchConfig, result: ScanResult, signals: dict[str
         row = existing.get(path)
         if row is None:
             new.append(_new_render(config, path, stat, now, signals.get(path, "")))
-        elif (row.size, row.mtime_ns, row.inode) != (stat.size, stat.mtime_ns, stat.inode):
+            continue
+        moved = (row.size, row.mtime_ns, row.inode) != (stat.size, stat.mtime_ns, stat.inode)
+        if moved or row.state == Render.State.GONE:
+            # A gone file back with the same stat (moved out and back, a flaky listing) starts over too.
             _render_changed(row, stat, now, signals.get(path, ""))
+        elif row.reason.startswith(_VANISHED):
+            Render.objects.filter(pk=row.pk, reason=row.reason).update(reason="")
     # ignore_conflicts: a second watcher on the same root may record the same new file at the same moment.
     Render.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
     for path, signal in signals.items():  # a sidecar may arrive after its render: few, cheap
@@ -97,11 +107,27 @@ def render_observe(*, config: WatchConfig, result: ScanResult, signals: dict[str
         ).update(completion_signal=signal)
     for path in result.gone:
         row = existing.get(path)
-        if row is not None and row.state not in (Render.State.GONE, Render.State.DISMISSED):
-            Render.objects.filter(pk=row.pk).update(state=Render.State.GONE, reason=f"vanished while {row.state}")
-            logger.info("render %s vanished while %s", path, row.state)
+        if row is None or row.state in (Render.State.GONE, Render.State.DISMISSED):
+            continue
+        if row.state in _GOES:
+            Render.objects.filter(pk=row.pk, state=row.state).update(
+                state=Render.State.GONE, reason=f"vanished while {row.state}"
+            )
+        elif not row.reason.startswith(_VANISHED):
+            Render.objects.filter(pk=row.pk, state=row.state).update(reason=f"{_VANISHED}{row.state}")
+        logger.info("render %s vanished while %s", path, row.state)
     for path, reason in result.rejected.items():
         render_quarantine_path(config=config, path=path, reason=reason, now=now)
+
+
+def render_revive(*, config: WatchConfig, present: dict[str, FileStat], now: datetime) -> int:
+    """Start over every `gone` render whose file a full scan found present (another watcher, or a flaky
+    listing, marked it gone while this scanner's view kept it unchanged, so no scan reports it)."""
+    gone = Render.objects.filter(root=config.root_key, state=Render.State.GONE).only("pk", "path", "state", "size")
+    revived = [row for row in gone if row.path in present]
+    for row in revived:
+        _render_changed(row, present[row.path], now, "")
+    return len(revived)
 
 
 def _new_render(config: WatchConfig, path: str, stat: FileStat, now: datetime, signal: str) -> Render:
@@ -197,6 +223,10 @@ def render_verify(*, render_id: int, config: WatchConfig, now: datetime) -> Rend
     except (VerifyError, MediaError) as exc:
         return render_quarantine(render_id=render.pk, reason=str(exc), from_state=Render.State.STABLE)
     except OSError as exc:
+        if exc.errno == ENOENT:
+            # Vanished: retrying every scan would never end; the scan (it re-stats discovered files) marks it gone.
+            _back_to_discovered(render, now, "vanished before verification")
+            return render
         logger.warning("cannot read render %s yet (%s); will try again", render.path, exc.strerror or exc)
         return render
     return _render_verified(render, shot=shot, version=version, checksum=checksum, facts=facts, config=config, now=now)
@@ -275,7 +305,14 @@ def _render_verified(
     action = action_for(render.path, config.rules)
     try:
         with transaction.atomic():
-            claimed = Render.objects.filter(pk=render.pk, state=Render.State.STABLE).update(
+            # The stat too: another watcher may have seen the file change (and settle again) during the probe.
+            claimed = Render.objects.filter(
+                pk=render.pk,
+                state=Render.State.STABLE,
+                size=render.size,
+                mtime_ns=render.mtime_ns,
+                inode=render.inode,
+            ).update(
                 state=Render.State.VERIFIED,
                 shot=shot,
                 version=version,

@@ -23,6 +23,7 @@ from ingest.services import (
     TEMP_SUFFIXES,
     WatchConfig,
     render_observe,
+    render_revive,
     render_settle,
     render_verify,
 )
@@ -109,14 +110,24 @@ class Watcher:
         except RootUnavailable as exc:
             self._beat(healthy=False, detail=str(exc), started=started)
             return None
+        try:
+            render_observe(config=self.config, result=result, signals=self.completion.signals(result), now=now)
+            if result.full:
+                render_revive(config=self.config, present=self.scanner.known(), now=now)
+            render_settle(config=self.config, now=now)
+            self._pin_new_folders(result)
+            self._verify_stable(now)
+            detail = "; ".join(f"{path or '.'}: {error}" for path, error in list(result.errors.items())[:5])
+            self._beat(healthy=True, detail=detail, started=started)
+        except Exception:
+            # The scanner already took this scan's differences into its view: without the undo they would
+            # never be reported again (a new file never recorded). The next scan is a full one, against the
+            # last view the ledger caught up with; render_observe repeats nothing for unchanged rows.
+            self.scanner.undo_last_scan()
+            self.last_full = None
+            raise
         if result.full:
             self.last_full = now
-        render_observe(config=self.config, result=result, signals=self.completion.signals(result), now=now)
-        render_settle(config=self.config, now=now)
-        self._pin_new_folders(result)
-        self._verify_stable(now)
-        detail = "; ".join(f"{path or '.'}: {error}" for path, error in list(result.errors.items())[:5])
-        self._beat(healthy=True, detail=detail, started=started)
         alerts_hooks.watcher_scanned(
             watcher=self.name, ms=(time.monotonic() - started) * 1000, files=result.files_statted, full=result.full
         )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.db import OperationalError
 
 from ingest import services
 from ingest.lucid import Pinner
@@ -404,3 +405,113 @@ def test_an_unmounted_mount_point_is_unavailable_not_empty(shot, root, watcher, 
     assert watcher.tick_committed() is None
     assert "no longer mounted" in WatcherHeartbeat.objects.get().detail
     assert render(REVIEW).state == Render.State.DISCOVERED  # not recorded as gone
+
+
+def test_a_failed_ledger_write_is_reported_again_by_the_next_scan(shot, root, watcher, clock, enqueued, monkeypatch):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    other = "renders/review/UNDLM_00041_v001.mov"
+    make_clip(root / other, frames=50)
+    (root / REVIEW).unlink()
+    real = services.render_observe
+
+    def locked(**kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr("ingest.watcher.render_observe", locked)
+    clock.advance(1)
+    with pytest.raises(OperationalError):
+        watcher.tick_committed()
+    monkeypatch.setattr("ingest.watcher.render_observe", real)
+    clock.advance(1)
+    result = watcher.tick_committed()
+    assert result.full  # the next scan re-reports everything the failed one saw
+    assert render(other).state == Render.State.DISCOVERED
+    assert render(REVIEW).state == Render.State.GONE
+
+
+def test_a_file_moved_out_and_back_unchanged_starts_over(shot, root, watcher, clock, enqueued, tmp_path):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    aside = tmp_path / "aside.mov"
+    os.rename(root / REVIEW, aside)
+    clock.advance(1)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.GONE
+    os.rename(aside, root / REVIEW)  # same inode, mtime and size as the row
+    clock.advance(1)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.DISCOVERED
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.QUEUED
+
+
+def test_a_gone_row_whose_file_a_full_scan_finds_starts_over(shot, root, watcher, clock, enqueued):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    Render.objects.update(state=Render.State.GONE)  # another watcher saw a flaky listing
+    clock.advance(1)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.GONE  # an incremental scan reports no difference
+    watcher.tick_committed(full=True)
+    assert render(REVIEW).state == Render.State.DISCOVERED
+
+
+@pytest.mark.parametrize("folder", ["review", "ae"])
+def test_a_verified_render_that_vanishes_keeps_its_state(shot, root, watcher, clock, enqueued, tmp_path, folder):
+    path = f"renders/{folder}/UNDLM_00042_v001.mov"
+    make_clip(root / path, frames=50)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    state = render(path).state
+    assert state in (Render.State.QUEUED, Render.State.DONE)
+    os.rename(root / path, tmp_path / "aside.mov")
+    clock.advance(1)
+    watcher.tick_committed()
+    row = render(path)
+    assert (row.state, row.shot, row.version) == (state, shot, 1)  # still counts as version 1
+    assert row.reason == f"file vanished while {state}"
+    assert render_check_unchanged(render_id=row.pk) != ""  # the upload pipeline sees it for itself
+    os.rename(tmp_path / "aside.mov", root / path)  # back, unchanged
+    clock.advance(1)
+    watcher.tick_committed()
+    row = render(path)
+    assert (row.state, row.reason) == (state, "")
+    assert len(enqueued) == (folder == "review")
+
+
+def test_a_stable_render_whose_file_vanished_goes_back_to_discovered(shot, root, watcher, clock, enqueued):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    Render.objects.update(state=Render.State.STABLE)
+    (root / REVIEW).unlink()  # before the scan notices
+    row = render(REVIEW)
+    services.render_verify(render_id=row.pk, config=watcher.config, now=clock())
+    row.refresh_from_db()
+    assert (row.state, row.reason) == (Render.State.DISCOVERED, "vanished before verification")
+    clock.advance(1)
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.GONE
+
+
+def test_verification_is_not_recorded_for_a_file_that_changed_during_the_probe(
+    shot, root, watcher, clock, enqueued, monkeypatch
+):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    services.render_settle(config=watcher.config, now=clock())
+    real = services.probe
+
+    def probe_while_another_watcher_sees_a_change(path):
+        # Another watcher recorded a new stat and settled it again (a completion signal) meanwhile.
+        Render.objects.update(size=1, state=Render.State.STABLE)
+        return real(path)
+
+    monkeypatch.setattr(services, "probe", probe_while_another_watcher_sees_a_change)
+    row = services.render_verify(render_id=render(REVIEW).pk, config=watcher.config, now=clock())
+    assert (row.state, row.checksum, row.version) == (Render.State.STABLE, "", None)
+    assert enqueued == []
