@@ -426,7 +426,8 @@ def refresh_access_token(*, rejected_token: str | None = None) -> tuple[str, dat
             key=FrameioConnection.SINGLETON_KEY, defaults={"mode": FrameioConnection.Mode.S2S}
         )
     failure: FrameioAuthError | None = None
-    with transaction.atomic():
+    # durable: never nested in a caller's transaction, whose rollback would lose the new (single-use) token
+    with transaction.atomic(durable=True):
         conn = (
             FrameioConnection.objects.select_for_update().filter(key=FrameioConnection.SINGLETON_KEY).first()
         )  # re-read under the lock

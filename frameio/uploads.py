@@ -29,7 +29,7 @@ from pathlib import Path
 import requests
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -99,7 +99,21 @@ def upload_for_render(*, render_id: int) -> Upload | None:
         existing = upload
     if existing.checksum != render.checksum:
         _restart(existing, render)
+    elif existing.state in (Upload.State.FAILED, Upload.State.CANCELLED):  # same bytes queued again: try again
+        Upload.objects.filter(pk=existing.pk, state=existing.state).update(
+            state=Upload.State.QUEUED, attempts=0, next_attempt_at=None, last_error=""
+        )
+        existing.refresh_from_db()
+    elif existing.state in (Upload.State.UPLOADED, Upload.State.READY):  # these bytes are in Frame.io already
+        _render_uploaded(render.pk, existing.checksum)
     return existing
+
+
+def _render_uploaded(render_id: int, checksum: str) -> None:
+    if Render.objects.filter(pk=render_id, state=Render.State.QUEUED, checksum=checksum).update(
+        state=Render.State.UPLOADED
+    ):
+        realtime.publish_render(render_id)
 
 
 def upload_run(
@@ -113,11 +127,14 @@ def upload_run(
     keeper = _LeaseKeeper(upload_id, owner)
     keeper.start()
     try:
-        _attempt(upload_id, client or build_client(), keeper, on_progress or _store_progress)
+        _attempt(upload_id, owner, client or build_client(), keeper, on_progress or _store_progress)
     except Stopped:
-        logger.info("upload %s stopped (cancelled or lease lost)", upload_id)
+        logger.info("upload %s stopped (cancelled, restarted, render changed or lease lost)", upload_id)
     except (UploadFailed, FrameioError, OSError, requests.RequestException) as exc:
-        _attempt_failed(upload_id, exc)
+        _attempt_failed(upload_id, owner, exc)
+    except Exception as exc:  # a bug or a database error: still an attempt, counted and backed off
+        logger.exception("upload %s: unexpected error", upload_id)
+        _attempt_failed(upload_id, owner, exc)
     finally:
         keeper.stop()
         Upload.objects.filter(pk=upload_id, lease_owner=owner).update(lease_owner="", lease_until=None)
@@ -147,10 +164,15 @@ def upload_cancel(*, upload_id: int) -> bool:
 def uploads_reconcile(*, client: FrameioClient | None = None) -> dict[str, int]:
     """The schedule's job: enqueue what is due, follow uploaded files, flush the Status batch."""
     now = timezone.now()
-    orphans = Render.objects.filter(state=Render.State.QUEUED, upload__isnull=True).values_list("pk", flat=True)
+    sending = Upload.objects.filter(render=OuterRef("pk"), state__in=Upload.ACTIVE, checksum=OuterRef("checksum"))
+    orphans = list(
+        Render.objects.filter(state=Render.State.QUEUED).filter(~Exists(sending)).values_list("pk", flat=True)
+    )
     for render_id in orphans:
         async_task("frameio.tasks.upload_render", render_id)
-    due = Upload.objects.filter(state__in=Upload.ACTIVE).filter(
+    due = Upload.objects.filter(
+        Q(state__in=Upload.ACTIVE, render__state=Render.State.QUEUED, render__checksum=F("checksum")) | _AFTER_PENDING
+    ).filter(
         Q(lease_until__isnull=True) | Q(lease_until__lt=now),
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
     )
@@ -167,6 +189,11 @@ def uploads_reconcile(*, client: FrameioClient | None = None) -> dict[str, int]:
 
 # --- claiming -------------------------------------------------------------------------------
 
+# Uploaded, but the steps after the bytes (stack, shot move) are not all done: retried like an attempt.
+_AFTER_PENDING = Q(state__in=[Upload.State.UPLOADED, Upload.State.READY]) & (
+    Q(stacked_at__isnull=True) | Q(shot_moved_at__isnull=True)
+)
+
 
 def _claim(upload_id: int, owner: str) -> bool:
     """Take the lease if the upload is active, unleased (or its lease expired) and a slot is free.
@@ -182,7 +209,7 @@ def _claim(upload_id: int, owner: str) -> bool:
             return False
         free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
         return bool(
-            Upload.objects.filter(free, pk=upload_id, state__in=Upload.ACTIVE).update(
+            Upload.objects.filter(free, Q(state__in=Upload.ACTIVE) | _AFTER_PENDING, pk=upload_id).update(
                 lease_owner=owner, lease_until=now + _lease(), attempts=F("attempts") + 1, started_at=now
             )
         )
@@ -202,16 +229,32 @@ class _LeaseKeeper(threading.Thread):
         self.lost = threading.Event()
 
     def run(self) -> None:
+        lease_until = timezone.now() + _lease()  # at most what the claim took
         try:
             while not self.halt.wait(_lease().total_seconds() / 4):
-                renewed = Upload.objects.filter(
-                    pk=self.upload_id, lease_owner=self.owner, state__in=Upload.ACTIVE
-                ).update(lease_until=timezone.now() + _lease())
+                until = timezone.now() + _lease()
+                try:
+                    renewed = self._renew(until)
+                except Exception:  # a database hiccup: try again next tick, while the lease lasts
+                    logger.exception("upload %s: cannot renew the lease", self.upload_id)
+                    connection.close()  # a broken connection is opened again on the next query
+                    if timezone.now() >= lease_until:
+                        self.lost.set()
+                        return
+                    continue
                 if not renewed:
                     self.lost.set()
                     return
+                lease_until = until
         finally:
             connection.close()
+
+    def _renew(self, until) -> int:
+        return (
+            Upload.objects.filter(pk=self.upload_id, lease_owner=self.owner)
+            .exclude(state__in=[Upload.State.FAILED, Upload.State.CANCELLED])
+            .update(lease_until=until)
+        )
 
     def check(self) -> None:
         if self.lost.is_set():
@@ -233,11 +276,22 @@ class _Job:
     client: FrameioClient
     account_id: str
     path: Path
+    owner: str  # the lease owner of this attempt: writes to the Upload require it still holds the lease
 
 
-def _attempt(upload_id: int, client: FrameioClient, keeper: _LeaseKeeper, on_progress) -> None:
+def _render_current(render: Render, upload: Upload) -> None:
+    """The render must still be the verified content this upload sends: the watcher may have reset the
+    row (new stat, DISCOVERED) or queued new content; its re-queue starts the upload over."""
+    if render.state != Render.State.QUEUED or render.checksum != upload.checksum:
+        logger.info("upload %s: render %s changed (%s); left to its re-queue", upload.pk, render.pk, render.state)
+        raise Stopped()
+
+
+def _attempt(upload_id: int, owner: str, client: FrameioClient, keeper: _LeaseKeeper, on_progress) -> None:
     upload = Upload.objects.select_related("render__shot__scene__project").get(pk=upload_id)
     render = upload.render
+    if upload.state in Upload.ACTIVE:
+        _render_current(render, upload)
     if upload.state in (Upload.State.QUEUED, Upload.State.UPLOADING):
         changed = render_check_unchanged(render_id=render.pk)
         if changed:
@@ -245,7 +299,7 @@ def _attempt(upload_id: int, client: FrameioClient, keeper: _LeaseKeeper, on_pro
     target = _target_or_connect()
     if not target.account_id:
         raise UploadFailed("Frame.io is not connected (or no account chosen): open /frameio/connect/")
-    job = _Job(upload, render, render.shot, client, target.account_id, Path(render.root) / render.path)
+    job = _Job(upload, render, render.shot, client, target.account_id, Path(render.root) / render.path, owner)
     if upload.orphan_file_id:
         _delete_orphan(job)
     if upload.state in (Upload.State.QUEUED, Upload.State.UPLOADING):
@@ -281,7 +335,11 @@ def _send(job: _Job, keeper: _LeaseKeeper, on_progress) -> None:
         logger.warning("upload %s: part URLs expired; creating the Frame.io file again", job.upload.pk)
         _delete_remote_file(job)
         _create_remote_file(job)
-        _put_parts(job, keeper, on_progress)
+        try:
+            _put_parts(job, keeper, on_progress)
+        except UrlsExpired:
+            raise UploadFailed("part URLs expired again on a new Frame.io file") from None
+    _render_current(Render.objects.get(pk=job.render.pk), job.upload)
     _set(job, state=Upload.State.PROCESSING)
 
 
@@ -336,7 +394,10 @@ def _delete_orphan(job: _Job) -> None:
 
 
 def _set(job: _Job, **fields) -> None:
-    Upload.objects.filter(pk=job.upload.pk).update(**fields, updated_at=timezone.now())
+    """Save fields of this attempt's upload, only while it holds the lease (a restart or a takeover
+    clears or changes lease_owner: then this attempt stops)."""
+    if not Upload.objects.filter(pk=job.upload.pk, lease_owner=job.owner).update(**fields, updated_at=timezone.now()):
+        raise Stopped()
     for name, value in fields.items():
         setattr(job.upload, name, value)
 
@@ -461,7 +522,9 @@ def _put_parts(job: _Job, keeper: _LeaseKeeper, on_progress) -> None:
             now = timezone.now()
             with transaction.atomic():
                 UploadPart.objects.filter(pk=part.pk).update(done_at=now)
-                Upload.objects.filter(pk=job.upload.pk).update(bytes_done=F("bytes_done") + part.size)
+                Upload.objects.filter(pk=job.upload.pk, lease_owner=job.owner).update(
+                    bytes_done=F("bytes_done") + part.size
+                )
         finally:
             connection.close()  # each pool thread has its own database connection
 
@@ -543,10 +606,15 @@ def _wait_complete(job: _Job) -> None:
         time.sleep(delay)
         delay = min(delay * 2, STATUS_POLL[1])
     now = timezone.now()
-    _set(job, state=Upload.State.UPLOADED, uploaded_at=now, bytes_done=job.upload.bytes_total)
-    Render.objects.filter(pk=job.render.pk, state=Render.State.QUEUED).update(state=Render.State.UPLOADED)
-    realtime.publish_render(job.render.pk)
-    alerts_hooks.upload_finished(upload_id=job.upload.pk)  # metric + Discord, on commit
+    # One transaction: the upload, its render and the "render uploaded" message commit together, so
+    # a crash cannot leave an uploaded render whose message was never queued.
+    with transaction.atomic():
+        _set(job, state=Upload.State.UPLOADED, uploaded_at=now, bytes_done=job.upload.bytes_total)
+        Render.objects.filter(pk=job.render.pk, state=Render.State.QUEUED, checksum=job.upload.checksum).update(
+            state=Render.State.UPLOADED
+        )
+        realtime.publish_render(job.render.pk)
+        alerts_hooks.upload_finished(upload_id=job.upload.pk)  # the Discord message in the outbox; the metric on commit
     logger.info("upload %s complete: %s", job.upload.pk, job.upload.view_url)
 
 
@@ -568,28 +636,29 @@ def _after_upload(job: _Job) -> None:
 
 def _stack(job: _Job) -> None:
     """Stack the file onto the shot's previous version: the stack is created at the second
-    version, later versions move into it. Serialized per shot (row lock), so two uploads of one
-    shot never create two stacks."""
-    with transaction.atomic():
-        shot = Shot.objects.select_for_update().get(pk=job.shot.pk)
-        stack_id = shot.frameio_version_stack_id or _stack_holding(job)
-        if stack_id:
-            moved = job.client.move_file(
-                account_id=job.account_id, file_id=job.upload.frameio_file_id, parent_id=stack_id
-            )
-            logger.info(
-                "upload %s: v%s moved into version stack %s", job.upload.pk, job.render.version, moved.parent_id
-            )
-        else:
-            previous = _previous_version_file(job)
-            if previous is None:
-                return  # the shot's first version stays a plain file
-            folder_id = scene_folder(job.client, account_id=job.account_id, scene=job.shot.scene)
-            stack = job.client.create_version_stack(
-                account_id=job.account_id, folder_id=folder_id, file_ids=[previous, job.upload.frameio_file_id]
-            )
-            stack_id = stack.id
-        Shot.objects.filter(pk=shot.pk).update(frameio_version_stack_id=stack_id)
+    version, later versions move into it. No transaction is held across the Frame.io calls: the
+    stack id is saved with a compare-and-set on the shot, and an upload that created a stack
+    concurrently with another moves its file into the one that was saved."""
+    shot = Shot.objects.get(pk=job.shot.pk)
+    stack_id = shot.frameio_version_stack_id or _stack_holding(job)
+    if stack_id:
+        moved = job.client.move_file(account_id=job.account_id, file_id=job.upload.frameio_file_id, parent_id=stack_id)
+        logger.info("upload %s: v%s moved into version stack %s", job.upload.pk, job.render.version, moved.parent_id)
+        Shot.objects.filter(pk=shot.pk, frameio_version_stack_id="").update(frameio_version_stack_id=stack_id)
+        return
+    previous = _previous_version_file(job)
+    if previous is None:
+        return  # the shot's first version stays a plain file
+    folder_id = scene_folder(job.client, account_id=job.account_id, scene=job.shot.scene)
+    stack = job.client.create_version_stack(
+        account_id=job.account_id, folder_id=folder_id, file_ids=[previous, job.upload.frameio_file_id]
+    )
+    if Shot.objects.filter(pk=shot.pk, frameio_version_stack_id="").update(frameio_version_stack_id=stack.id):
+        return
+    winner = Shot.objects.values_list("frameio_version_stack_id", flat=True).get(pk=shot.pk)
+    logger.warning("upload %s: version stack %s lost a race to %s; moving into it", job.upload.pk, stack.id, winner)
+    for file_id in (previous, job.upload.frameio_file_id):
+        job.client.move_file(account_id=job.account_id, file_id=file_id, parent_id=winner)
 
 
 def _stack_holding(job: _Job) -> str:
@@ -672,7 +741,11 @@ def _follow_transcoding(client: FrameioClient) -> int:
     account_id = effective_target().account_id
     ready = 0
     for upload in Upload.objects.filter(state=Upload.State.UPLOADED).select_related("render")[:50]:
-        file = client.show_file(account_id=account_id, file_id=upload.frameio_file_id)
+        try:
+            file = client.show_file(account_id=account_id, file_id=upload.frameio_file_id)
+        except Exception:  # one file gone or failing must not stop the others
+            logger.exception("upload %s: cannot read Frame.io file %s", upload.pk, upload.frameio_file_id)
+            continue
         if file.status == "transcoded":
             Upload.objects.filter(pk=upload.pk, state=Upload.State.UPLOADED).update(
                 state=Upload.State.READY, ready_at=timezone.now()
@@ -685,60 +758,72 @@ def _follow_transcoding(client: FrameioClient) -> int:
 
 
 def ensure_project(client: FrameioClient, *, project: Project) -> Project:
+    """The production's Frame.io project, found by name or created. The Frame.io calls run outside
+    any transaction; the ids are saved with a compare-and-set, and a loser adopts the winner's ids."""
     if project.frameio_project_id and project.frameio_root_folder_id:
         return project
-    with transaction.atomic():
-        project = Project.objects.select_for_update().get(pk=project.pk)
-        if project.frameio_project_id and project.frameio_root_folder_id:
-            return project
-        target = effective_target()
-        if target.project_id:
-            remote = client.show_project(account_id=target.account_id, project_id=target.project_id)
-        else:
-            remote = next(
-                (
-                    p
-                    for p in client.list_projects(account_id=target.account_id, workspace_id=target.workspace_id)
-                    if p.name == project.name
-                ),
-                None,
-            ) or client.create_project(
-                account_id=target.account_id, workspace_id=target.workspace_id, name=project.name
-            )
-            connection_set_target(target=target_with_project(target, remote))
-        project.frameio_project_id, project.frameio_root_folder_id = remote.id, remote.root_folder_id or ""
-        Project.objects.filter(pk=project.pk).update(
-            frameio_project_id=remote.id, frameio_root_folder_id=remote.root_folder_id or ""
-        )
+    project = Project.objects.get(pk=project.pk)
+    if project.frameio_project_id and project.frameio_root_folder_id:
+        return project
+    target = effective_target()
+    if target.project_id:
+        remote = client.show_project(account_id=target.account_id, project_id=target.project_id)
+    else:
+        remote = next(
+            (
+                p
+                for p in client.list_projects(account_id=target.account_id, workspace_id=target.workspace_id)
+                if p.name == project.name
+            ),
+            None,
+        ) or client.create_project(account_id=target.account_id, workspace_id=target.workspace_id, name=project.name)
+    unset = Q(frameio_project_id="") | Q(frameio_root_folder_id="")
+    won = Project.objects.filter(unset, pk=project.pk).update(
+        frameio_project_id=remote.id, frameio_root_folder_id=remote.root_folder_id or ""
+    )
+    if won and not target.project_id:
+        connection_set_target(target=target_with_project(target, remote))
+    project.refresh_from_db(fields=["frameio_project_id", "frameio_root_folder_id"])
     return project
 
 
 def scene_folder(client: FrameioClient, *, account_id: str, scene: Scene) -> str:
-    """The scene's folder id, created once. Two workers racing end with one folder: the scene row
-    is locked, and a folder of that name found in Frame.io (a crash after creating it) is adopted."""
+    """The scene's folder id, created once. No transaction is held across the Frame.io calls: a folder
+    of that name is adopted (a crash after creating it, or another worker's), else one is created and
+    saved with a compare-and-set; a worker that loses adopts the winner's and deletes its own."""
     alerts_hooks.scene_folder_lookup(cached=bool(scene.frameio_folder_id))  # structure cache hit rate
     if scene.frameio_folder_id:
         return scene.frameio_folder_id
     project = ensure_project(client, project=scene.project)
-    with transaction.atomic():
-        locked = Scene.objects.select_for_update().get(pk=scene.pk)
-        if not locked.frameio_folder_id:
-            name = folder_name(locked)
-            existing = next(
-                (
-                    c
-                    for c in client.list_children(account_id=account_id, folder_id=project.frameio_root_folder_id)
-                    if c.type == "folder" and c.name == name
-                ),
-                None,
-            )
-            folder = existing or client.create_folder(
-                account_id=account_id, parent_id=project.frameio_root_folder_id, name=name
-            )
-            locked.frameio_folder_id = folder.id
-            Scene.objects.filter(pk=locked.pk).update(frameio_folder_id=folder.id)
-    scene.frameio_folder_id = locked.frameio_folder_id
+    current = Scene.objects.get(pk=scene.pk)
+    if not current.frameio_folder_id:
+        name = folder_name(current)
+        existing = next(
+            (
+                c
+                for c in client.list_children(account_id=account_id, folder_id=project.frameio_root_folder_id)
+                if c.type == "folder" and c.name == name
+            ),
+            None,
+        )
+        folder = existing or client.create_folder(
+            account_id=account_id, parent_id=project.frameio_root_folder_id, name=name
+        )
+        if not Scene.objects.filter(pk=scene.pk, frameio_folder_id="").update(frameio_folder_id=folder.id):
+            current.refresh_from_db(fields=["frameio_folder_id"])
+            if existing is None and current.frameio_folder_id != folder.id:
+                _delete_new_folder(client, account_id, folder.id)  # empty: this worker just created it
+        else:
+            current.frameio_folder_id = folder.id
+    scene.frameio_folder_id = current.frameio_folder_id
     return scene.frameio_folder_id
+
+
+def _delete_new_folder(client: FrameioClient, account_id: str, folder_id: str) -> None:
+    try:
+        client.delete_folder(account_id=account_id, folder_id=folder_id)
+    except FrameioError as exc:
+        logger.warning("could not delete the duplicate Frame.io folder %s: %s", folder_id, exc)
 
 
 def folder_name(scene: Scene) -> str:
@@ -749,18 +834,23 @@ def folder_name(scene: Scene) -> str:
 # --- failures -------------------------------------------------------------------------------
 
 
-def _attempt_failed(upload_id: int, exc: BaseException) -> None:
+def _attempt_failed(upload_id: int, owner: str, exc: BaseException) -> None:
+    """Record a failed attempt, only while this attempt still holds the lease (a restart meanwhile
+    owns the row now). An upload whose bytes are in Frame.io (its later steps failed) never becomes
+    FAILED: it keeps backing off, up to an hour."""
     upload = Upload.objects.get(pk=upload_id)
+    if upload.lease_owner != owner:
+        logger.info("upload %s: attempt failed after losing its lease (%s)", upload_id, exc)
+        return
     permanent = isinstance(exc, UploadFailed | FrameioError) and exc.permanent
     reason = str(exc) or type(exc).__name__
-    if permanent or upload.attempts >= settings.FRAMEIO_UPLOAD_MAX_ATTEMPTS:
-        Upload.objects.filter(pk=upload_id, state__in=Upload.ACTIVE).update(
-            state=Upload.State.FAILED, last_error=reason, next_attempt_at=None
-        )
+    mine = Upload.objects.filter(pk=upload_id, lease_owner=owner)
+    if upload.state in Upload.ACTIVE and (permanent or upload.attempts >= settings.FRAMEIO_UPLOAD_MAX_ATTEMPTS):
+        mine.filter(state__in=Upload.ACTIVE).update(state=Upload.State.FAILED, last_error=reason, next_attempt_at=None)
         logger.error("upload %s failed after %s attempt(s): %s", upload_id, upload.attempts, reason)
         return
-    delay = timedelta(seconds=min(3600, 30 * 2 ** (upload.attempts - 1)))
-    Upload.objects.filter(pk=upload_id).update(last_error=reason, next_attempt_at=timezone.now() + delay)
+    delay = timedelta(seconds=min(3600, 30 * 2 ** (max(upload.attempts, 1) - 1)))
+    mine.update(last_error=reason, next_attempt_at=timezone.now() + delay)
     logger.warning("upload %s attempt %s failed (%s); next try in %s", upload_id, upload.attempts, reason, delay)
 
 
@@ -780,6 +870,8 @@ def _restart(upload: Upload, render: Render) -> None:
         attempts=0,
         last_error="",
         next_attempt_at=None,
+        lease_owner="",  # a worker still sending the old content stops at its next write
+        lease_until=None,
         stacked_at=None,
         status_field_set_at=None,
         shot_moved_at=None,

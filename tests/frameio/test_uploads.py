@@ -1,6 +1,7 @@
 """Renders to Frame.io against the sandbox over real HTTP: structure, parts, stacks, exactly once."""
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -373,3 +374,262 @@ def test_a_file_swapped_for_a_symlink_after_the_check_is_never_read(sandbox, sho
     upload = uploads.upload_render(render_id=render.pk)
     assert upload.state == Upload.State.FAILED and "cannot open" in upload.last_error
     assert not any(f["_parts"] for f in sandbox.state.files.values())  # not one byte went up
+
+
+# --- regressions from the review -------------------------------------------------------------
+
+
+def _run_enqueued(enqueued):
+    for name, arg in list(enqueued):
+        if name == "frameio.tasks.upload_run":
+            uploads.upload_run(upload_id=arg)
+        else:
+            uploads.upload_render(render_id=arg)
+    enqueued.clear()
+
+
+def test_steps_after_the_bytes_are_retried_by_the_reconciler(sandbox, shot, tmp_path, monkeypatch):
+    from frameio.client import FrameioError
+
+    real_stack, calls = uploads._stack, []
+
+    def flaky(job):
+        calls.append(job.upload.pk)
+        if len(calls) == 1:
+            raise FrameioError(503, False, "Service Unavailable", "files.move")
+        return real_stack(job)
+
+    monkeypatch.setattr(uploads, "_stack", flaky)
+    enqueued = []
+    monkeypatch.setattr(uploads, "async_task", lambda *args: enqueued.append(args))
+    upload = uploads.upload_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+    assert upload.state == Upload.State.UPLOADED and upload.stacked_at is None and upload.shot_moved_at is None
+    assert "503" in upload.last_error and upload.next_attempt_at is not None and upload.lease_owner == ""
+    uploads.uploads_reconcile()
+    assert ("frameio.tasks.upload_run", upload.pk) not in enqueued  # backing off
+    enqueued.clear()
+    Upload.objects.filter(pk=upload.pk).update(next_attempt_at=None)
+    sandbox.wait_for(lambda: sandbox.state.files[upload.frameio_file_id]["status"] == "transcoded")
+    uploads.uploads_reconcile()  # READY now, and its later steps are due
+    assert ("frameio.tasks.upload_run", upload.pk) in enqueued
+    counter = part_puts(sandbox)
+    _run_enqueued(enqueued)
+    upload.refresh_from_db()
+    shot.refresh_from_db()
+    assert upload.state == Upload.State.READY and upload.stacked_at and upload.shot_moved_at
+    assert shot.status == Status.REVIEW_UPLOADED and counter.hits == 0 and upload.last_error == ""
+    uploads.uploads_reconcile()
+    assert not enqueued  # nothing left to do
+
+
+def test_a_restart_during_an_attempt_stops_that_attempt(sandbox, shot, tmp_path, monkeypatch):
+    render = queued_render(tmp_path, shot, 1, size=MB)
+    path = Path(render.root) / render.path
+    upload = uploads.upload_for_render(render_id=render.pk)
+    real_put_parts = uploads._put_parts
+
+    def restarted_meanwhile(job, keeper, on_progress):
+        real_put_parts(job, keeper, on_progress)
+        # The file changed; the watcher verified the new content and queued it again: _restart.
+        data = b"N" * MB
+        path.write_bytes(data)
+        st = path.stat()
+        Render.objects.filter(pk=render.pk).update(
+            size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, checksum=xxhash.xxh3_128(data).hexdigest()
+        )
+        uploads.upload_for_render(render_id=render.pk)
+
+    monkeypatch.setattr(uploads, "_put_parts", restarted_meanwhile)
+    upload = uploads.upload_run(upload_id=upload.pk)
+    assert upload.state == Upload.State.QUEUED and upload.frameio_file_id == "" and upload.orphan_file_id
+    assert upload.last_error == "" and upload.attempts == 0 and upload.lease_owner == ""
+    render.refresh_from_db()
+    assert render.state == Render.State.QUEUED
+    monkeypatch.undo()
+    upload = uploads.upload_run(upload_id=upload.pk)
+    assert upload.state == Upload.State.UPLOADED, upload.last_error
+    assert remote_bytes(sandbox, upload.frameio_file_id) == b"N" * MB
+
+
+def _watcher_reset(render):
+    path = Path(render.root) / render.path
+    path.write_bytes(b"half-written new render")
+    st = path.stat()
+    Render.objects.filter(pk=render.pk).update(
+        size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, state=Render.State.DISCOVERED, checksum=""
+    )
+
+
+def test_an_attempt_on_a_render_the_watcher_reset_stops_cleanly(sandbox, shot, tmp_path):
+    render = queued_render(tmp_path, shot, 1, size=MB)
+    upload = uploads.upload_for_render(render_id=render.pk)
+    _watcher_reset(render)
+    upload = uploads.upload_run(upload_id=upload.pk)
+    assert upload.state == Upload.State.QUEUED and upload.last_error == "" and upload.next_attempt_at is None
+    assert not sandbox.state.files and upload.lease_owner == ""
+    assert uploads.uploads_reconcile(client=auth.build_client())["uploads"] == 0  # left to the re-queue
+
+
+def test_a_render_reset_while_parts_go_up_is_not_marked_processing(sandbox, shot, tmp_path, monkeypatch):
+    render = queued_render(tmp_path, shot, 1, size=MB)
+    upload = uploads.upload_for_render(render_id=render.pk)
+    real_put_parts = uploads._put_parts
+
+    def reset_meanwhile(job, keeper, on_progress):
+        real_put_parts(job, keeper, on_progress)
+        _watcher_reset(render)
+
+    monkeypatch.setattr(uploads, "_put_parts", reset_meanwhile)
+    upload = uploads.upload_run(upload_id=upload.pk)
+    assert upload.state == Upload.State.UPLOADING and upload.last_error == ""
+    render.refresh_from_db()
+    assert render.state == Render.State.DISCOVERED
+
+
+def test_a_render_queued_again_with_the_same_bytes_is_not_stranded(sandbox, shot, tmp_path, monkeypatch):
+    render = queued_render(tmp_path, shot, 1, size=MB)
+    upload = uploads.upload_for_render(render_id=render.pk)
+    Upload.objects.filter(pk=upload.pk).update(state=Upload.State.FAILED, attempts=5, last_error="old")
+    enqueued = []
+    monkeypatch.setattr(uploads, "async_task", lambda *args: enqueued.append(args))
+    uploads.uploads_reconcile()
+    assert enqueued == [("frameio.tasks.upload_render", render.pk)]  # QUEUED without an active upload
+    _run_enqueued(enqueued)
+    upload.refresh_from_db()
+    assert upload.state == Upload.State.UPLOADED and upload.attempts == 1, upload.last_error
+    render.refresh_from_db()
+    assert render.state == Render.State.UPLOADED
+    # Touched again, same bytes: queued again with an upload already in Frame.io.
+    Render.objects.filter(pk=render.pk).update(state=Render.State.QUEUED)
+    files_before = len(sandbox.state.files)
+    again = uploads.upload_render(render_id=render.pk)
+    render.refresh_from_db()
+    assert again.state == Upload.State.UPLOADED and render.state == Render.State.UPLOADED
+    assert len(sandbox.state.files) == files_before
+    uploads.uploads_reconcile()
+    assert not enqueued
+
+
+def test_no_frameio_call_is_made_inside_a_transaction(sandbox, shot, tmp_path, monkeypatch):
+    from django.db import connection
+
+    inside = []
+    real = FrameioClient.request
+
+    def watching(self, endpoint, **kwargs):
+        if connection.in_atomic_block:
+            inside.append(endpoint.op)
+        return real(self, endpoint, **kwargs)
+
+    monkeypatch.setattr(FrameioClient, "request", watching)
+    for version in (1, 2, 3):  # project, folder, stack created, then a move into the stack
+        upload = uploads.upload_render(render_id=queued_render(tmp_path, shot, version, size=MB).pk)
+        assert upload.state == Upload.State.UPLOADED, upload.last_error
+    shot.refresh_from_db()
+    assert shot.frameio_version_stack_id and inside == []
+
+
+def test_a_token_refresh_refuses_to_run_inside_a_transaction(sandbox):
+    from django.db import transaction
+
+    before = dict(sandbox.token_calls)
+    with transaction.atomic(), pytest.raises(RuntimeError):
+        auth.refresh_access_token()  # its commit would be undone by the caller's rollback
+    assert sandbox.token_calls == before
+
+
+def test_a_lost_version_stack_race_moves_the_file_into_the_winner(sandbox, shot, tmp_path, monkeypatch):
+    from shots.models import Shot
+
+    v1 = uploads.upload_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+    real_create = FrameioClient.create_version_stack
+    winner = {}
+
+    def racing(self, *, account_id, folder_id, file_ids):
+        theirs = [  # another worker's stack, of other files of the folder, saved first
+            self.create_local_upload(
+                account_id=account_id, folder_id=folder_id, name=f"other{i}.mov", file_size=10
+            ).file.id
+            for i in (1, 2)
+        ]
+        other = real_create(self, account_id=account_id, folder_id=folder_id, file_ids=theirs)
+        Shot.objects.filter(pk=shot.pk).update(frameio_version_stack_id=other.id)  # another worker saved first
+        winner["id"] = other.id
+        return real_create(self, account_id=account_id, folder_id=folder_id, file_ids=file_ids)
+
+    monkeypatch.setattr(FrameioClient, "create_version_stack", racing)
+    v2 = uploads.upload_render(render_id=queued_render(tmp_path, shot, 2, size=MB).pk)
+    assert v2.state == Upload.State.UPLOADED and v2.stacked_at, v2.last_error
+    shot.refresh_from_db()
+    assert shot.frameio_version_stack_id == winner["id"]
+    for file_id in (v1.frameio_file_id, v2.frameio_file_id):
+        assert sandbox.state.files[file_id]["parent_id"] == winner["id"]
+
+
+def test_the_lease_keeper_survives_a_database_error_and_gives_up_when_the_lease_ran_out(db, settings, monkeypatch):
+    settings.FRAMEIO_UPLOAD_LEASE_SECONDS = 0.4
+    failures = []
+
+    def broken(self, until):
+        failures.append(until)
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(uploads._LeaseKeeper, "_renew", broken)
+    keeper = uploads._LeaseKeeper(0, "me")
+    keeper.start()
+    time.sleep(0.25)
+    assert keeper.is_alive() and not keeper.lost.is_set() and failures  # retried, lease not over yet
+    assert keeper.lost.wait(2)  # the lease passed without a renewal
+    keeper.stop()
+    assert len(failures) >= 2
+
+    calls = []
+
+    def once_broken(self, until):
+        calls.append(until)
+        if len(calls) == 1:
+            raise RuntimeError("database is locked")
+        return 1
+
+    monkeypatch.setattr(uploads._LeaseKeeper, "_renew", once_broken)
+    keeper = uploads._LeaseKeeper(0, "me")
+    keeper.start()
+    time.sleep(0.6)
+    keeper.stop()
+    assert len(calls) >= 3 and not keeper.lost.is_set()
+
+
+def test_an_unexpected_error_is_a_counted_failed_attempt(sandbox, shot, tmp_path, monkeypatch):
+    render = queued_render(tmp_path, shot, 1, size=MB)
+    upload = uploads.upload_for_render(render_id=render.pk)
+
+    def boom(job, keeper, on_progress):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(uploads, "_put_parts", boom)
+    upload = uploads.upload_run(upload_id=upload.pk)
+    assert upload.state == Upload.State.UPLOADING and upload.attempts == 1
+    assert upload.last_error == "bug" and upload.next_attempt_at is not None and upload.lease_owner == ""
+
+
+def test_part_urls_expiring_twice_is_a_failed_attempt(sandbox, shot, tmp_path, monkeypatch):
+    upload = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+
+    def expired(job, keeper, on_progress):
+        raise uploads.UrlsExpired()
+
+    monkeypatch.setattr(uploads, "_put_parts", expired)
+    upload = uploads.upload_run(upload_id=upload.pk)
+    assert upload.state == Upload.State.UPLOADING and upload.attempts == 1 and upload.lease_owner == ""
+    assert "expired again" in upload.last_error and upload.next_attempt_at is not None
+
+
+def test_one_missing_file_does_not_stop_following_the_others(sandbox, shot, tmp_path):
+    gone = uploads.upload_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+    kept = uploads.upload_render(render_id=queued_render(tmp_path, shot, 2, size=MB).pk)
+    Upload.objects.filter(pk=gone.pk).update(frameio_file_id="00000000-0000-0000-0000-000000000000")
+    sandbox.wait_for(lambda: sandbox.state.files[kept.frameio_file_id]["status"] == "transcoded")
+    assert uploads.uploads_reconcile()["followed"] == 1
+    kept.refresh_from_db()
+    gone.refresh_from_db()
+    assert (kept.state, gone.state) == (Upload.State.READY, Upload.State.UPLOADED)
