@@ -2,6 +2,10 @@ from pathlib import Path
 
 import pytest
 
+# The upload tests' fixtures (`sandbox`, `shot`), shared with the alerts tests; a module's own
+# fixture of the same name takes precedence.
+pytest_plugins = ["tests.frameio.uploading"]
+
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 

@@ -6,12 +6,12 @@ from alerts.models import Metric
 from frameio import uploads
 from frameio.models import Upload
 from tests.alerts.conftest import discord_messages
-from tests.frameio.test_uploads import queued_render, sandbox, shot  # noqa: F401 - fixtures
+from tests.frameio.uploading import queued_render
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_an_upload_records_calls_rate_structure_and_queues_the_render_message(sandbox, shot, tmp_path, discord):  # noqa: F811
+def test_an_upload_records_calls_rate_structure_and_queues_the_render_message(sandbox, shot, tmp_path, discord):
     first = uploads.upload_render(render_id=queued_render(tmp_path, shot, 1).pk)
     second = uploads.upload_render(render_id=queued_render(tmp_path, shot, 2).pk)
     assert first.state == second.state == Upload.State.UPLOADED

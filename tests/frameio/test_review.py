@@ -7,18 +7,16 @@ Record timecodes are checked against values computed by hand.
 from pathlib import Path
 
 import pytest
-import xxhash
-from django.utils import timezone
 
 from frameio import auth, review, uploads
 from frameio.models import ReviewNote, ReviewState, Upload
 from frameio.sandbox.server import SandboxConfig, run_sandbox
 from frameio.sandbox.testing import SandboxApi
-from ingest.models import Render
 from postflow.models import LiveEvent
 from shots.models import ShotEvent
 from shots.workflow import Status
 from tests.factories import make_project, make_scene, make_shot
+from tests.frameio.uploading import queued_render
 
 MB = 1_000_000
 NTSC_FILM = 24000 / 1001
@@ -76,30 +74,8 @@ def shot(db):
 
 def upload_version(tmp_path: Path, shot, version: int, *, fps: float | None = None) -> Upload:
     """A verified render of `shot` (1 MB), uploaded to the sandbox by the real upload job."""
-    path = tmp_path / "mount" / f"{shot.nomenclature}_v{version:03d}.mov"
-    path.parent.mkdir(exist_ok=True)
-    data = bytes([version]) * MB
-    path.write_bytes(data)
-    stat = path.stat()
-    now = timezone.now()
-    render = Render.objects.create(
-        root=str(path.parent),
-        path=path.name,
-        size=stat.st_size,
-        mtime_ns=stat.st_mtime_ns,
-        inode=stat.st_ino,
-        first_seen=now,
-        observed_since=now,
-        stable_since=now,
-        state=Render.State.QUEUED,
-        shot=shot,
-        version=version,
-        checksum=xxhash.xxh3_128(data).hexdigest(),
-        media={"fps": round(fps or shot.project.fps, 6), "frames": 100},
-        verified_at=now,
-        queued_at=now,
-        rule="review",
-    )
+    media = {"fps": round(fps or shot.project.fps, 6), "frames": 100}
+    render = queued_render(tmp_path, shot, version, data=bytes([version]) * MB, media=media)
     upload = uploads.upload_render(render_id=render.pk)
     assert upload.state == Upload.State.UPLOADED, upload.last_error
     return upload

@@ -12,68 +12,12 @@ from django.utils import timezone
 from frameio import auth, uploads
 from frameio.client import FrameioClient
 from frameio.models import Upload, UploadPart
-from frameio.sandbox.server import SandboxConfig, run_sandbox
 from ingest.models import Render
 from shots.models import ShotEvent
 from shots.workflow import Status
-from tests.factories import make_project, make_scene, make_shot
+from tests.frameio.uploading import MB, queued_render
 
-MB = 1_000_000
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sandbox(settings, tmp_path):
-    config = SandboxConfig(port=0, seed=3, transcode_delay=0.05, data_dir=tmp_path / "sandbox", upload_part_size=4 * MB)
-    with run_sandbox(config) as sb:
-        settings.FRAMEIO_SANDBOX = True
-        settings.FRAMEIO_AUTH = "s2s"
-        settings.FRAMEIO_SCOPES = "openid AdobeID frame.s2s.all"
-        settings.FRAMEIO_API_URL = settings.FRAMEIO_IMS_URL = sb.base_url
-        settings.FRAMEIO_CLIENT_ID, settings.FRAMEIO_CLIENT_SECRET = sb.client_id, sb.client_secret
-        settings.FRAMEIO_ACCOUNT_ID, settings.FRAMEIO_WORKSPACE_ID = sb.account_id, sb.workspace_id
-        settings.FRAMEIO_DEFAULT_PROJECT_ID = ""
-        settings.FRAMEIO_TOKEN_KEY = ""
-        settings.MAX_CONCURRENT_UPLOADS = 2
-        settings.FRAMEIO_PART_CONCURRENCY = 3
-        settings.FRAMEIO_UPLOAD_LEASE_SECONDS = 60
-        auth.connect_server_to_server()
-        uploads._status_cache.clear()
-        yield sb
-
-
-@pytest.fixture
-def shot(db):
-    project = make_project(code="UNDLM", name="UNDLM Documentary", fps=25)
-    scene = make_scene(project, "REVEIL HOPITAL - JOUR", number=1)
-    return make_shot(project, scene=scene, nomenclature="UNDLM_00042", duration=50, status=Status.AE_COMPLETED)
-
-
-def queued_render(tmp_path: Path, shot, version: int, size: int = 10 * MB) -> Render:
-    """A render the watcher verified and queued: a file of `size` bytes on disk."""
-    path = tmp_path / "mount" / f"UNDLM_00042_v{version:03d}.mov"
-    path.parent.mkdir(exist_ok=True)
-    data = (bytes(range(256)) * (size // 256 + 1))[: size - version] + bytes([version]) * version
-    path.write_bytes(data)
-    stat = path.stat()
-    now = timezone.now()
-    return Render.objects.create(
-        root=str(path.parent),
-        path=path.name,
-        size=stat.st_size,
-        mtime_ns=stat.st_mtime_ns,
-        inode=stat.st_ino,
-        first_seen=now,
-        observed_since=now,
-        stable_since=now,
-        state=Render.State.QUEUED,
-        shot=shot,
-        version=version,
-        checksum=xxhash.xxh3_128(data).hexdigest(),
-        verified_at=now,
-        queued_at=now,
-        rule="review",
-    )
 
 
 def remote_bytes(sandbox, file_id: str) -> bytes:
