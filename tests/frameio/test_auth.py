@@ -15,13 +15,13 @@ import pytest
 import requests
 import responses
 from cryptography.fernet import Fernet
-from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
 from frameio import auth, crypto
 from frameio.auth import FrameioAuthError, PendingAuthorization, Target, TokenSet
 from frameio.models import FrameioConnection
+from tests.concurrency import race
 
 IMS = "https://ims.test"
 API = "https://api.frame.test"
@@ -342,25 +342,9 @@ def test_eight_workers_with_an_expired_token_make_one_ims_call():
         time.sleep(0.3)  # a slow IMS widens the race window
         return 200, {}, json.dumps(token_json(access="at-2", refresh="rt-2"))
 
-    results, errors = [], []
-    barrier = threading.Barrier(8)
-
-    def worker():
-        try:
-            barrier.wait()
-            results.append(auth.get_access_token())
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         rsps.add_callback(responses.POST, TOKEN_URL, callback=token_endpoint)
-        threads = [threading.Thread(target=worker) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
+        results, errors = race(auth.get_access_token, threads=8)
     assert errors == []
     assert results == ["at-2"] * 8
     assert len(ims_calls) == 1 and ims_calls[0]["refresh_token"] == "rt-old"

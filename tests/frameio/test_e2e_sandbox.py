@@ -11,12 +11,12 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from django.core.management import CommandError, call_command
-from django.db import connections
 from django.utils import timezone
 
 from frameio import auth, crypto
 from frameio.client import Endpoint, FrameioClient, FrameioError, RetryPolicy, TimeoutSession
 from frameio.models import FrameioConnection
+from tests.concurrency import race
 
 sandbox_server = pytest.importorskip("frameio.sandbox.server")
 
@@ -185,23 +185,7 @@ def test_a_spent_refresh_token_marks_needs_reauth(browser, sandbox):
 def test_eight_workers_with_an_expired_token_make_one_refresh(browser, sandbox):
     connect(browser, sandbox)
     expire_locally()
-    results, errors = [], []
-    barrier = threading.Barrier(8)
-
-    def worker():
-        try:
-            barrier.wait()
-            results.append(auth.get_access_token())
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    results, errors = race(auth.get_access_token, threads=8)
     assert errors == []
     assert len(results) == 8 and len(set(results)) == 1
     assert sandbox.token_calls.get("refresh_token") == 1

@@ -88,6 +88,13 @@ def watcher(root, clock, django_capture_on_commit_callbacks):
     return w
 
 
+def scan_across_the_settle_window(watcher, clock: FakeClock) -> None:
+    """Two scans a settle window apart: what a new, unchanging file needs to be verified."""
+    watcher.tick_committed()
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+
+
 def render(path: str) -> Render:
     return Render.objects.get(path=path)
 
@@ -156,9 +163,7 @@ def test_a_growing_file_in_an_unchanged_directory_restarts_the_window(shot, root
 
 def test_a_file_changed_after_verification_starts_over(shot, root, watcher, clock, enqueued):
     make_clip(root / REVIEW, frames=50)
-    watcher.tick_committed()
-    clock.advance(SETTLE)
-    watcher.tick_committed()
+    scan_across_the_settle_window(watcher, clock)
     assert render(REVIEW).state == Render.State.QUEUED
     make_clip(root / "new.mov", frames=51).replace(root / REVIEW)
     clock.advance(1)
@@ -172,9 +177,7 @@ def test_a_file_changed_after_verification_starts_over(shot, root, watcher, cloc
 
 def test_a_file_swapped_after_verification_is_caught_before_upload(shot, root, watcher, clock, enqueued):
     make_clip(root / REVIEW, frames=50)
-    watcher.tick_committed()
-    clock.advance(SETTLE)
-    watcher.tick_committed()
+    scan_across_the_settle_window(watcher, clock)
     row = render(REVIEW)
     assert render_check_unchanged(render_id=row.pk) == ""
     make_clip(root / "other.mov", frames=50).replace(root / REVIEW)  # before the next scan
@@ -201,9 +204,7 @@ def test_a_file_swapped_after_verification_is_caught_before_upload(shot, root, w
 def test_quarantine_reasons(shot, root, watcher, clock, enqueued, name, make, reason):
     path = f"renders/review/{name}"
     make(root / path)
-    watcher.tick_committed()
-    clock.advance(SETTLE)
-    watcher.tick_committed()
+    scan_across_the_settle_window(watcher, clock)
     row = render(path)
     assert row.state == Render.State.QUARANTINED
     assert reason in row.reason
@@ -212,23 +213,17 @@ def test_quarantine_reasons(shot, root, watcher, clock, enqueued, name, make, re
 
 def test_duration_within_tolerance_passes(shot, root, watcher, clock, enqueued):
     make_clip(root / REVIEW, frames=52)
-    watcher.tick_committed()
-    clock.advance(SETTLE)
-    watcher.tick_committed()
+    scan_across_the_settle_window(watcher, clock)
     assert render(REVIEW).state == Render.State.QUEUED
     assert render(REVIEW).media["frames_vs_shot"] == 2
 
 
 def test_a_version_held_by_another_file_is_a_collision(shot, root, watcher, clock, enqueued):
     make_clip(root / REVIEW, frames=50)
-    watcher.tick_committed()
-    clock.advance(SETTLE)
-    watcher.tick_committed()
+    scan_across_the_settle_window(watcher, clock)
     other = "renders/review/UNDLM_00042_v001.mov"
     make_clip(root / other, frames=50)
-    watcher.tick_committed()
-    clock.advance(SETTLE)
-    watcher.tick_committed()
+    scan_across_the_settle_window(watcher, clock)
     assert render(other).state == Render.State.QUARANTINED
     assert f"version 1 of UNDLM_00042 is already held by {REVIEW}" in render(other).reason
     assert len(enqueued) == 1
@@ -264,9 +259,7 @@ def test_unsafe_names_and_symlinks_out_of_the_root_are_quarantined(shot, root, t
     outside = make_clip(tmp_path / "outside.mov", frames=50)
     (root / "renders/review/UNDLM_00041_v001.mov").symlink_to(outside)
     make_clip(root / "renders/review/-rf UNDLM_00042_v001.mov", frames=50)
-    watcher.tick_committed()
-    clock.advance(SETTLE)
-    watcher.tick_committed()
+    scan_across_the_settle_window(watcher, clock)
     reasons = dict(Render.objects.values_list("path", "reason"))
     assert Render.objects.filter(state=Render.State.QUARANTINED).count() == 2
     assert "outside" in reasons["renders/review/UNDLM_00041_v001.mov"]
@@ -277,9 +270,7 @@ def test_unsafe_names_and_symlinks_out_of_the_root_are_quarantined(shot, root, t
 def test_stage_rule_moves_the_shot_instead_of_uploading(shot, root, watcher, clock, enqueued):
     path = "renders/ae/UNDLM_00042_v001.mov"
     make_clip(root / path, frames=50)
-    watcher.tick_committed()
-    clock.advance(SETTLE)
-    watcher.tick_committed()
+    scan_across_the_settle_window(watcher, clock)
     assert render(path).state == Render.State.DONE
     shot.refresh_from_db()
     assert shot.status == Status.AE_COMPLETED
@@ -292,9 +283,7 @@ def test_stage_rule_move_the_machine_forbids_is_recorded_not_forced(shot, root, 
     shot.save()
     path = "renders/ae/UNDLM_00042_v001.mov"
     make_clip(root / path, frames=50)
-    watcher.tick_committed()
-    clock.advance(SETTLE)
-    watcher.tick_committed()
+    scan_across_the_settle_window(watcher, clock)
     shot.refresh_from_db()
     assert shot.status == Status.PENDING
     event = shot.events.get()
@@ -328,9 +317,7 @@ def test_one_bad_file_never_stops_the_loop(shot, root, watcher, clock, enqueued,
         return real(path)
 
     monkeypatch.setattr(services, "probe", flaky)
-    watcher.tick_committed()
-    clock.advance(SETTLE)
-    watcher.tick_committed()
+    scan_across_the_settle_window(watcher, clock)
     assert render(REVIEW).state == Render.State.QUEUED
     assert render("renders/review/UNDLM_00041_v001.mov").state == Render.State.STABLE  # tried again next scan
 
@@ -342,9 +329,7 @@ def test_an_io_error_while_reading_leaves_the_render_stable(shot, root, watcher,
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(services, "checksum_xxh128", eio)
-    watcher.tick_committed()
-    clock.advance(SETTLE)
-    watcher.tick_committed()
+    scan_across_the_settle_window(watcher, clock)
     assert render(REVIEW).state == Render.State.STABLE
     monkeypatch.undo()
     watcher.tick_committed()
@@ -462,9 +447,7 @@ def test_a_gone_row_whose_file_a_full_scan_finds_starts_over(shot, root, watcher
 def test_a_verified_render_that_vanishes_keeps_its_state(shot, root, watcher, clock, enqueued, tmp_path, folder):
     path = f"renders/{folder}/UNDLM_00042_v001.mov"
     make_clip(root / path, frames=50)
-    watcher.tick_committed()
-    clock.advance(SETTLE)
-    watcher.tick_committed()
+    scan_across_the_settle_window(watcher, clock)
     state = render(path).state
     assert state in (Render.State.QUEUED, Render.State.DONE)
     os.rename(root / path, tmp_path / "aside.mov")
