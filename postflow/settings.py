@@ -171,7 +171,13 @@ STORAGES = {
 # took is leased, not popped, so one that dies with its worker is handed out again (docs/deploy.md).
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # channels_redis waits for messages with a 5 s BZPOPMIN; redis-py 8 times every read out after
+    # 5 s by default, which raced it and tore idle websockets down (channels_redis#422). A longer
+    # read timeout keeps a dead Redis connection detected.
+    _redis_channel_host = {"address": REDIS_URL, "socket_timeout": 30}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [_redis_channel_host]}}
+    }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -333,3 +333,18 @@ async def test_direct_mode_sends_from_the_publishing_process(settings):
     assert message["id"] == event.pk
     assert await socket.receive_nothing(timeout=0.2)
     await socket.disconnect()
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the Redis channel layer: `make test-scale`")
+@pytest.mark.django_db(transaction=True)
+@run_async
+async def test_an_idle_socket_outlives_the_redis_blocking_read():
+    # channels_redis waits for messages with a 5 s BZPOPMIN; redis-py 8 also times a read out after
+    # 5 s by default, which tore every idle dashboard socket down (channels_redis#422).
+    cookie = await database_sync_to_async(session_cookie)("super")
+    socket = await open_socket(cookie, 0)
+    await receive_until_ready(socket)
+    assert await socket.receive_nothing(timeout=12, interval=0.5)  # raises if the consumer died
+    event = await database_sync_to_async(record)(n=1)
+    assert (await socket.receive_json_from(timeout=2))["id"] == event.pk
+    await socket.disconnect()
