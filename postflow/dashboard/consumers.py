@@ -18,7 +18,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     """Protocol (JSON text frames):
 
     client -> {"type": "resume", "last_id": N}   once, first: replay events after N, then live
-    client -> {"type": "ping"}                    keep-alive; answered by {"type": "pong"}
+    client -> {"type": "ping"}                    keep-alive; sends any event missed, then {"type": "pong"}
     server -> {"type": "event", "id", "kind", "payload", "at"}   ids strictly increasing
     server -> {"type": "ready", "last_id": N}     the replay is over
     server -> {"type": "reload", "reason", "last_id"}  missed too much: reload the page
@@ -49,6 +49,9 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             if self.sent_id is not None:
                 # Re-joining refreshes the membership, which the in-memory layer expires after a day.
                 await self.channel_layer.group_add(realtime.GROUP, self.channel_name)
+                # A message the layer dropped (a full channel) is otherwise only noticed when a
+                # newer one arrives: the newest events of a quiet moment would wait for the next.
+                await self._replay(self.sent_id)
             await self.send_json({"type": "pong"})
 
     async def _resume(self, last_id) -> None:
@@ -58,14 +61,19 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             last_id = 0
         # Join first, then read: whatever commits in between arrives twice and is dropped by id.
         await self.channel_layer.group_add(realtime.GROUP, self.channel_name)
-        result = await database_sync_to_async(realtime.catch_up)(last_id)
+        self.sent_id = last_id
+        if await self._replay(last_id):
+            await self.send_json({"type": "ready", "last_id": self.sent_id})
+
+    async def _replay(self, after_id: int) -> bool:
+        """Send the events after `after_id` from the table; False when the page must reload instead."""
+        result = await database_sync_to_async(realtime.catch_up)(after_id)
         if result.stale:
             self.sent_id = result.last_id
             await self.send_json({"type": "reload", "reason": result.stale, "last_id": result.last_id})
-            return
-        self.sent_id = last_id
+            return False
         await self._send_events(result.events)
-        await self.send_json({"type": "ready", "last_id": self.sent_id})
+        return True
 
     async def live_events(self, message: dict) -> None:
         """A batch from the relay, or one event sent directly by a publishing process."""

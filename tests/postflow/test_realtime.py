@@ -335,6 +335,24 @@ async def test_direct_mode_sends_from_the_publishing_process(settings):
     await socket.disconnect()
 
 
+@pytest.mark.django_db(transaction=True)
+@run_async
+async def test_a_ping_sends_the_newest_events_the_channel_dropped(settings):
+    settings.POSTFLOW_LIVE_RELAY = False  # no relay: only the direct sends, which a full channel drops
+    cookie = await database_sync_to_async(session_cookie)("super")
+    socket = await open_socket(cookie, 0)
+    await receive_until_ready(socket)
+    # Recorded, but the message never reached the socket (channels_redis drops it when full).
+    dropped = await database_sync_to_async(LiveEvent.objects.create)(kind="test", payload={"n": 1})
+    assert await socket.receive_nothing(timeout=0.2)
+    await socket.send_json_to({"type": "ping"})
+    assert (await socket.receive_json_from())["id"] == dropped.pk
+    assert await socket.receive_json_from() == {"type": "pong"}
+    await socket.send_json_to({"type": "ping"})  # nothing new: nothing sent twice
+    assert await socket.receive_json_from() == {"type": "pong"}
+    await socket.disconnect()
+
+
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the Redis channel layer: `make test-scale`")
 @pytest.mark.django_db(transaction=True)
 @run_async
