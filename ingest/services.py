@@ -107,17 +107,53 @@ def render_observe(*, config: WatchConfig, result: ScanResult, signals: dict[str
         ).update(completion_signal=signal)
     for path in result.gone:
         row = existing.get(path)
-        if row is None or row.state in (Render.State.GONE, Render.State.DISMISSED):
-            continue
-        if row.state in _GOES:
-            Render.objects.filter(pk=row.pk, state=row.state).update(
-                state=Render.State.GONE, reason=f"vanished while {row.state}"
-            )
-        elif not row.reason.startswith(_VANISHED):
-            Render.objects.filter(pk=row.pk, state=row.state).update(reason=f"{_VANISHED}{row.state}")
-        logger.info("render %s vanished while %s", path, row.state)
+        if row is not None:
+            _mark_vanished(row)
     for path, reason in result.rejected.items():
         render_quarantine_path(config=config, path=path, reason=reason, now=now)
+
+
+def render_mark_missing(
+    *, config: WatchConfig, present: dict[str, FileStat], unscanned: list[str], now: datetime
+) -> int:
+    """After a full scan: the renders a scan never reported gone whose file is not there any more.
+
+    A scanner reports only what changed in its own view, and a restarted watcher's view starts
+    empty: a file deleted while no watcher ran would stay `discovered`, settle, fail to open and
+    start over forever. Rows under a directory the scan could not read (`unscanned`) and rows
+    recorded since the scan began (by another watcher) are left alone. Quarantined rows are too: a
+    rejected entry (an unsafe name, a symlink) is never in the scanner's view.
+    """
+    candidates = (
+        Render.objects.filter(root=config.root_key, observed_since__lt=now)
+        .exclude(state__in=[Render.State.GONE, Render.State.DISMISSED, Render.State.QUARANTINED])
+        .only("pk", "path", "state", "reason")
+    )
+    missing = [
+        row
+        for row in candidates.iterator(chunk_size=2000)
+        if row.path not in present and not any(_is_under(row.path, folder) for folder in unscanned)
+    ]
+    for row in missing:
+        _mark_vanished(row)
+    return len(missing)
+
+
+def _is_under(path: str, folder: str) -> bool:
+    return folder == "" or path == folder or path.startswith(f"{folder}/")
+
+
+def _mark_vanished(row: Render) -> None:
+    """Before verification a vanished render is `gone`; from `verified` on, the reason notes it."""
+    if row.state in (Render.State.GONE, Render.State.DISMISSED):
+        return
+    if row.state in _GOES:
+        Render.objects.filter(pk=row.pk, state=row.state).update(
+            state=Render.State.GONE, reason=f"vanished while {row.state}"
+        )
+    elif not row.reason.startswith(_VANISHED):
+        Render.objects.filter(pk=row.pk, state=row.state).update(reason=f"{_VANISHED}{row.state}")
+    logger.info("render %s vanished while %s", row.path, row.state)
 
 
 def render_revive(*, config: WatchConfig, present: dict[str, FileStat], now: datetime) -> int:

@@ -22,6 +22,7 @@ from ingest.services import (
     SIDECAR_SUFFIX,
     TEMP_SUFFIXES,
     WatchConfig,
+    render_mark_missing,
     render_observe,
     render_revive,
     render_settle,
@@ -113,7 +114,9 @@ class Watcher:
         try:
             render_observe(config=self.config, result=result, signals=self.completion.signals(result), now=now)
             if result.full:
-                render_revive(config=self.config, present=self.scanner.known(), now=now)
+                present = self.scanner.known()
+                render_revive(config=self.config, present=present, now=now)
+                render_mark_missing(config=self.config, present=present, unscanned=list(result.errors), now=now)
             render_settle(config=self.config, now=now)
             self._pin_new_folders(result)
             self._verify_stable(now)

@@ -498,3 +498,40 @@ def test_verification_is_not_recorded_for_a_file_that_changed_during_the_probe(
     row = services.render_verify(render_id=render(REVIEW).pk, config=watcher.config, now=clock())
     assert (row.state, row.checksum, row.version) == (Render.State.STABLE, "", None)
     assert enqueued == []
+
+
+def test_a_render_deleted_while_no_watcher_ran_is_gone_after_the_first_full_scan(
+    shot, root, watcher, clock, enqueued, monkeypatch
+):
+    make_clip(root / REVIEW, frames=50)
+    kept = "renders/review/locked/UNDLM_00041_v001.mov"
+    make_clip(root / kept, frames=50)
+    watcher.tick_committed()
+    # The watcher stops; meanwhile one file is deleted, a folder cannot be listed (a mount hiccup
+    # on one directory), and another watcher records a file after this scan began.
+    (root / REVIEW).unlink()
+    locked = str(root / "renders/review/locked")
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if str(path) == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return real_scandir(path)
+
+    monkeypatch.setattr("ingest.scanner.os.scandir", scandir)
+    clock.advance(SETTLE)
+    late = Render.objects.create(
+        root=watcher.config.root_key, path="renders/review/late.mov", first_seen=clock(), observed_since=clock()
+    )
+    restarted = watcher.rebuild()
+    restarted.tick(full=True)
+    assert (render(REVIEW).state, render(REVIEW).reason) == (Render.State.GONE, "vanished while discovered")
+    assert render(kept).state != Render.State.GONE  # not listed, so not known to be missing
+    assert Render.objects.get(pk=late.pk).state == Render.State.DISCOVERED
+    # Nothing cycles: the next scans leave it gone; the folder, readable again, is seen as it was.
+    monkeypatch.setattr("ingest.scanner.os.scandir", real_scandir)
+    clock.advance(SETTLE)
+    restarted.tick()
+    restarted.tick(full=True)
+    assert render(REVIEW).state == Render.State.GONE
+    assert render(kept).state != Render.State.GONE
