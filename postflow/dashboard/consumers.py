@@ -1,7 +1,9 @@
 """The dashboard's websocket: staff only; replays what a browser missed, then live events."""
 
 import logging
+from importlib import import_module
 
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -18,15 +20,15 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     """Protocol (JSON text frames):
 
     client -> {"type": "resume", "last_id": N}   once, first: replay events after N, then live
-    client -> {"type": "ping"}                    keep-alive; sends any event missed, then {"type": "pong"}
+    client -> {"type": "ping"}                    keep-alive; sends any event missed, then {"type": "pong"};
+                                                  closes (4403) if the session no longer is a staff one
     server -> {"type": "event", "id", "kind", "payload", "at"}   ids strictly increasing
     server -> {"type": "ready", "last_id": N}     the replay is over
     server -> {"type": "reload", "reason", "last_id"}  missed too much: reload the page
     """
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not (user.is_authenticated and user.is_active and user.is_staff):
+        if not _is_staff(self.scope.get("user")):
             await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake gets a 403
             return
         self.sent_id: int | None = None  # last event id sent; None until the browser resumes
@@ -46,6 +48,10 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         if kind == "resume":
             await self._resume(content.get("last_id"))
         elif kind == "ping":
+            if not await self._still_staff():
+                # Signed out, password changed, or no longer active staff since the socket opened.
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
             if self.sent_id is not None:
                 # Re-joining refreshes the membership, which the in-memory layer expires after a day.
                 await self.channel_layer.group_add(realtime.GROUP, self.channel_name)
@@ -53,6 +59,14 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
                 # newer one arrives: the newest events of a quiet moment would wait for the next.
                 await self._replay(self.sent_id)
             await self.send_json({"type": "pong"})
+
+    async def _still_staff(self) -> bool:
+        """The session read again from its store: the scope's copy is the one from the handshake."""
+        session_key = self.scope["session"].session_key
+        if not session_key:
+            return False
+        user = await get_user({"session": import_module(settings.SESSION_ENGINE).SessionStore(session_key)})
+        return _is_staff(user) and user.pk == self.scope["user"].pk
 
     async def _resume(self, last_id) -> None:
         if self.sent_id is not None:
@@ -94,3 +108,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             if event["id"] > self.sent_id:
                 await self.send_json(event)
                 self.sent_id = event["id"]
+
+
+def _is_staff(user) -> bool:
+    return user is not None and user.is_authenticated and user.is_active and user.is_staff

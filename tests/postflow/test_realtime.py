@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
@@ -366,3 +367,31 @@ async def test_an_idle_socket_outlives_the_redis_blocking_read():
     event = await database_sync_to_async(record)(n=1)
     assert (await socket.receive_json_from(timeout=2))["id"] == event.pk
     await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", ["signed out", "no longer staff", "deactivated", "password changed"])
+@run_async
+async def test_a_ping_closes_the_socket_of_a_session_that_is_no_longer_staff(change):
+    cookie = await database_sync_to_async(session_cookie)("super")
+    other = await database_sync_to_async(session_cookie)("colleague")  # their session is not touched
+    socket, bystander = await open_socket(cookie, 0), await open_socket(other, 0)
+    for each in (socket, bystander):
+        await receive_until_ready(each)
+
+    def make_change() -> None:
+        user = User.objects.get(username="super")
+        if change == "signed out":
+            Session.objects.get(pk=cookie.decode().split("=", 1)[1]).delete()
+        elif change == "password changed":
+            user.set_password("new")  # the session's auth hash no longer matches
+        else:
+            setattr(user, "is_staff" if change == "no longer staff" else "is_active", False)
+        user.save()
+
+    await database_sync_to_async(make_change)()
+    for each in (socket, bystander):
+        await each.send_json_to({"type": "ping"})
+    assert await socket.receive_output() == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+    assert await bystander.receive_json_from() == {"type": "pong"}
+    await bystander.disconnect()

@@ -32,10 +32,11 @@
       pinger = setInterval(() => socket.readyState === 1 && socket.send('{"type":"ping"}'), 25000);
     };
     socket.onmessage = (message) => receive(JSON.parse(message.data));
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       clearInterval(pinger);
       setState("offline");
-      if (!opened && retries >= 2) checkSession();
+      // 4403: the server found the session no longer staff (signed out, say) at a ping.
+      if (event.code === 4403 || (!opened && retries >= 2)) checkSession();
       const delay = Math.min(10000, 500 * 2 ** retries++) * (0.5 + Math.random() / 2);
       setTimeout(connect, delay);
     };
