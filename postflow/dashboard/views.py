@@ -25,6 +25,20 @@ from shots.models import Scene, Shot
 from shots.services import ShotStatusError, shot_force_status
 from shots.workflow import ORDER, STAGE_OF
 
+# Each control needs the same model permission as the admin action it mirrors; a staff user
+# without it sees the data, not the control.
+CONTROL_PERMISSIONS = {
+    "force": "shots.force_status",
+    "release": "ingest.change_render",
+    "retry": "frameio.change_upload",
+    "acknowledge": "alerts.change_alert",
+}
+
+
+def _controls(request: HttpRequest) -> dict[str, bool]:
+    """Which controls the page draws (read at once: a fixed number of queries, whatever the data)."""
+    return {control: request.user.has_perm(permission) for control, permission in CONTROL_PERMISSIONS.items()}
+
 
 def _live_config(*, last_id: int, watermark: int = 0, **extra) -> dict:
     """What dashboard.js needs: where the log stands, and the status machine for the bars."""
@@ -57,6 +71,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "notes": selectors.review_notes(project),
         "alerts": open_alerts(),
         "live": live,
+        "controls": _controls(request),
         **_panels(),
     }
     return render(request, "dashboard/index.html", context)
@@ -77,7 +92,7 @@ def scene_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "scene": scene,
         "shots": shots,
         "progress": progress,
-        "can_force": request.user.has_perm("shots.force_status"),
+        "controls": _controls(request),
         "force_form": ForceStatusForm(),
         "live": _live_config(last_id=last_id, page="scene", scene_id=scene.pk),
     }
@@ -88,7 +103,8 @@ def scene_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_member_required
 def panel_renders(request: HttpRequest) -> HttpResponse:
     """The upload-queue panel alone: the page swaps it in when a render changes state."""
-    return render(request, "dashboard/_renders.html", {"queue": selectors.render_queue()})
+    context = {"queue": selectors.render_queue(), "controls": _controls(request)}
+    return render(request, "dashboard/_renders.html", context)
 
 
 @never_cache
@@ -114,7 +130,7 @@ def panel_health(request: HttpRequest) -> HttpResponse:
 def panel_alerts(request: HttpRequest) -> HttpResponse:
     """The open alerts with their Acknowledge buttons: the page refreshes it every 30 s (live ones
     appear at once through "alert.opened", their button with the next refresh)."""
-    return render(request, "dashboard/_alerts.html", {"alerts": open_alerts()})
+    return render(request, "dashboard/_alerts.html", {"alerts": open_alerts(), "controls": _controls(request)})
 
 
 def _panels() -> dict:
@@ -132,8 +148,7 @@ def _health() -> dict:
 @staff_member_required
 @require_POST
 def force_status(request: HttpRequest, pk: int) -> HttpResponse:
-    if not request.user.has_perm("shots.force_status"):
-        raise PermissionDenied("forcing a status needs the shots.force_status permission")
+    _require(request, "force")
     shot = get_object_or_404(Shot, pk=pk)
     form = ForceStatusForm(request.POST)
     if not form.is_valid():
@@ -156,7 +171,7 @@ def force_status(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_member_required
 @require_POST
 def release_render(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "ingest.change_render")
+    _require(request, "release")
     render_row = get_object_or_404(Render, pk=pk)
     if render_release(render_id=render_row.pk):
         messages.success(request, f"{render_row.path}: released; the watcher verifies it again on its next scan.")
@@ -168,7 +183,7 @@ def release_render(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_member_required
 @require_POST
 def retry_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "frameio.change_upload")
+    _require(request, "retry")
     upload = get_object_or_404(Upload.objects.select_related("render"), pk=pk)
     if upload_retry(upload_id=upload.pk):
         messages.success(request, f"{upload.render.path}: upload queued again.")
@@ -180,7 +195,7 @@ def retry_upload(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_member_required
 @require_POST
 def acknowledge_alert(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "alerts.change_alert")
+    _require(request, "acknowledge")
     alert = get_object_or_404(Alert, pk=pk)
     if alert_acknowledge(alert_id=alert.pk, actor=f"user:{request.user.get_username()}"):
         messages.success(request, f"{alert.title}: acknowledged; off this list until it resolves.")
@@ -189,8 +204,8 @@ def acknowledge_alert(request: HttpRequest, pk: int) -> HttpResponse:
     return _back(request, reverse("dashboard:index"))
 
 
-def _require(request: HttpRequest, permission: str) -> None:
-    """The controls need the same model permission as the admin action they mirror."""
+def _require(request: HttpRequest, control: str) -> None:
+    permission = CONTROL_PERMISSIONS[control]
     if not request.user.has_perm(permission):
         raise PermissionDenied(f"this needs the {permission} permission")
 

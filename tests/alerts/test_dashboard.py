@@ -36,6 +36,9 @@ def test_open_alerts_are_listed_with_an_acknowledge_button(alert):
     assert 'data-panel="alerts"' in html  # refreshed, so live-added alerts get their button
     panel = client_for("sup2").get(reverse("dashboard:panel-alerts")).content.decode()
     assert "Mount gone" in panel and "csrfmiddlewaretoken" in panel
+    # Without alerts.change_alert the alert is shown, the button (which would answer 403) is not.
+    panel = client_for("staff-only", allowed=False).get(reverse("dashboard:panel-alerts")).content.decode()
+    assert "Mount gone" in panel and ">Acknowledge</button>" not in panel
 
 
 def test_acknowledge_is_a_staff_post_with_csrf(alert, django_capture_on_commit_callbacks):
