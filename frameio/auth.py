@@ -326,11 +326,23 @@ def _apply_target(conn: FrameioConnection, target: Target) -> None:
 @transaction.atomic
 @sensitive_variables()
 def connection_connect(
-    *, mode: str, tokens: TokenSet, target: Target, connected_as: str = "", now: datetime | None = None
+    *,
+    mode: str,
+    tokens: TokenSet,
+    target: Target,
+    connected_as: str = "",
+    now: datetime | None = None,
+    keep_existing: bool = False,
 ) -> FrameioConnection:
-    """Store a fresh connection: tokens, identity and target in one transaction (all or nothing)."""
+    """Store a fresh connection: tokens, identity and target in one transaction (all or nothing).
+
+    `keep_existing`: leave a connection stored meanwhile as it is (another worker connected first;
+    its target may already hold the production's project, which this one's would reset).
+    """
     now = now or timezone.now()
-    conn, _ = FrameioConnection.objects.select_for_update().get_or_create(key=FrameioConnection.SINGLETON_KEY)
+    conn, created = FrameioConnection.objects.select_for_update().get_or_create(key=FrameioConnection.SINGLETON_KEY)
+    if keep_existing and not created and conn.access_token_enc and conn.account_id:
+        return conn
     conn.mode = mode
     conn.connected_as = connected_as[:255]
     conn.refresh_token_enc = ""
@@ -586,16 +598,20 @@ def connect_oauth(*, code: str, pending: PendingAuthorization) -> FrameioConnect
     return _connect(FrameioConnection.Mode.OAUTH, tokens)
 
 
-def connect_server_to_server() -> FrameioConnection:
-    """Fetch a client-credentials token now and store the connection (FRAMEIO_AUTH=s2s)."""
-    return _connect(FrameioConnection.Mode.S2S, _client_credentials())
+def connect_server_to_server(*, keep_existing: bool = False) -> FrameioConnection:
+    """Fetch a client-credentials token now and store the connection (FRAMEIO_AUTH=s2s).
+
+    `keep_existing`: a connection stored while this one was being made wins (first use by two
+    workers at once: each calls IMS outside any transaction, the first to store it is kept).
+    """
+    return _connect(FrameioConnection.Mode.S2S, _client_credentials(), keep_existing=keep_existing)
 
 
 @sensitive_variables()
-def _connect(mode: str, tokens: TokenSet) -> FrameioConnection:
+def _connect(mode: str, tokens: TokenSet, *, keep_existing: bool = False) -> FrameioConnection:
     client = static_client(tokens.access_token, retry=INTERACTIVE_RETRY)
     me = client.me()
     conn = connection_get()
     target = resolve_target(client, previous=effective_target(conn) if conn else None)
     who = " ".join(filter(None, [me.name, f"<{me.email}>" if me.email else ""])) or me.id
-    return connection_connect(mode=mode, tokens=tokens, target=target, connected_as=who)
+    return connection_connect(mode=mode, tokens=tokens, target=target, connected_as=who, keep_existing=keep_existing)

@@ -29,7 +29,7 @@ from pathlib import Path
 import requests
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -195,17 +195,34 @@ _AFTER_PENDING = Q(state__in=[Upload.State.UPLOADED, Upload.State.READY]) & (
 )
 
 
-def _claim(upload_id: int, owner: str) -> bool:
-    """Take the lease if the upload is active, unleased (or its lease expired) and a slot is free.
+# Any fixed number: the PostgreSQL advisory lock under which a worker counts the slots and takes one.
+_SLOTS_LOCK = 0x706F7374666C6F77  # "postflow"
 
-    On SQLite the transaction takes the write lock at BEGIN, so counting the slots and taking one
-    cannot interleave with another worker doing the same.
+
+def _claim(upload_id: int, owner: str) -> bool:
+    """Take the lease if the upload is active, unleased (or its lease expired), a slot is free and
+    no other version of its shot is uploading (two versions stacking at once would each create a
+    version stack, and Frame.io has no call to delete the empty one). A waiting upload is enqueued
+    again by the reconciler.
+
+    Counting the slots and taking one must not interleave with another worker doing the same, or
+    both could take the last slot. On SQLite the transaction takes the write lock at BEGIN; on
+    PostgreSQL claims queue on an advisory lock held until commit (progress writes never wait).
     """
     now = timezone.now()
     with transaction.atomic():
-        busy = Upload.objects.filter(lease_until__gt=now).exclude(pk=upload_id).count()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SLOTS_LOCK])
+            now = timezone.now()  # the lock may have waited: leases are read as of now
+        running = Upload.objects.filter(lease_until__gt=now).exclude(pk=upload_id)
+        busy = running.count()
         if busy >= settings.MAX_CONCURRENT_UPLOADS:
             logger.info("upload %s waits: %s uploads running (MAX_CONCURRENT_UPLOADS)", upload_id, busy)
+            return False
+        shot = Upload.objects.filter(pk=upload_id).values("render__shot_id")[:1]
+        if running.filter(render__shot_id=Subquery(shot)).exists():
+            logger.info("upload %s waits: another version of its shot is uploading", upload_id)
             return False
         free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
         return bool(
@@ -313,16 +330,13 @@ def _attempt(upload_id: int, owner: str, client: FrameioClient, keeper: _LeaseKe
 def _target_or_connect():
     """The Frame.io target; with Server-to-Server, which needs nobody to sign in, connect on first use.
 
-    Two uploads starting together must not both connect (the second would reset what the first
-    chose): the production's row is locked while one connects, the other then finds the account.
+    IMS and Frame.io are called outside any transaction. Two uploads starting together may both
+    connect; the first connection stored is kept, so the second never resets what the first chose.
     """
     target = effective_target()
     if target.account_id or settings.FRAMEIO_AUTH != "s2s":
         return target
-    with transaction.atomic():
-        list(Project.objects.select_for_update().order_by("pk")[:1])
-        if not effective_target().account_id:
-            connect_server_to_server()
+    connect_server_to_server(keep_existing=True)
     return effective_target()
 
 

@@ -1,5 +1,6 @@
 """Renders to Frame.io against the sandbox over real HTTP: structure, parts, stacks, exactly once."""
 
+import queue
 import threading
 import time
 from datetime import timedelta
@@ -15,6 +16,8 @@ from frameio.models import Upload, UploadPart
 from ingest.models import Render
 from shots.models import ShotEvent
 from shots.workflow import Status
+from tests.concurrency import race
+from tests.factories import make_shot
 from tests.frameio.uploading import MB, queued_render
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -222,6 +225,28 @@ def test_max_concurrent_uploads_is_a_cap(sandbox, shot, tmp_path, settings):
     assert uploads.upload_run(upload_id=waiting.pk).state == Upload.State.UPLOADED
 
 
+def test_one_version_of_a_shot_uploads_at_a_time(sandbox, shot, tmp_path):
+    """Two versions stacking at once would each create a version stack; the second waits."""
+    first = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+    Upload.objects.filter(pk=first.pk).update(lease_owner="other", lease_until=timezone.now() + timedelta(minutes=1))
+    second = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 2, size=MB).pk)
+    assert uploads.upload_run(upload_id=second.pk).attempts == 0  # not claimed: v1 is uploading
+    Upload.objects.filter(pk=first.pk).update(lease_owner="", lease_until=None)
+    assert uploads.upload_run(upload_id=second.pk).state == Upload.State.UPLOADED
+
+
+def test_racing_claims_never_take_more_slots_than_the_cap(shot, tmp_path, settings):
+    settings.MAX_CONCURRENT_UPLOADS = 2
+    ids = queue.SimpleQueue()
+    for number in range(1, 9):  # one render each of 8 shots
+        other = make_shot(shot.project, scene=shot.scene, nomenclature=f"UNDLM_{100 + number:05d}")
+        ids.put(uploads.upload_for_render(render_id=queued_render(tmp_path, other, 1, size=MB).pk).pk)
+    results, errors = race(lambda: uploads._claim(ids.get(), owner=f"worker-{threading.get_ident()}"), threads=8)
+    assert not errors
+    assert sorted(results) == [False] * 6 + [True] * 2
+    assert Upload.objects.filter(lease_until__gt=timezone.now()).count() == 2
+
+
 def test_reconciler_enqueues_due_work_and_follows_transcoding(sandbox, shot, tmp_path, monkeypatch):
     enqueued = []
     monkeypatch.setattr(uploads, "async_task", lambda *args: enqueued.append(args))
@@ -286,7 +311,8 @@ def test_two_first_uploads_connect_once_and_keep_the_project(sandbox, shot, tmp_
     FrameioConnection.objects.all().delete()
     settings.FRAMEIO_ACCOUNT_ID = settings.FRAMEIO_WORKSPACE_ID = ""
     before = sandbox.token_calls.get("client_credentials", 0)
-    ids = [uploads.upload_for_render(render_id=queued_render(tmp_path, shot, v, size=MB).pk).pk for v in (1, 2)]
+    other = make_shot(shot.project, scene=shot.scene, nomenclature="UNDLM_00043", status=Status.AE_COMPLETED)
+    ids = [uploads.upload_for_render(render_id=queued_render(tmp_path, s, 1, size=MB).pk).pk for s in (shot, other)]
     threads = [threading.Thread(target=uploads.upload_run, kwargs={"upload_id": pk}) for pk in ids]
     for thread in threads:
         thread.start()
@@ -299,6 +325,32 @@ def test_two_first_uploads_connect_once_and_keep_the_project(sandbox, shot, tmp_
     # One connection was made: the second upload waited and used it (its worker's own token
     # provider may fetch one more token, but nothing reset the target).
     assert sandbox.token_calls["client_credentials"] - before <= 2
+
+
+def test_the_first_connect_calls_ims_outside_any_transaction_and_keeps_a_connection_made_meanwhile(
+    sandbox, shot, tmp_path, settings, monkeypatch
+):
+    from django.db import connection as db
+
+    from frameio.models import FrameioConnection
+
+    FrameioConnection.objects.all().delete()
+    settings.FRAMEIO_ACCOUNT_ID = settings.FRAMEIO_WORKSPACE_ID = ""
+    real_credentials = auth._client_credentials
+    calls = []
+
+    def credentials_while_another_worker_connects():
+        calls.append(db.in_atomic_block)  # no row or table lock held while IMS answers
+        tokens = real_credentials()
+        if len(calls) == 1:  # the other worker stores its connection, with the project chosen
+            auth.connect_server_to_server()
+            FrameioConnection.objects.update(project_id="project-chosen-meanwhile")
+        return tokens
+
+    monkeypatch.setattr(auth, "_client_credentials", credentials_while_another_worker_connects)
+    assert uploads._target_or_connect().project_id == "project-chosen-meanwhile"
+    assert calls == [False, False]
+    assert auth.connection_get().project_id == "project-chosen-meanwhile"
 
 
 def test_a_file_swapped_for_a_symlink_after_the_check_is_never_read(sandbox, shot, tmp_path, monkeypatch):
