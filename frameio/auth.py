@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 IMS_AUTHORIZE_PATH = "/ims/authorize/v2"  # Adobe IMS authorize [frameio-v4.md §11.2]
 IMS_TOKEN_PATH = "/ims/token/v3"  # noqa: S105 - a path. Adobe IMS token: code, refresh, client credentials [§11.2]
+IMS_REVOKE_PATH = "/ims/revoke"  # Adobe IMS revocation, RFC 7009: body token=…, Basic client auth [§11.2]
 REFRESH_AHEAD = timedelta(minutes=5)
 PENDING_MAX_AGE = timedelta(minutes=10)  # a sign-in not finished by then starts again
 IMS_CONNECT_TIMEOUT = 5.0
@@ -369,19 +370,57 @@ def _ids(target: Target) -> tuple[str, str, str]:
     return target.account_id, target.workspace_id, target.project_id
 
 
-@transaction.atomic
-def connection_disconnect() -> None:
-    """Forget the tokens (the ids stay, for the next connect). IMS revocation is not attempted."""
-    conn = FrameioConnection.objects.select_for_update().filter(key=FrameioConnection.SINGLETON_KEY).first()
-    if conn is None:
-        return
-    conn.access_token_enc = conn.refresh_token_enc = ""
-    conn.expires_at = conn.refresh_token_issued_at = None
-    conn.needs_reauth = False
-    conn.reauth_reason = ""
-    conn.connected_as = ""
-    conn.save()
+@sensitive_variables()
+def connection_disconnect() -> str:
+    """Forget the tokens (the ids stay, for the next connect), then revoke them at Adobe IMS.
+
+    The tokens are forgotten first and whatever IMS answers: a disconnect never leaves them usable
+    here. Returns "" once IMS revoked them, else why it could not (the access token then lapses
+    by itself within a day; the refresh token can be removed in the Adobe account's settings).
+    """
+    with transaction.atomic():
+        conn = FrameioConnection.objects.select_for_update().filter(key=FrameioConnection.SINGLETON_KEY).first()
+        if conn is None:
+            return ""
+        tokens = _stored_tokens(conn)
+        conn.access_token_enc = conn.refresh_token_enc = ""
+        conn.expires_at = conn.refresh_token_issued_at = None
+        conn.needs_reauth = False
+        conn.reauth_reason = ""
+        conn.connected_as = ""
+        conn.save()
     logger.info("Frame.io disconnected")
+    problem = revoke_tokens(tokens)  # after the commit: no HTTP call inside a transaction
+    if problem:
+        logger.warning("Frame.io tokens forgotten but not revoked at Adobe IMS: %s", problem)
+    return problem
+
+
+@sensitive_variables()
+def _stored_tokens(conn: FrameioConnection) -> list[str]:
+    """The refresh token first (revoking it ends the grant), then the access token; unreadable ones skipped."""
+    tokens = []
+    for encrypted in filter(None, (conn.refresh_token_enc, conn.access_token_enc)):
+        try:
+            tokens.append(decrypt(encrypted))
+        except TokenDecryptError:
+            logger.warning("a stored Frame.io token cannot be decrypted (key changed?); it is not revoked")
+    return tokens
+
+
+@sensitive_variables()
+def revoke_tokens(tokens: list[str]) -> str:
+    """Revoke each token at Adobe IMS; "" when all were, else the first reason why not. Never raises."""
+    timeout = (IMS_CONNECT_TIMEOUT, min(IMS_TIMEOUT, settings.FRAMEIO_TIMEOUT_SECONDS))
+    credentials = (settings.FRAMEIO_CLIENT_ID, settings.FRAMEIO_CLIENT_SECRET)
+    for token in tokens:
+        try:
+            response = requests.post(ims_url(IMS_REVOKE_PATH), data={"token": token}, auth=credentials, timeout=timeout)
+        except requests.RequestException as exc:
+            return f"Adobe IMS unreachable ({type(exc).__name__})"
+        if response.status_code != 200:
+            return f"Adobe IMS answered the revocation with HTTP {response.status_code}"
+    return ""
 
 
 def _mark_needs_reauth(conn: FrameioConnection, reason: str) -> None:

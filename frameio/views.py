@@ -191,8 +191,15 @@ def choose(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 @require_POST
 def disconnect(request: HttpRequest) -> HttpResponse:
-    auth.connection_disconnect()
-    messages.success(request, "Frame.io disconnected: the stored tokens were deleted.")
+    problem = auth.connection_disconnect()
+    if problem:
+        messages.warning(
+            request,
+            f"Frame.io disconnected: the stored tokens were deleted, but not revoked ({problem}). The access "
+            "token lapses within a day; remove postflow's access in the Adobe account settings to end it now.",
+        )
+    else:
+        messages.success(request, "Frame.io disconnected: the tokens were revoked at Adobe IMS and deleted.")
     return redirect("frameio:connect")
 
 

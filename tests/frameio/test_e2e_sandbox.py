@@ -150,6 +150,27 @@ def test_a_revoked_token_is_refreshed_once_after_the_401(browser, sandbox):
 
 
 @pytest.mark.django_db
+def test_disconnect_revokes_both_tokens_at_ims(browser, sandbox):
+    conn = connect(browser, sandbox)
+    access, refresh = crypto.decrypt(conn.access_token_enc), crypto.decrypt(conn.refresh_token_enc)
+    page = browser.post("/frameio/disconnect/", follow=True).content.decode()
+    assert "revoked at Adobe IMS" in page
+    me = requests.get(f"{sandbox.base_url}/v4/me", headers={"Authorization": f"Bearer {access}"}, timeout=10)
+    assert me.status_code == 401  # a copy of the token, taken before, no longer works
+    refreshed = requests.post(
+        f"{sandbox.base_url}/ims/token/v3",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh,
+            "client_id": sandbox.client_id,
+            "client_secret": sandbox.client_secret,
+        },
+        timeout=10,
+    )
+    assert (refreshed.status_code, refreshed.json()["error"]) == (400, "invalid_grant")
+
+
+@pytest.mark.django_db
 def test_a_spent_refresh_token_marks_needs_reauth(browser, sandbox):
     conn = connect(browser, sandbox)
     refresh_token = crypto.decrypt(conn.refresh_token_enc)

@@ -1,5 +1,6 @@
 """The connect page, the OAuth callback and its bad inputs, the project choice, disconnect."""
 
+import base64
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -9,11 +10,12 @@ from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
+from responses import matchers
 
 from frameio import auth, crypto
 from frameio.models import FrameioConnection
 from frameio.views import SESSION_KEY
-from tests.frameio.test_auth import API, IMS, SETTINGS, TOKEN_URL, make_connection, token_json
+from tests.frameio.test_auth import API, CLIENT_SECRET, IMS, SETTINGS, TOKEN_URL, make_connection, token_json
 
 pytestmark = pytest.mark.django_db
 
@@ -262,13 +264,36 @@ def test_token_state_is_shown_without_tokens(admin_client):
     assert "VISIBLE" not in page
 
 
-def test_disconnect_deletes_the_tokens(admin_client):
-    make_connection(account_id="a1")
-    resp = admin_client.post("/frameio/disconnect/")
-    assert resp.status_code == 302
+REVOKE_URL = f"{IMS}/ims/revoke"
+
+
+def test_disconnect_revokes_then_deletes_the_tokens(admin_client, rsps):
+    make_connection(access="at-old", refresh="rt-old", account_id="a1")
+    basic = "Basic " + base64.b64encode(f"cid-123:{CLIENT_SECRET}".encode()).decode()
+    for token in ("rt-old", "at-old"):  # the refresh token first: revoking it ends the grant
+        rsps.post(
+            REVOKE_URL,
+            match=[
+                matchers.urlencoded_params_matcher({"token": token}),
+                matchers.header_matcher({"Authorization": basic}),
+            ],
+        )
+    resp = admin_client.post("/frameio/disconnect/", follow=True)
+    assert "the tokens were revoked at Adobe IMS and deleted" in resp.content.decode()
     conn = auth.connection_get()
     assert (conn.access_token_enc, conn.refresh_token_enc, conn.account_id) == ("", "", "a1")
     assert admin_client.get("/frameio/disconnect/").status_code == 405
+
+
+def test_disconnect_deletes_the_tokens_even_when_ims_cannot_revoke_them(admin_client, rsps, caplog):
+    make_connection(access="at-old", refresh="rt-old", account_id="a1")
+    rsps.post(REVOKE_URL, status=503)
+    page = admin_client.post("/frameio/disconnect/", follow=True).content.decode()
+    assert "but not revoked (Adobe IMS answered the revocation with HTTP 503)" in page
+    assert "Adobe account settings" in page
+    conn = auth.connection_get()
+    assert (conn.access_token_enc, conn.refresh_token_enc) == ("", "")
+    assert "rt-old" not in caplog.text and "at-old" not in caplog.text
 
 
 # --- choosing the project ---------------------------------------------------------------------------
