@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from postflow import realtime
 from postflow.lib.timecode import frames_to_timecode, timecode_to_frames
 from shots.edl import ConformShot, EdlEvent, Mismatch, conform
 from shots.models import Project, Scene, Shot, ShotEvent, SourceFile
@@ -307,6 +308,15 @@ def apply_plan(*, plan: Plan, project: Project, actor: str, source: str) -> None
         ShotEvent(shot_id=shot_id, kind=ShotEvent.Kind.OMITTED, actor=actor, details=details) for shot_id in omit_ids
     ]
     ShotEvent.objects.bulk_create(events, batch_size=BULK_BATCH)
+    _publish_import(project, actor, Counter(event.kind for event in events))
+
+
+def _publish_import(project: Project, actor: str, kinds: Counter) -> None:
+    """One live event for the whole import (not one per shot): open dashboards offer a reload."""
+    if not kinds:
+        return
+    counts = {kind: kinds[kind] for kind in ("created", "updated", "omitted", "restored")}
+    realtime.publish("shots.imported", {"project_id": project.pk, "project": project.code, "actor": actor, **counts})
 
 
 def _update_shots(plan: Plan, scenes: dict[str, Scene], sources: dict[str, SourceFile], now) -> None:

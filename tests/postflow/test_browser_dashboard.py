@@ -20,6 +20,7 @@ from frameio import review
 from frameio.client import Comment
 from frameio.models import Upload
 from ingest.models import Render
+from postflow import realtime
 from postflow.dashboard.testing import browser_missing, daphne_server, launch_chromium, server_env
 from postflow.lib.dburl import database_url
 from shots.workflow import Status
@@ -179,6 +180,15 @@ def test_a_status_change_from_another_process_appears_without_a_reload(film, tmp
             page.wait_for_selector(f'[data-notes] tbody tr:first-child[data-note-id="{second.pk}"]')
             _off_the_loop(review.note_delete, comment_id="c-2")
             page.wait_for_selector(f'[data-note-id="{second.pk}"]', state="detached")
+
+            # A re-import: one event, a banner that offers a reload (the page does not reload by itself).
+            imported = {"project_id": day.project_id, "project": "TST", "actor": "<i>sheets</i>", "created": 3}
+            imported |= {"updated": 0, "omitted": 1, "restored": 0}
+            _off_the_loop(realtime.publish, kind="shots.imported", payload=imported)
+            page.wait_for_selector("#live-banner:not([hidden])")
+            banner = page.text_content("#live-banner")
+            assert "(3 created, 1 omitted, by <i>sheets</i>)" in banner and "Reload" in banner
+            assert page.eval_on_selector("#live-banner", "b => b.querySelectorAll('i').length") == 0
             for p in (page, scene_page):
                 assert p.evaluate("window.__pwned") is None
                 assert p.evaluate("window.__sameDocument") is True

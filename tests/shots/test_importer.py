@@ -224,3 +224,30 @@ def test_generated_sheet_imports_across_bulk_batches_and_reimports_unchanged(tmp
     assert first.scenes == Scene.objects.count() == 62
     second = run(path)
     assert (second.created, second.updated, second.unchanged) == (0, 0, 1_234)
+
+
+def test_an_import_that_changed_shots_publishes_one_live_event(tmp_path, django_capture_on_commit_callbacks):
+    from postflow.models import LiveEvent
+
+    path = tmp_path / "v1.csv"
+    write_csv(path, [row(1), row(2, start=2)])
+    with django_capture_on_commit_callbacks(execute=True):
+        run(path, actor="user:ada")
+    write_csv(path, [row(1, notes="retirer perche"), row(3, start=4)])
+    with django_capture_on_commit_callbacks(execute=True):
+        run(path)  # 1 created, 1 updated, 1 omitted
+        run(path)  # unchanged: nothing to tell
+        run(path, dry_run=True)
+    project = Project.objects.get()
+    assert [(e.kind, e.payload) for e in LiveEvent.objects.order_by("id")] == [
+        (
+            "shots.imported",
+            {"project_id": project.pk, "project": "UNDLM", "actor": "user:ada", "created": 2, "updated": 0}
+            | {"omitted": 0, "restored": 0},
+        ),
+        (
+            "shots.imported",
+            {"project_id": project.pk, "project": "UNDLM", "actor": "import", "created": 1, "updated": 1}
+            | {"omitted": 1, "restored": 0},
+        ),
+    ]

@@ -240,6 +240,18 @@
   });
   on("alert.closed", (p) => $$(`[data-alert-id="${p.alert_id}"]`).forEach((node) => node.remove()));
 
+  // A whole import (shots.importer) changes the figures wholesale: offer a reload, rather than
+  // reload at once and lose what the supervisor may be typing.
+  on("shots.imported", (p) => {
+    const banner = $("#live-banner");
+    if (!banner || (config.project_id && p.project_id !== config.project_id)) return;
+    const counts = ["created", "updated", "omitted", "restored"].filter((k) => p[k]).map((k) => `${p[k]} ${k}`);
+    const reload = el("button", { type: "button" }, "Reload");
+    reload.addEventListener("click", () => location.reload());
+    banner.replaceChildren(`The shot list of ${p.project} was imported (${counts.join(", ")}, by ${p.actor}). `, reload);
+    banner.hidden = false;
+  });
+
   // Review notes (frameio.review): {action (created, updated, completed, reopened, restored, deleted), note_id,
   // comment_id, shot_id, shot, project_id, scene_id, version, text, author, frame, render_timecode,
   // record_timecode, fps_mismatch, completed, deleted}. The text is the reviewer's: only ever set as text.
