@@ -188,7 +188,7 @@ class Sandbox:
         with self.state.lock:
             return dict(self.state.token_calls)
 
-    def wait_for(self, predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.01) -> object:
+    def wait_for(self, predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.01) -> object:
         """Poll `predicate` until it returns something truthy; TimeoutError after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:

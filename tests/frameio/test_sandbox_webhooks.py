@@ -117,7 +117,7 @@ def test_retry_schedule_after_500s(sandbox, receiver):
     hook = receiver(statuses=[500] * 10)
     subscribe(sandbox, hook.url, ["file.ready"])
     sandbox.deliver_webhook_event("file.ready", "3f0c2a6e-0000-4000-8000-000000000001")
-    sandbox.wait_for(lambda: len(hook.requests) == 5, timeout=10)
+    sandbox.wait_for(lambda: len(hook.requests) == 5, timeout=20)
     time.sleep(240 * scale * 1.1 + 0.1)  # when a sixth attempt would have come: none does
     assert len(hook.requests) == 5
     gaps = [b["at"] - a["at"] for a, b in zip(hook.requests, hook.requests[1:], strict=False)]
@@ -143,7 +143,7 @@ def test_a_slow_answer_counts_as_a_failure(sandbox, receiver):
     hook = receiver(delay=0.4)
     subscribe(sandbox, hook.url, ["file.ready"])
     sandbox.deliver_webhook_event("file.ready", "3f0c2a6e-0000-4000-8000-000000000003")
-    sandbox.wait_for(lambda: len(hook.requests) >= 2, timeout=5)
+    sandbox.wait_for(lambda: len(hook.requests) >= 2, timeout=20)
     assert sandbox.state.webhook_deliveries[0]["ok"] is False
 
 

@@ -280,7 +280,7 @@ def test_sdk_drives_the_sandbox(sandbox, client, recorder, tmp_path):
         assert sandbox.state.files[upload.id]["status"] in ("uploaded", "transcoded")
     status = typed(client.files.show_file_upload_status(account_id, upload.id), recorder).data
     assert status.upload_complete is True and status.upload_failed is False
-    assert sandbox.wait_for(lambda: sandbox.state.files[upload.id]["status"] == "transcoded", timeout=5)
+    assert sandbox.wait_for(lambda: sandbox.state.files[upload.id]["status"] == "transcoded", timeout=20)
 
     shown = typed(client.files.show(account_id, upload.id, include="media_links.original"), recorder).data
     assert (shown.status, shown.file_size, shown.name) == ("transcoded", size, media.name)

@@ -104,11 +104,11 @@ def test_a_status_change_from_another_process_appears_without_a_reload(film, tmp
             page.fill("#id_password", PASSWORD)
             page.click("input[type=submit]")
             page.wait_for_url(f"{base}/")
-            page.wait_for_selector('#live-status[data-state="live"]', timeout=5000)
+            page.wait_for_selector('#live-status[data-state="live"]', timeout=15000)
             assert (_count(page, "pending"), _count(page, "sources_verified")) == ("2", "0")
             scene_page = context.new_page()
             scene_page.goto(f"{base}/scenes/{day.pk}/")
-            scene_page.wait_for_selector('#live-status[data-state="live"]', timeout=5000)
+            scene_page.wait_for_selector('#live-status[data-state="live"]', timeout=15000)
             for p in (page, scene_page):
                 p.evaluate("window.__sameDocument = true")  # gone if the page reloads
 
