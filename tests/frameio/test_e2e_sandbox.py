@@ -72,6 +72,13 @@ def connect(browser, sandbox, project_name="UNDLM Documentary"):
     return auth.connection_get()
 
 
+def ims_refresh(sandbox, refresh_token: str) -> requests.Response:
+    """A refresh made by someone else than postflow, straight at the sandbox's IMS."""
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    data |= {"client_id": sandbox.client_id, "client_secret": sandbox.client_secret}
+    return requests.post(f"{sandbox.base_url}/ims/token/v3", data=data, timeout=10)
+
+
 def expire_locally():
     FrameioConnection.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
@@ -119,16 +126,7 @@ def test_oauth_flow_then_health_then_refresh(browser, sandbox):
     conn.refresh_from_db()
     assert crypto.decrypt(conn.access_token_enc) == token
     assert crypto.decrypt(conn.refresh_token_enc) != old_refresh
-    replay = requests.post(
-        f"{sandbox.base_url}/ims/token/v3",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": old_refresh,
-            "client_id": sandbox.client_id,
-            "client_secret": sandbox.client_secret,
-        },
-        timeout=10,
-    )
+    replay = ims_refresh(sandbox, old_refresh)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
     assert auth.build_client().me().name == "Sandbox User"
 
@@ -157,16 +155,7 @@ def test_disconnect_revokes_both_tokens_at_ims(browser, sandbox):
     assert "revoked at Adobe IMS" in page
     me = requests.get(f"{sandbox.base_url}/v4/me", headers={"Authorization": f"Bearer {access}"}, timeout=10)
     assert me.status_code == 401  # a copy of the token, taken before, no longer works
-    refreshed = requests.post(
-        f"{sandbox.base_url}/ims/token/v3",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": refresh,
-            "client_id": sandbox.client_id,
-            "client_secret": sandbox.client_secret,
-        },
-        timeout=10,
-    )
+    refreshed = ims_refresh(sandbox, refresh)
     assert (refreshed.status_code, refreshed.json()["error"]) == (400, "invalid_grant")
 
 
@@ -174,16 +163,7 @@ def test_disconnect_revokes_both_tokens_at_ims(browser, sandbox):
 def test_a_spent_refresh_token_marks_needs_reauth(browser, sandbox):
     conn = connect(browser, sandbox)
     refresh_token = crypto.decrypt(conn.refresh_token_enc)
-    spent = requests.post(
-        f"{sandbox.base_url}/ims/token/v3",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-            "client_id": sandbox.client_id,
-            "client_secret": sandbox.client_secret,
-        },
-        timeout=10,
-    )
+    spent = ims_refresh(sandbox, refresh_token)
     assert spent.status_code == 200  # someone else used it
     expire_locally()
     with pytest.raises(auth.FrameioAuthError) as exc:
