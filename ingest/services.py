@@ -116,44 +116,60 @@ def render_observe(*, config: WatchConfig, result: ScanResult, signals: dict[str
 def render_mark_missing(
     *, config: WatchConfig, present: dict[str, FileStat], unscanned: list[str], now: datetime
 ) -> int:
-    """After a full scan: the renders a scan never reported gone whose file is not there any more.
+    """After a full scan: `gone` for the renders not yet verified whose file is not there any more.
 
     A scanner reports only what changed in its own view, and a restarted watcher's view starts
     empty: a file deleted while no watcher ran would stay `discovered`, settle, fail to open and
-    start over forever. Rows under a directory the scan could not read (`unscanned`) and rows
-    recorded since the scan began (by another watcher) are left alone. Quarantined rows are too: a
-    rejected entry (an unsafe name, a symlink) is never in the scanner's view.
+    start over forever. Verified renders and later keep their state either way (the upload
+    pipeline checks the file itself), so a wrong call here costs at most a settle window: a `gone`
+    render whose file shows again starts over.
+
+    Left alone: rows under a directory the scan could not read (`unscanned`); rows observed within
+    the settle window (another watcher's machine may see a file this one does not see yet); and
+    everything when the scan found no file at all (an unmounted mount point is an empty folder).
     """
-    candidates = (
-        Render.objects.filter(root=config.root_key, observed_since__lt=now)
-        .exclude(state__in=[Render.State.GONE, Render.State.DISMISSED, Render.State.QUARANTINED])
-        .only("pk", "path", "state", "reason")
-    )
+    candidates = Render.objects.filter(
+        root=config.root_key,
+        state__in=[Render.State.DISCOVERED, Render.State.STABLE],
+        observed_since__lte=now - timedelta(seconds=config.settle_seconds),  # as render_settle counts it
+    ).only("pk", "path", "state")
     missing = [
         row
         for row in candidates.iterator(chunk_size=2000)
         if row.path not in present and not any(_is_under(row.path, folder) for folder in unscanned)
     ]
-    for row in missing:
-        _mark_vanished(row)
-    return len(missing)
+    if missing and not present:
+        logger.warning(
+            "watch root %s holds no file at all: %s renders not marked gone (is the mount there?)",
+            config.root,
+            len(missing),
+        )
+        return 0
+    return sum(_mark_vanished(row) for row in missing)
 
 
 def _is_under(path: str, folder: str) -> bool:
     return folder == "" or path == folder or path.startswith(f"{folder}/")
 
 
-def _mark_vanished(row: Render) -> None:
-    """Before verification a vanished render is `gone`; from `verified` on, the reason notes it."""
+def _mark_vanished(row: Render) -> bool:
+    """Before verification a vanished render is `gone`; from `verified` on, the reason notes it.
+    True if the row changed (so each vanishing is logged once)."""
     if row.state in (Render.State.GONE, Render.State.DISMISSED):
-        return
+        return False
     if row.state in _GOES:
-        Render.objects.filter(pk=row.pk, state=row.state).update(
+        changed = Render.objects.filter(pk=row.pk, state=row.state).update(
             state=Render.State.GONE, reason=f"vanished while {row.state}"
         )
-    elif not row.reason.startswith(_VANISHED):
-        Render.objects.filter(pk=row.pk, state=row.state).update(reason=f"{_VANISHED}{row.state}")
-    logger.info("render %s vanished while %s", row.path, row.state)
+    else:
+        changed = (
+            Render.objects.filter(pk=row.pk, state=row.state)
+            .exclude(reason__startswith=_VANISHED)
+            .update(reason=f"{_VANISHED}{row.state}")
+        )
+    if changed:
+        logger.info("render %s vanished while %s", row.path, row.state)
+    return bool(changed)
 
 
 def render_revive(*, config: WatchConfig, present: dict[str, FileStat], now: datetime) -> int:

@@ -506,6 +506,7 @@ def test_a_render_deleted_while_no_watcher_ran_is_gone_after_the_first_full_scan
     make_clip(root / REVIEW, frames=50)
     kept = "renders/review/locked/UNDLM_00041_v001.mov"
     make_clip(root / kept, frames=50)
+    make_clip(root / "renders/ignored/UNDLM_00041_v002.mov", frames=50)  # the root is not empty
     watcher.tick_committed()
     # The watcher stops; meanwhile one file is deleted, a folder cannot be listed (a mount hiccup
     # on one directory), and another watcher records a file after this scan began.
@@ -535,3 +536,27 @@ def test_a_render_deleted_while_no_watcher_ran_is_gone_after_the_first_full_scan
     restarted.tick(full=True)
     assert render(REVIEW).state == Render.State.GONE
     assert render(kept).state != Render.State.GONE
+
+
+def test_a_full_scan_of_an_empty_root_marks_nothing_gone(shot, root, watcher, clock, enqueued, tmp_path):
+    """A watcher (re)started while LucidLink is not mounted sees an empty folder, not deleted renders."""
+    make_clip(root / REVIEW, frames=50)
+    queued = "renders/review/UNDLM_00041_v001.mov"
+    make_clip(root / queued, frames=50)
+    scan_across_the_settle_window(watcher, clock)
+    assert render(queued).state == Render.State.QUEUED
+    Render.objects.filter(path=REVIEW).update(state=Render.State.DISCOVERED)  # still settling
+    aside = tmp_path / "aside"
+    os.rename(root / "renders", aside)  # the mount point is empty
+    clock.advance(SETTLE)
+    restarted = watcher.rebuild()
+    restarted.tick(full=True)
+    assert (render(REVIEW).state, render(queued).state, render(queued).reason) == (
+        Render.State.DISCOVERED,
+        Render.State.QUEUED,
+        "",
+    )
+    os.rename(aside, root / "renders")  # mounted again
+    clock.advance(SETTLE)
+    restarted.tick(full=True)
+    assert render(queued).state == Render.State.QUEUED and render(REVIEW).state != Render.State.GONE
