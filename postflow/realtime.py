@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -150,13 +150,21 @@ class CatchUp:
     stale: str = ""  # why the browser should reload instead of trusting the replay
 
 
-def catch_up(after_id: int, *, limit: int | None = None) -> CatchUp:
-    """The events after `after_id`, oldest first; `stale` when they cannot be replayed whole."""
+def catch_up(
+    after_id: int, *, before_id: int | None = None, recorded_before: datetime | None = None, limit: int | None = None
+) -> CatchUp:
+    """The events after `after_id` (and before `before_id`, recorded before `recorded_before`, when
+    given), oldest first; `stale` when they cannot be replayed whole."""
     limit = CATCH_UP_LIMIT if limit is None else limit
     newest = last_event_id()
     if after_id > newest:
         return CatchUp(last_id=newest, stale="the event log restarted")
-    rows = list(LiveEvent.objects.filter(id__gt=after_id).order_by("id")[: limit + 1])
+    rows = LiveEvent.objects.filter(id__gt=after_id)
+    if before_id is not None:
+        rows = rows.filter(id__lt=before_id)
+    if recorded_before is not None:
+        rows = rows.filter(created_at__lt=recorded_before)
+    rows = list(rows.order_by("id")[: limit + 1])
     if len(rows) > limit:
         return CatchUp(last_id=newest, stale=f"more than {limit} events missed")
     if rows and after_id and rows[0].id > after_id + 1 and _pruned_since(after_id):
@@ -166,12 +174,6 @@ def catch_up(after_id: int, *, limit: int | None = None) -> CatchUp:
 
 def _pruned_since(after_id: int) -> bool:
     return not LiveEvent.objects.filter(id__lte=after_id).exists()
-
-
-def events_between(after_id: int, before_id: int) -> list[dict]:
-    """Rows a socket lacks between what it sent and a newer event it received (a gap)."""
-    rows = LiveEvent.objects.filter(id__gt=after_id, id__lt=before_id).order_by("id")[:CATCH_UP_LIMIT]
-    return [row.as_message() for row in rows]
 
 
 # --- the relay (embedded mode) -------------------------------------------------------------------

@@ -21,6 +21,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from postflow import realtime
+from postflow.dashboard import consumers
 from postflow.dashboard.consumers import CLOSE_FORBIDDEN
 from postflow.lib.dburl import database_url
 from postflow.models import LiveEvent
@@ -342,15 +343,67 @@ async def test_a_ping_sends_the_newest_events_the_channel_dropped(settings):
     cookie = await database_sync_to_async(session_cookie)("super")
     socket = await open_socket(cookie, 0)
     await receive_until_ready(socket)
-    # Recorded, but the message never reached the socket (channels_redis drops it when full).
-    dropped = await database_sync_to_async(LiveEvent.objects.create)(kind="test", payload={"n": 1})
+
+    def recorded(seconds_ago: float) -> LiveEvent:
+        """A row whose message never reached the socket (channels_redis drops it when full)."""
+        event = LiveEvent.objects.create(kind="test", payload={})
+        LiveEvent.objects.filter(pk=event.pk).update(created_at=timezone.now() - timedelta(seconds=seconds_ago))
+        return event
+
+    dropped = await database_sync_to_async(recorded)(10)
+    young = await database_sync_to_async(recorded)(0)  # may still be on its way: left to the layer
     assert await socket.receive_nothing(timeout=0.2)
     await socket.send_json_to({"type": "ping"})
     assert (await socket.receive_json_from(timeout=5))["id"] == dropped.pk
     assert await socket.receive_json_from(timeout=5) == {"type": "pong"}
+    await database_sync_to_async(LiveEvent.objects.filter(pk=young.pk).update)(
+        created_at=timezone.now() - timedelta(seconds=10)
+    )
+    await socket.send_json_to({"type": "ping"})
+    assert (await socket.receive_json_from(timeout=5))["id"] == young.pk
+    assert await socket.receive_json_from(timeout=5) == {"type": "pong"}
     await socket.send_json_to({"type": "ping"})  # nothing new: nothing sent twice
     assert await socket.receive_json_from(timeout=5) == {"type": "pong"}
     await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@run_async
+async def test_a_ping_during_a_burst_never_asks_for_a_reload(settings, monkeypatch):
+    """A bulk change still on its way through the layer is not "missed" because a ping came first."""
+    settings.POSTFLOW_LIVE_RELAY = False
+    monkeypatch.setattr(realtime, "CATCH_UP_LIMIT", 2)
+    cookie = await database_sync_to_async(session_cookie)("super")
+    socket = await open_socket(cookie, 0)
+    await receive_until_ready(socket)
+    burst = [await database_sync_to_async(LiveEvent.objects.create)(kind="test", payload={}) for _ in range(5)]
+    await socket.send_json_to({"type": "ping"})
+    assert await socket.receive_json_from(timeout=5) == {"type": "pong"}
+    # The burst arrives live; the socket misses a gap larger than a replay: it asks for a reload.
+    await get_channel_layer().group_send(realtime.GROUP, realtime.group_message([burst[-1].as_message()]))
+    message = await socket.receive_json_from(timeout=5)
+    assert (message["type"], message["reason"]) == ("reload", "more than 2 events missed")
+    await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@run_async
+async def test_a_socket_that_never_pings_stops_receiving_once_signed_out(settings):
+    settings.POSTFLOW_LIVE_RELAY = False
+    cookie = await database_sync_to_async(session_cookie)("super")
+    socket = await open_socket(cookie, 0)
+    await receive_until_ready(socket)
+    first = await database_sync_to_async(record)(n=1)
+    assert (await socket.receive_json_from(timeout=5))["id"] == first.pk  # checked recently: sent
+    await database_sync_to_async(Session.objects.all().delete)()
+    later = await database_sync_to_async(record)(n=2)
+    assert (await socket.receive_json_from(timeout=5))["id"] == later.pk  # within 25 s of the last check
+    consumers.STAFF_RECHECK_SECONDS, original = -1, consumers.STAFF_RECHECK_SECONDS
+    try:
+        await database_sync_to_async(record)(n=3)
+        assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+    finally:
+        consumers.STAFF_RECHECK_SECONDS = original
 
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the Redis channel layer: `make test-scale`")
