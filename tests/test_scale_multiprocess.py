@@ -124,7 +124,10 @@ async def _run_processes(env: dict, root: Path) -> list[int]:
     # The keep-alive ping sends what the channel may have dropped (channels_redis drops messages to
     # a full channel), then answers.
     await socket.send_json_to({"type": "ping"})
-    await asyncio.wait_for(ponged.wait(), timeout=10)
+    await asyncio.wait({collector, asyncio.ensure_future(ponged.wait())}, timeout=10, return_when="FIRST_COMPLETED")
+    if collector.done():
+        collector.result()  # the socket said something else than events and a pong: raise it here
+    assert ponged.is_set(), "no pong within 10 s"
     collector.cancel()
     await socket.disconnect()
     return received

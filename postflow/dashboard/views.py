@@ -94,7 +94,7 @@ def scene_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "progress": progress,
         "controls": _controls(request),
         "force_form": ForceStatusForm(),
-        "live": _live_config(last_id=last_id, page="scene", scene_id=scene.pk),
+        "live": _live_config(last_id=last_id, page="scene", scene_id=scene.pk, project_id=scene.project_id),
     }
     return render(request, "dashboard/scene.html", context)
 

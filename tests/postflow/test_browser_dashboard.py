@@ -97,6 +97,8 @@ def test_a_status_change_from_another_process_appears_without_a_reload(film, tmp
         browser = launch_chromium(pw)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})  # one session, two tabs
+            # Every wait below the page's 25 s ping: what it waits for must come live, not from a replay.
+            context.set_default_timeout(10_000)
             page = context.new_page()
             page.goto(f"{base}/")
             assert "/admin/login/" in page.url  # staff only: the login first
