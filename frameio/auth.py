@@ -375,14 +375,15 @@ def connection_disconnect() -> str:
     """Forget the tokens (the ids stay, for the next connect), then revoke them at Adobe IMS.
 
     The tokens are forgotten first and whatever IMS answers: a disconnect never leaves them usable
-    here. Returns "" once IMS revoked them, else why it could not (the access token then lapses
-    by itself within a day; the refresh token can be removed in the Adobe account's settings).
+    here. Returns "" once IMS revoked every stored token (or none was stored), else why not (the
+    access token then lapses by itself within a day; the refresh token can be removed in the
+    Adobe account's settings).
     """
     with transaction.atomic():
         conn = FrameioConnection.objects.select_for_update().filter(key=FrameioConnection.SINGLETON_KEY).first()
         if conn is None:
             return ""
-        tokens = _stored_tokens(conn)
+        tokens, unreadable = _stored_tokens(conn)
         conn.access_token_enc = conn.refresh_token_enc = ""
         conn.expires_at = conn.refresh_token_issued_at = None
         conn.needs_reauth = False
@@ -391,21 +392,24 @@ def connection_disconnect() -> str:
         conn.save()
     logger.info("Frame.io disconnected")
     problem = revoke_tokens(tokens)  # after the commit: no HTTP call inside a transaction
+    if not problem and unreadable:
+        problem = f"{unreadable} stored token(s) could not be decrypted (FRAMEIO_TOKEN_KEY changed?)"
     if problem:
-        logger.warning("Frame.io tokens forgotten but not revoked at Adobe IMS: %s", problem)
+        logger.warning("Frame.io tokens forgotten but not all revoked at Adobe IMS: %s", problem)
     return problem
 
 
 @sensitive_variables()
-def _stored_tokens(conn: FrameioConnection) -> list[str]:
-    """The refresh token first (revoking it ends the grant), then the access token; unreadable ones skipped."""
-    tokens = []
+def _stored_tokens(conn: FrameioConnection) -> tuple[list[str], int]:
+    """The refresh token first (revoking it ends the grant), then the access token; and how many
+    could not be decrypted."""
+    tokens, unreadable = [], 0
     for encrypted in filter(None, (conn.refresh_token_enc, conn.access_token_enc)):
         try:
             tokens.append(decrypt(encrypted))
         except TokenDecryptError:
-            logger.warning("a stored Frame.io token cannot be decrypted (key changed?); it is not revoked")
-    return tokens
+            unreadable += 1
+    return tokens, unreadable
 
 
 @sensitive_variables()

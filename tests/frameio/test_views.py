@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+from cryptography.fernet import Fernet
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.urls import reverse
@@ -371,3 +372,11 @@ def test_s2s_connect_fetches_a_token_without_a_browser(admin_client, rsps):
 
 def test_reverse_names():
     assert reverse("frameio:connect") == CONNECT and reverse("frameio:callback") == CALLBACK
+
+
+def test_disconnect_with_undecryptable_tokens_says_they_were_not_revoked(admin_client, rsps):
+    make_connection(access="at-old", refresh="rt-old", account_id="a1")
+    with override_settings(FRAMEIO_TOKEN_KEY=Fernet.generate_key().decode()):  # the key changed since
+        page = admin_client.post("/frameio/disconnect/", follow=True).content.decode()
+    assert "but not revoked (2 stored token(s) could not be decrypted" in page  # and no IMS call was made
+    assert (auth.connection_get().access_token_enc, auth.connection_get().refresh_token_enc) == ("", "")
