@@ -29,7 +29,7 @@ from pathlib import Path
 import requests
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -220,9 +220,9 @@ def _claim(upload_id: int, owner: str) -> bool:
         if busy >= settings.MAX_CONCURRENT_UPLOADS:
             logger.info("upload %s waits: %s uploads running (MAX_CONCURRENT_UPLOADS)", upload_id, busy)
             return False
-        shot = Upload.objects.filter(pk=upload_id).values("render__shot_id")[:1]
-        if running.filter(render__shot_id=Subquery(shot)).exists():
-            logger.info("upload %s waits: another version of its shot is uploading", upload_id)
+        waits_for = _earlier_or_running_version(upload_id, running)
+        if waits_for:
+            logger.info("upload %s waits: %s", upload_id, waits_for)
             return False
         free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
         return bool(
@@ -230,6 +230,23 @@ def _claim(upload_id: int, owner: str) -> bool:
                 lease_owner=owner, lease_until=now + _lease(), attempts=F("attempts") + 1, started_at=now
             )
         )
+
+
+def _earlier_or_running_version(upload_id: int, running) -> str:
+    """Why this upload must wait for another version of its shot, or "": the versions of a shot go
+    up one at a time and oldest first, so each finds the one before it to stack onto. An earlier
+    version counts while its render is still queued (a render the watcher reset, or a failed or
+    cancelled upload, holds nobody up) or while its steps after the bytes are pending."""
+    mine = Upload.objects.filter(pk=upload_id).values("render__shot_id", "render__version").first()
+    if mine is None or mine["render__shot_id"] is None:
+        return ""
+    siblings = Upload.objects.filter(render__shot_id=mine["render__shot_id"]).exclude(pk=upload_id)
+    if running.filter(pk__in=siblings.values("pk")).exists():
+        return "another version of its shot is uploading"
+    on_the_way = Q(state__in=Upload.ACTIVE, render__state=Render.State.QUEUED) | _AFTER_PENDING
+    if siblings.filter(on_the_way, render__version__lt=mine["render__version"]).exists():
+        return "an earlier version of its shot goes first"
+    return ""
 
 
 def _lease() -> timedelta:

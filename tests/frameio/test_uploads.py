@@ -219,20 +219,35 @@ def test_max_concurrent_uploads_is_a_cap(sandbox, shot, tmp_path, settings):
     settings.MAX_CONCURRENT_UPLOADS = 1
     busy = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
     Upload.objects.filter(pk=busy.pk).update(lease_owner="other", lease_until=timezone.now() + timedelta(minutes=1))
-    waiting = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 2, size=MB).pk)
+    other = make_shot(shot.project, scene=shot.scene, nomenclature="UNDLM_00043", status=Status.AE_COMPLETED)
+    waiting = uploads.upload_for_render(render_id=queued_render(tmp_path, other, 1, size=MB).pk)
     assert uploads.upload_run(upload_id=waiting.pk).attempts == 0  # not claimed: no slot
     Upload.objects.filter(pk=busy.pk).update(lease_until=timezone.now() - timedelta(seconds=1))  # its worker died
     assert uploads.upload_run(upload_id=waiting.pk).state == Upload.State.UPLOADED
 
 
-def test_one_version_of_a_shot_uploads_at_a_time(sandbox, shot, tmp_path):
-    """Two versions stacking at once would each create a version stack; the second waits."""
-    first = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
-    Upload.objects.filter(pk=first.pk).update(lease_owner="other", lease_until=timezone.now() + timedelta(minutes=1))
-    second = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 2, size=MB).pk)
-    assert uploads.upload_run(upload_id=second.pk).attempts == 0  # not claimed: v1 is uploading
-    Upload.objects.filter(pk=first.pk).update(lease_owner="", lease_until=None)
-    assert uploads.upload_run(upload_id=second.pk).state == Upload.State.UPLOADED
+def test_the_versions_of_a_shot_go_up_one_at_a_time_oldest_first(sandbox, shot, tmp_path):
+    """Two versions stacking at once would each create a version stack; v2 before v1 would stack on nothing."""
+    v1 = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+    v2 = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 2, size=MB).pk)
+    assert uploads.upload_run(upload_id=v2.pk).attempts == 0  # not claimed: v1 goes first
+    Upload.objects.filter(pk=v1.pk).update(lease_owner="other", lease_until=timezone.now() + timedelta(minutes=1))
+    assert uploads.upload_run(upload_id=v2.pk).attempts == 0  # not claimed: v1 is uploading
+    Upload.objects.filter(pk=v1.pk).update(lease_owner="", lease_until=None)
+    assert uploads.upload_run(upload_id=v1.pk).state == Upload.State.UPLOADED
+    v2 = uploads.upload_run(upload_id=v2.pk)
+    assert v2.state == Upload.State.UPLOADED and v2.stacked_at
+    shot.refresh_from_db()
+    v1.refresh_from_db()
+    stack = shot.frameio_version_stack_id
+    assert [sandbox.state.files[f.frameio_file_id]["parent_id"] for f in (v1, v2)] == [stack, stack] != [""] * 2
+
+
+def test_an_earlier_version_that_left_the_queue_holds_nobody_up(sandbox, shot, tmp_path):
+    v1 = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+    Render.objects.filter(pk=v1.render_id).update(state=Render.State.DISCOVERED)  # its file changed
+    v2 = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 2, size=MB).pk)
+    assert uploads.upload_run(upload_id=v2.pk).state == Upload.State.UPLOADED
 
 
 def test_racing_claims_never_take_more_slots_than_the_cap(shot, tmp_path, settings):
