@@ -201,7 +201,7 @@ _SLOTS_LOCK = 0x706F7374666C6F77  # "postflow"
 
 def _claim(upload_id: int, owner: str) -> bool:
     """Take the lease if the upload is active, unleased (or its lease expired), a slot is free and
-    no other version of its shot is uploading (two versions stacking at once would each create a
+    no other version of its shot must go first (two versions stacking at once would each create a
     version stack, and Frame.io has no call to delete the empty one). A waiting upload is enqueued
     again by the reconciler.
 
