@@ -259,6 +259,18 @@ def detailed_json(project: Project, shots: QuerySet[Shot]) -> bytes:
     return _dump_json({"project": _project_json(project), "shots": [_detailed_shot(s) for s in shots]})
 
 
+def stale_scene_files(out_dir: Path, written: list[Path]) -> list[Path]:
+    """Scene files in `out_dir` that this export did not write: left by an older one (a scene renamed
+    or gone). Reported, never deleted: the folder is the user's."""
+    current = {path.name for path in written}
+    return sorted(
+        path for path in out_dir.glob("scene_*.json") if _SCENE_FILE.match(path.name) and path.name not in current
+    )
+
+
+_SCENE_FILE = re.compile(r"^scene_\d{3}_[a-z0-9][a-z0-9_-]*\.json$")
+
+
 def scene_file_name(scene: Scene) -> str:
     """`scene_007_reveil-hopital-jour.json`: built from the number and a slug, never a path from data."""
     slug = slugify(scene.name)[:60].strip("-_") or "scene"

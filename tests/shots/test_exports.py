@@ -413,3 +413,15 @@ def test_command_error_when_out_is_a_file(film: Project, tmp_path: Path) -> None
     not_a_dir.write_text("x")
     with pytest.raises(CommandError, match="exists and is not a directory"):
         run("--format", "ae-json", "--out", str(not_a_dir))
+
+
+def test_scene_files_of_an_older_export_are_reported_not_deleted(film: Project, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    call_command("export_shots", "--format", "scene-json", "--out", str(out), stdout=io.StringIO())
+    film.scenes.filter(name="NUIT / EXT").update(name="NUIT / INT")  # renamed in the sheet since
+    (out / "notes.json").write_text("{}")  # not a scene file: not ours to mention
+    errors = io.StringIO()
+    call_command("export_shots", "--format", "scene-json", "--out", str(out), stdout=io.StringIO(), stderr=errors)
+    stale = out / "scene_003_nuit-ext.json"
+    assert errors.getvalue() == f"left from an older export (a scene renamed or gone?), not removed: {stale}\n"
+    assert stale.exists() and (out / "scene_003_nuit-int.json").exists()

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from shots.exports import ExportFormat, export_shots, shots_for_export, write_files
+from shots.exports import ExportFormat, export_shots, shots_for_export, stale_scene_files, write_files
 from shots.models import Project
 
 
@@ -75,3 +75,6 @@ class Command(BaseCommand):
             self.stdout.write(f"wrote {path}")
         if not written:
             self.stderr.write("no shots to export: nothing written")
+        if export_format.is_multi_file:
+            for path in stale_scene_files(Path(out), written):
+                self.stderr.write(f"left from an older export (a scene renamed or gone?), not removed: {path}")
