@@ -133,3 +133,30 @@ def test_error_reports_hide_webhook_and_service_urls(settings):
     shown = SecretsReporterFilter().get_safe_settings()
     assert "very-secret-token" not in str(shown) and "hunter2" not in str(shown)
     assert shown["TIME_ZONE"] == settings.TIME_ZONE  # ordinary settings still shown
+
+
+def test_error_reports_hide_secrets_held_in_any_frame(settings):
+    """A token in a library's frame (oauthlib, requests) is not in the error e-mail either."""
+    import sys
+
+    from django.views.debug import ExceptionReporter
+    from requests.structures import CaseInsensitiveDict
+
+    settings.DEBUG = False
+
+    def library_call(refresh_token, headers, url, shot_count):
+        raise RuntimeError("IMS answered 500")
+
+    secrets = ["rt-Zq81", "at-Zq82", "Zq83"]
+    try:
+        library_call(
+            secrets[0],
+            CaseInsensitiveDict({"Authorization": f"Bearer {secrets[1]}", "Accept": "application/json"}),
+            f"https://s3.example/part?X-Amz-Signature={secrets[2]}",
+            516,
+        )
+    except RuntimeError:
+        # The HTML report (an error e-mail with include_html, or the debug page) lists every frame's locals.
+        report = ExceptionReporter(None, *sys.exc_info(), is_email=True).get_traceback_html()
+    assert [secret for secret in secrets if secret in report] == []
+    assert "IMS answered 500" in report and "516" in report  # what helps debugging stays
