@@ -13,12 +13,14 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import new_workdir  # noqa: E402
+from postflow.dashboard.testing import percentile, setup_standalone_django  # noqa: E402
 
 
 def main() -> None:
@@ -28,16 +30,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="dashboard-", dir=_bench_dir()))
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postflow.settings")
-    import django
-
-    django.setup()
+    workdir = new_workdir("dashboard-")
+    setup_standalone_django(workdir)
     from django.conf import settings
-    from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -53,7 +49,7 @@ def main() -> None:
     ):
         times, queries = _time_page(client, url, args.requests)
         print(
-            f"{label:<28} median {statistics.median(times):6.1f} ms   p95 {_p95(times):6.1f} ms   "
+            f"{label:<28} median {statistics.median(times):6.1f} ms   p95 {percentile(times, 0.95):6.1f} ms   "
             f"max {max(times):6.1f} ms   {queries} queries   ({args.requests} requests)"
         )
 
@@ -117,7 +113,7 @@ def _populate(n_shots: int, n_scenes: int) -> int:
                 version=1 if states[i % 4] in ("queued", "done") else None,
                 reason="no shot" if states[i % 4] == "quarantined" else "",
             )
-            for i in range(1000)
+            for i in range(min(1000, len(shots)))  # 1,000 renders, or one per shot below that
         ],
         batch_size=500,
     )
@@ -150,17 +146,6 @@ def _time_page(client, url: str, requests: int) -> tuple[list[float], int]:
         times.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 200
     return times, len(captured)
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-def _bench_dir() -> Path:
-    path = ROOT / "var" / "bench"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 if __name__ == "__main__":

@@ -9,9 +9,7 @@ ratios from one run: machines here are shared and noisy.
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from io import StringIO
 from pathlib import Path
@@ -19,25 +17,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import new_workdir  # noqa: E402
+from postflow.dashboard.testing import setup_standalone_django  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=50_000)
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="import-", dir=_bench_dir()))
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postflow.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    workdir = new_workdir("import-")
+    database = setup_standalone_django(workdir)
 
     from bench.sheetgen import write_sheet
 
-    call_command("migrate", verbosity=0)
     sheet = write_sheet(workdir / "shots.csv", args.rows)
-    print(f"{args.rows} rows, {sheet.stat().st_size / 1e6:.1f} MB, database {workdir / 'bench.sqlite3'}", flush=True)
+    print(f"{args.rows} rows, {sheet.stat().st_size / 1e6:.1f} MB, database {database}", flush=True)
     first = _timed_import(sheet)
     second = _timed_import(sheet)
     print(f"first import:   {first['wall']:.2f} s wall, {first['cpu']:.2f} s CPU, created {first['created']}")
@@ -53,12 +48,6 @@ def _timed_import(sheet: Path) -> dict:
     call_command("import_shots", str(sheet), "--json", stdout=out)
     report = json.loads(out.getvalue())
     return {**report, "wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
-
-
-def _bench_dir() -> Path:
-    path = ROOT / "var" / "bench"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 if __name__ == "__main__":

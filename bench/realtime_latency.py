@@ -15,13 +15,15 @@ import argparse
 import os
 import random
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import new_workdir  # noqa: E402
+
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 from postflow.dashboard.testing import (  # noqa: E402
@@ -42,7 +44,7 @@ def main() -> None:
     if reason := browser_missing():
         sys.exit(reason)
 
-    workdir = Path(tempfile.mkdtemp(prefix="latency-", dir=_bench_dir()))
+    workdir = new_workdir("latency-")
     database = setup_standalone_django(workdir)
     shot_ids = _make_shots(args.changes)
     [session] = session_cookies("bench", 1)
@@ -97,12 +99,6 @@ def _move(shot_id: int) -> tuple[int, float]:
     shot_transition(shot_id=shot_id, to_status="sources_verified", actor="bench")
     at = time.time() * 1000  # the change committed, and its live event right after it
     return LiveEvent.objects.order_by("-id").values_list("id", flat=True).first(), at
-
-
-def _bench_dir() -> Path:
-    path = ROOT / "var" / "bench"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 if __name__ == "__main__":

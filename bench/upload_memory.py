@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import new_workdir  # noqa: E402
 from frameio.sandbox.server import SandboxConfig, run_sandbox  # noqa: E402
 
 LIMIT_MB = 100
@@ -32,9 +32,7 @@ def main() -> None:
     parser.add_argument("--gigabytes", type=float, default=4.0)
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
-    bench_dir = ROOT / "var" / "bench"
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="upload-", dir=bench_dir))
+    work = new_workdir("upload-")
     try:
         run(work, int(args.gigabytes * 1e9), args.concurrency)
     finally:

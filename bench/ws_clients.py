@@ -16,7 +16,6 @@ import itertools
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +24,9 @@ from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientPr
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import new_workdir  # noqa: E402
+
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 from postflow.dashboard.testing import daphne_server, percentile, session_cookies, setup_standalone_django  # noqa: E402
@@ -59,7 +61,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="events per second")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="ws-clients-", dir=_bench_dir()))
+    workdir = new_workdir("ws-clients-")
     database = setup_standalone_django(workdir)
     sessions = session_cookies("bench", args.clients)
     with daphne_server(database=database, var_dir=workdir) as (base, process):
@@ -136,12 +138,6 @@ async def _connect(loop, base: str, port: int, session: str, last_id: int) -> Da
     factory.protocol = Client
     _, protocol = await loop.create_connection(factory, "127.0.0.1", port)
     return protocol
-
-
-def _bench_dir() -> Path:
-    path = ROOT / "var" / "bench"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 if __name__ == "__main__":

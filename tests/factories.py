@@ -4,8 +4,18 @@ They write rows directly (status included), which is what setting up a test need
 test still goes through `shots.services`.
 """
 
+import itertools
+from datetime import datetime
+
+from django.utils import timezone
+
+from frameio import review
+from frameio.models import ReviewNote
+from ingest.models import Render
 from shots.models import Project, Scene, Shot, SourceFile
 from shots.workflow import Status
+
+_comment_ids = itertools.count(1)
 
 
 def make_project(*, code: str = "TST", name: str = "Test film", fps: float = 25.0) -> Project:
@@ -53,5 +63,49 @@ def make_shot(
         nomenclature=nomenclature,
         source_file=source,
         status=status,
+        **fields,
+    )
+
+
+def make_review_note(
+    shot: Shot,
+    *,
+    frame: int | None = 13,
+    text: str = "sky too warm",
+    version: int = 1,
+    render_fps: float | None = None,
+    author: str = "Ana Réa",
+    commented_at: datetime | None = None,
+    **fields: object,
+) -> ReviewNote:
+    """A Frame.io comment as frameio.review stores it, on the shot's uploaded render of `version`:
+    its place in the shot computed by the same rule (frame 13 at the project's rate is 12 frames in)."""
+    render_fps = render_fps or shot.project.fps
+    now = timezone.now()
+    render, _ = Render.objects.get_or_create(
+        shot=shot,
+        version=version,
+        defaults={
+            "root": "/mnt",
+            "path": f"{shot.nomenclature}_v{version:03d}.mov",
+            "first_seen": now,
+            "observed_since": now,
+            "state": Render.State.UPLOADED,
+            "media": {"fps": render_fps},
+        },
+    )
+    return ReviewNote.objects.create(
+        frameio_comment_id=f"comment-{next(_comment_ids)}",
+        frameio_file_id=f"file-{render.pk}",
+        shot=shot,
+        render=render,
+        version=version,
+        text=text,
+        author=author,
+        frame=frame,
+        render_fps=render_fps,
+        offset_frames=review.offset_in_shot(frame, render_fps, shot.project.fps),
+        fps_mismatch=not review.same_rate(render_fps, shot.project.fps),
+        commented_at=commented_at or now,
         **fields,
     )

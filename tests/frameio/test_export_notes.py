@@ -3,7 +3,6 @@ that OpenTimelineIO's cmx_3600 adapter reads back at the right record times."""
 
 import csv
 import io
-from datetime import UTC, datetime
 from io import StringIO
 
 import opentimelineio as otio
@@ -13,49 +12,15 @@ from django.utils import timezone
 
 from frameio import review
 from frameio.models import ReviewNote
-from ingest.models import Render
 from postflow.lib.timecode import frames_to_timecode, timecode_to_frames
-from tests.factories import make_project, make_scene, make_shot
+from tests.factories import make_project, make_review_note, make_scene, make_shot
 
 NTSC_FILM = 24000 / 1001
 pytestmark = pytest.mark.django_db
 
-_comments = iter(range(1, 10_000))
 
-
-def note(
-    shot, frame: int | None, text: str, *, version: int = 1, render_fps: float | None = None, **fields
-) -> ReviewNote:
-    """A note as frameio.review writes it (the placement computed by the same rule)."""
-    render_fps = render_fps or shot.project.fps
-    now = timezone.now()
-    render, _ = Render.objects.get_or_create(
-        shot=shot,
-        version=version,
-        defaults={
-            "root": "/mnt",
-            "path": f"{shot.nomenclature}_v{version:03d}.mov",
-            "first_seen": now,
-            "observed_since": now,
-            "state": Render.State.UPLOADED,
-            "media": {"fps": render_fps},
-        },
-    )
-    return ReviewNote.objects.create(
-        frameio_comment_id=f"comment-{next(_comments)}",
-        frameio_file_id=f"file-{render.pk}",
-        shot=shot,
-        render=render,
-        version=version,
-        text=text,
-        author=fields.pop("author", "Ada"),
-        frame=frame,
-        render_fps=render_fps,
-        offset_frames=review.offset_in_shot(frame, render_fps, shot.project.fps),
-        fps_mismatch=not review.same_rate(render_fps, shot.project.fps),
-        commented_at=fields.pop("commented_at", datetime(2026, 3, 1, 12, 0, tzinfo=UTC)),
-        **fields,
-    )
+def note(shot, frame: int | None, text: str, *, author: str = "Ada", **fields) -> ReviewNote:
+    return make_review_note(shot, frame=frame, text=text, author=author, **fields)
 
 
 @pytest.fixture

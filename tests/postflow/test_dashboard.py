@@ -18,7 +18,7 @@ from postflow.models import LiveEvent
 from shots.models import ShotEvent
 from shots.services import shot_transition
 from shots.workflow import Status
-from tests.factories import make_project, make_scene, make_shot
+from tests.factories import make_project, make_review_note, make_scene, make_shot
 
 INDEX = reverse("dashboard:index")
 
@@ -140,9 +140,9 @@ def test_the_number_of_queries_does_not_grow_with_the_data():
             state=Render.State.QUEUED,
         )
         WatcherHeartbeat.objects.create(name=f"w{shot.pk}", beat_at=timezone.now())
-        make_note(shot, text="open")
-        make_note(shot, text="done", completed_at=timezone.now())
-        make_note(shot, text="gone", deleted_at=timezone.now())
+        make_review_note(shot, text="open")
+        make_review_note(shot, text="done", completed_at=timezone.now())
+        make_review_note(shot, text="gone", deleted_at=timezone.now())
     Render.objects.create(
         root="/r",
         path="bad.mov",
@@ -396,34 +396,6 @@ def test_retry_a_failed_upload(django_capture_on_commit_callbacks):
 # --- review notes from Frame.io ---------------------------------------------------------------
 
 
-def make_note(shot, *, version: int = 1, text: str = "sky too warm", frame: int | None = 13, **fields) -> ReviewNote:
-    """A note as frameio.review writes it: frame 13 of a render at the project's rate is 12 frames in."""
-    now = timezone.now()
-    render, _ = Render.objects.get_or_create(
-        shot=shot,
-        version=version,
-        defaults={"root": "/r", "path": f"{shot}_v{version:03d}.mov", "first_seen": now, "observed_since": now},
-    )
-    fps = fields.pop("render_fps", shot.project.fps)
-    offset = review.offset_in_shot(frame, fps, shot.project.fps)
-    n = ReviewNote.objects.count() + 1
-    return ReviewNote.objects.create(
-        frameio_comment_id=f"c{n}",
-        frameio_file_id=f"f{render.pk}",
-        shot=shot,
-        render=render,
-        version=version,
-        text=text,
-        author=fields.pop("author", "Ana Réa"),
-        frame=frame,
-        render_fps=fps,
-        offset_frames=offset,
-        fps_mismatch=not review.same_rate(fps, shot.project.fps),
-        commented_at=fields.pop("commented_at", now),
-        **fields,
-    )
-
-
 @pytest.fixture
 def noted(film):
     """The NIGHT shot placed at 10:00:00:00 (25 fps), with notes: two open, one completed, one deleted."""
@@ -432,17 +404,17 @@ def noted(film):
     shot.timeline_in = 900_000
     shot.save()
     now = timezone.now()
-    old = make_note(shot, text="older open note", frame=1, commented_at=now - timedelta(hours=3))
-    done = make_note(shot, text="grain ok", completed_at=now, commented_at=now - timedelta(hours=2))
-    gone = make_note(shot, text="deleted in Frame.io", deleted_at=now, commented_at=now - timedelta(minutes=30))
-    new = make_note(shot, version=2, text="sky too warm", frame=13, commented_at=now - timedelta(hours=1))
+    old = make_review_note(shot, text="older open note", frame=1, commented_at=now - timedelta(hours=3))
+    done = make_review_note(shot, text="grain ok", completed_at=now, commented_at=now - timedelta(hours=2))
+    gone = make_review_note(shot, text="deleted in Frame.io", deleted_at=now, commented_at=now - timedelta(minutes=30))
+    new = make_review_note(shot, version=2, text="sky too warm", frame=13, commented_at=now - timedelta(hours=1))
     return shot, {"old": old, "done": done, "gone": gone, "new": new}
 
 
 def test_index_lists_the_newest_review_notes_without_deleted_ones(noted):
     shot, notes = noted
     other = make_shot(make_project(code="OTH"), timeline_in=0)
-    make_note(other, text="another production")
+    make_review_note(other, text="another production")
     response = user_client().get(INDEX)
     listed = response.context["notes"]
     assert [n.text for n in listed] == ["sky too warm", "grain ok", "older open note"]
@@ -466,8 +438,10 @@ def test_index_keeps_the_newest_twenty_notes_and_flags_an_fps_mismatch(noted):
     shot, _ = noted
     now = timezone.now()
     for i in range(25):
-        make_note(shot, text=f"note {i}", commented_at=now + timedelta(seconds=i))
-    mismatch = make_note(shot, text="at 23.976", render_fps=24000 / 1001, commented_at=now + timedelta(minutes=1))
+        make_review_note(shot, text=f"note {i}", commented_at=now + timedelta(seconds=i))
+    mismatch = make_review_note(
+        shot, text="at 23.976", render_fps=24000 / 1001, commented_at=now + timedelta(minutes=1)
+    )
     notes = selectors.review_notes(shot.project)
     assert len(notes) == selectors.LIST_LIMIT
     assert [n.text for n in notes[:3]] == ["at 23.976", "note 24", "note 23"]
@@ -500,7 +474,7 @@ def test_scene_page_shows_the_open_notes_of_each_shot(noted):
 def test_scene_page_shows_nothing_for_a_shot_without_open_notes(film):
     _, day, _ = film
     shot = day.shots.first()
-    make_note(shot, completed_at=timezone.now())
+    make_review_note(shot, completed_at=timezone.now())
     response = user_client().get(reverse("dashboard:scene", args=[day.pk]))
     assert all(s.open_notes == 0 and s.latest_note is None for s in response.context["shots"])
     assert "open review note" not in response.content.decode()
@@ -521,7 +495,7 @@ def test_the_shot_notes_fragment(noted):
 
 def test_note_text_from_frameio_is_escaped(noted):
     shot, _ = noted
-    make_note(shot, text="<script>alert(1)</script>", author='<img src=x onerror="alert(2)">')
+    make_review_note(shot, text="<script>alert(1)</script>", author='<img src=x onerror="alert(2)">')
     client = user_client()
     pages = [INDEX, reverse("dashboard:scene", args=[shot.scene_id]), reverse("dashboard:shot-notes", args=[shot.pk])]
     for url in pages:
