@@ -406,22 +406,23 @@ def _part_plan(sizes: list[int], total: int) -> list[tuple[int, int]]:
 
 
 def _delete_remote_file(job: _Job) -> None:
-    try:
-        job.client.delete_file(account_id=job.account_id, file_id=job.upload.frameio_file_id)
-    except FrameioError as exc:
-        if exc.status != 404:
-            raise
+    _delete_if_present(job, job.upload.frameio_file_id)
     _set(job, frameio_file_id="")
 
 
 def _delete_orphan(job: _Job) -> None:
     """A Frame.io file left by an earlier content of this render, or by an expired attempt."""
+    _delete_if_present(job, job.upload.orphan_file_id)
+    _set(job, orphan_file_id="")
+
+
+def _delete_if_present(job: _Job, file_id: str) -> None:
+    """Delete a Frame.io file; one already gone (a retry after the delete landed) is fine."""
     try:
-        job.client.delete_file(account_id=job.account_id, file_id=job.upload.orphan_file_id)
+        job.client.delete_file(account_id=job.account_id, file_id=file_id)
     except FrameioError as exc:
         if exc.status != 404:
             raise
-    _set(job, orphan_file_id="")
 
 
 def _set(job: _Job, **fields) -> None:

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import responses
 
 # The upload tests' fixtures (`sandbox`, `shot`), shared with the alerts tests; a module's own
 # fixture of the same name takes precedence.
@@ -27,6 +28,14 @@ def _test_settings(settings) -> None:
     # PBKDF2 at full strength costs ~0.4 s per user created; tests create many.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.WHITENOISE_AUTOREFRESH = True  # no "No directory at var/static/" warning per request
+
+
+@pytest.fixture
+def rsps():
+    """`responses` for a test's outgoing HTTP: a request nobody registered fails, and so does a
+    registered one that was never made."""
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
 
 
 @pytest.fixture

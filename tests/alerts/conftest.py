@@ -1,7 +1,6 @@
 from datetime import UTC, datetime
 
 import pytest
-import responses
 
 from alerts.models import OutboxMessage
 
@@ -26,12 +25,6 @@ def _quiet_channels(settings) -> None:
 def discord(settings) -> str:
     settings.DISCORD_WEBHOOK_URL = URL
     return URL
-
-
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 def discord_messages(**filters) -> list[OutboxMessage]:

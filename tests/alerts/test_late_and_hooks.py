@@ -41,6 +41,18 @@ def alert_keys() -> list[str]:
     return [m.dedupe_key for m in discord_messages()]
 
 
+def back_within_the_cooldown() -> tuple[Switch, Alert]:
+    """A condition opened (sent) and resolved (sent), back 5 min later: its new alert, not sent yet."""
+    switch = Switch()
+    switch.on = True
+    switch.evaluate(NOW)
+    switch.on = False
+    switch.evaluate(NOW + minutes(1))
+    switch.on = True
+    switch.evaluate(NOW + minutes(6))
+    return switch, Alert.objects.get(state=Alert.State.OPEN)
+
+
 # --- 13: a condition that comes back within the cooldown and stays ------------------------------------
 
 
@@ -75,14 +87,7 @@ def test_a_condition_back_within_the_cooldown_that_stays_is_sent_once_the_cooldo
 
 
 def test_an_acknowledged_alert_within_the_cooldown_is_not_sent_later(discord):
-    switch = Switch()
-    switch.on = True
-    switch.evaluate(NOW)
-    switch.on = False
-    switch.evaluate(NOW + minutes(1))
-    switch.on = True
-    switch.evaluate(NOW + minutes(6))
-    again = Alert.objects.get(state=Alert.State.OPEN)
+    switch, again = back_within_the_cooldown()
     assert alert_acknowledge(alert_id=again.pk, actor="user:ada", now=NOW + minutes(7))  # a person saw it
     switch.evaluate(NOW + minutes(60))
     again.refresh_from_db()
@@ -90,14 +95,7 @@ def test_an_acknowledged_alert_within_the_cooldown_is_not_sent_later(discord):
 
 
 def test_the_late_notification_is_a_compare_and_set(discord):
-    switch = Switch()
-    switch.on = True
-    switch.evaluate(NOW)
-    switch.on = False
-    switch.evaluate(NOW + minutes(1))
-    switch.on = True
-    switch.evaluate(NOW + minutes(6))
-    again = Alert.objects.get(state=Alert.State.OPEN)
+    switch, again = back_within_the_cooldown()
     Alert.objects.filter(pk=again.pk).update(notified=True)  # a concurrent evaluation got there first
     OutboxMessage.objects.all().delete()
     switch.evaluate(NOW + minutes(60))

@@ -50,12 +50,6 @@ def frameio_settings():
         yield
 
 
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
 def token_json(access="at-new", refresh="rt-new", expires_in=86399, **extra):
     body = {"access_token": access, "token_type": "bearer", "expires_in": expires_in, **extra}
     if refresh:

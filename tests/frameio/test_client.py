@@ -43,12 +43,6 @@ class FakeTime:
 
 
 @pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture
 def fake_time():
     return FakeTime()
 

@@ -27,12 +27,6 @@ def frameio_settings():
 
 
 @pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture
 def connected():
     return make_connection(account_id="a1", workspace_id="w1", project_id="p1", project_name="UNDLM")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from frameio import auth, review, uploads
+from frameio import review, uploads
 from frameio.models import ReviewNote, ReviewState, Upload
 from frameio.sandbox.server import SandboxConfig, run_sandbox
 from frameio.sandbox.testing import SandboxApi
@@ -16,7 +16,7 @@ from postflow.models import LiveEvent
 from shots.models import ShotEvent
 from shots.workflow import Status
 from tests.factories import make_project, make_scene, make_shot
-from tests.frameio.uploading import queued_render
+from tests.frameio.uploading import connect_to_sandbox, queued_render
 
 MB = 1_000_000
 NTSC_FILM = 24000 / 1001
@@ -33,17 +33,8 @@ def sandbox(settings, tmp_path):
         port=0, seed=11, transcode_delay=0.05, data_dir=tmp_path / "sandbox", webhook_retry_scale=0.001
     )
     with run_sandbox(config) as sb:
-        settings.FRAMEIO_SANDBOX = True
-        settings.FRAMEIO_AUTH = "s2s"
-        settings.FRAMEIO_SCOPES = "openid AdobeID frame.s2s.all"
-        settings.FRAMEIO_API_URL = settings.FRAMEIO_IMS_URL = sb.base_url
-        settings.FRAMEIO_CLIENT_ID, settings.FRAMEIO_CLIENT_SECRET = sb.client_id, sb.client_secret
-        settings.FRAMEIO_ACCOUNT_ID, settings.FRAMEIO_WORKSPACE_ID = sb.account_id, sb.workspace_id
-        settings.FRAMEIO_DEFAULT_PROJECT_ID = ""
-        settings.FRAMEIO_TOKEN_KEY = ""
         settings.FRAMEIO_STATUS_MAP = {"Approved": "review_approved", "Needs Changes": "revision_requested"}
-        auth.connect_server_to_server()
-        uploads._status_cache.clear()
+        connect_to_sandbox(settings, sb)
         yield sb
 
 

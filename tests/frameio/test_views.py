@@ -36,12 +36,6 @@ def frameio_settings(settings):
         yield
 
 
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
 def start(client) -> str:
     """POST the connect button; return the state sent to IMS."""
     resp = client.post(CONNECT)

@@ -16,23 +16,28 @@ from tests.factories import make_project, make_scene, make_shot
 MB = 1_000_000
 
 
+def connect_to_sandbox(settings, sb) -> None:
+    """Point postflow at the sandbox `sb` with a Server-to-Server connection, as `make run` does."""
+    settings.FRAMEIO_SANDBOX = True
+    settings.FRAMEIO_AUTH = "s2s"
+    settings.FRAMEIO_SCOPES = "openid AdobeID frame.s2s.all"
+    settings.FRAMEIO_API_URL = settings.FRAMEIO_IMS_URL = sb.base_url
+    settings.FRAMEIO_CLIENT_ID, settings.FRAMEIO_CLIENT_SECRET = sb.client_id, sb.client_secret
+    settings.FRAMEIO_ACCOUNT_ID, settings.FRAMEIO_WORKSPACE_ID = sb.account_id, sb.workspace_id
+    settings.FRAMEIO_DEFAULT_PROJECT_ID = ""
+    settings.FRAMEIO_TOKEN_KEY = ""
+    auth.connect_server_to_server()
+    uploads._status_cache.clear()
+
+
 @pytest.fixture
 def sandbox(settings, tmp_path):
     config = SandboxConfig(port=0, seed=3, transcode_delay=0.05, data_dir=tmp_path / "sandbox", upload_part_size=4 * MB)
     with run_sandbox(config) as sb:
-        settings.FRAMEIO_SANDBOX = True
-        settings.FRAMEIO_AUTH = "s2s"
-        settings.FRAMEIO_SCOPES = "openid AdobeID frame.s2s.all"
-        settings.FRAMEIO_API_URL = settings.FRAMEIO_IMS_URL = sb.base_url
-        settings.FRAMEIO_CLIENT_ID, settings.FRAMEIO_CLIENT_SECRET = sb.client_id, sb.client_secret
-        settings.FRAMEIO_ACCOUNT_ID, settings.FRAMEIO_WORKSPACE_ID = sb.account_id, sb.workspace_id
-        settings.FRAMEIO_DEFAULT_PROJECT_ID = ""
-        settings.FRAMEIO_TOKEN_KEY = ""
         settings.MAX_CONCURRENT_UPLOADS = 2
         settings.FRAMEIO_PART_CONCURRENCY = 3
         settings.FRAMEIO_UPLOAD_LEASE_SECONDS = 60
-        auth.connect_server_to_server()
-        uploads._status_cache.clear()
+        connect_to_sandbox(settings, sb)
         yield sb
 
 
