@@ -67,6 +67,13 @@ def make_shot(
     )
 
 
+def make_render(path: str, *, state: str = Render.State.DISCOVERED, at: datetime | None = None, **fields) -> Render:
+    """A row of the render ledger, first seen `at` (now); other keyword arguments are Render fields."""
+    at = at or timezone.now()
+    fields.setdefault("root", "/r")
+    return Render.objects.create(path=path, state=state, first_seen=at, observed_since=at, **fields)
+
+
 def make_review_note(
     shot: Shot,
     *,
@@ -81,18 +88,12 @@ def make_review_note(
     """A Frame.io comment as frameio.review stores it, on the shot's uploaded render of `version`:
     its place in the shot computed by the same rule (frame 13 at the project's rate is 12 frames in)."""
     render_fps = render_fps or shot.project.fps
-    now = timezone.now()
-    render, _ = Render.objects.get_or_create(
+    render = Render.objects.filter(shot=shot, version=version).first() or make_render(
+        f"{shot.nomenclature}_v{version:03d}.mov",
+        state=Render.State.UPLOADED,
         shot=shot,
         version=version,
-        defaults={
-            "root": "/mnt",
-            "path": f"{shot.nomenclature}_v{version:03d}.mov",
-            "first_seen": now,
-            "observed_since": now,
-            "state": Render.State.UPLOADED,
-            "media": {"fps": render_fps},
-        },
+        media={"fps": render_fps},
     )
     return ReviewNote.objects.create(
         frameio_comment_id=f"comment-{next(_comment_ids)}",
@@ -106,6 +107,6 @@ def make_review_note(
         render_fps=render_fps,
         offset_frames=review.offset_in_shot(frame, render_fps, shot.project.fps),
         fps_mismatch=not review.same_rate(render_fps, shot.project.fps),
-        commented_at=commented_at or now,
+        commented_at=commented_at or timezone.now(),
         **fields,
     )

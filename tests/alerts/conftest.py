@@ -38,14 +38,13 @@ def shot_upload(db):
 
     from frameio.models import Upload
     from ingest.models import Render
-    from tests.factories import make_project, make_scene, make_shot
+    from tests.factories import make_project, make_render, make_scene, make_shot
 
     project = make_project(code="UNDLM", name="UNDLM Documentary")
     shot = make_shot(project, scene=make_scene(project, "REVEIL", number=1), nomenclature="UNDLM_00042")
-    render = Render.objects.create(
-        root="/mount", path="renders/UNDLM_00042_v003.mov", first_seen=NOW, observed_since=NOW,
-        state=Render.State.UPLOADED, shot=shot, version=3, size=20 * 1024 * 1024,
-    )  # fmt: skip
+    render = make_render(
+        "renders/UNDLM_00042_v003.mov", state=Render.State.UPLOADED, at=NOW, shot=shot, version=3, size=20 * 1024 * 1024
+    )
     return Upload.objects.create(
         render=render, state=Upload.State.UPLOADED, bytes_total=render.size, bytes_done=render.size,
         frameio_file_id="f1", view_url="https://next.frame.io/project/p1/view/f1",

@@ -16,6 +16,7 @@ from alerts.rules import Rule
 from frameio.models import Upload
 from ingest.models import Render, WatcherHeartbeat
 from tests.alerts.conftest import URL
+from tests.factories import make_render
 
 pytestmark = pytest.mark.django_db
 MIB = 1024 * 1024
@@ -85,7 +86,7 @@ def figures(db):
         Metric(name=Metric.QUEUE, label="postflow", at=now - timedelta(minutes=1), value=4, amount=1),
     ]
     Metric.objects.bulk_create(rows)
-    render = Render.objects.create(root="/m", path="x.mov", first_seen=now, observed_since=now, state="queued")
+    render = make_render("x.mov", state=Render.State.QUEUED, at=now)
     Upload.objects.create(render=render, state=Upload.State.FAILED, last_error="part 3: HTTP 500 after 5 tries")
     return now
 

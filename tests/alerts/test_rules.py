@@ -16,7 +16,7 @@ from postflow.models import LiveEvent
 from shots.models import Shot, ShotEvent
 from shots.workflow import Status
 from tests.alerts.conftest import NOW, discord_messages
-from tests.factories import make_project, make_scene, make_shot
+from tests.factories import make_project, make_render, make_scene, make_shot
 
 pytestmark = pytest.mark.django_db
 MB = 1024 * 1024
@@ -35,11 +35,9 @@ def shot(db) -> Shot:
 
 def a_render(shot: Shot, state: str = Render.State.UPLOADED, **fields) -> Render:
     n = next(_serial)
-    return Render.objects.create(
-        root="/mount", path=f"UNDLM_00042_v{n:03d}.mov", first_seen=NOW, observed_since=NOW, state=state,
-        shot=shot if state in ("uploaded", "queued") else None, version=n if state in ("uploaded", "queued") else None,
-        **fields,
-    )  # fmt: skip
+    if state in ("uploaded", "queued"):  # named: tied to the shot and a version
+        fields = {"shot": shot, "version": n, **fields}
+    return make_render(f"UNDLM_00042_v{n:03d}.mov", state=state, at=NOW, **fields)
 
 
 def api_calls(at: datetime, *, n: int = 20, errors: int = 0, ms: float = 200) -> None:

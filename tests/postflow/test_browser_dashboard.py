@@ -23,7 +23,7 @@ from postflow import realtime
 from postflow.dashboard.testing import browser_missing, daphne_server, launch_chromium, server_env
 from postflow.lib.dburl import database_url
 from shots.workflow import Status
-from tests.factories import make_project, make_scene, make_shot
+from tests.factories import make_project, make_render, make_scene, make_shot
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var"
@@ -47,25 +47,14 @@ def film(transactional_db, settings):
     for status in (Status.FINAL_DELIVERY, Status.EBSYNTH_READY):
         make_shot(project, scene=night, status=status)
     User.objects.create_user("supervisor", password=PASSWORD, is_staff=True)
-    now = timezone.now()
-    render = Render.objects.create(
-        root="/r", path="TST_00004_v002.mov", first_seen=now, observed_since=now, state=Render.State.QUEUED
-    )
+    render = make_render("TST_00004_v002.mov", state=Render.State.QUEUED)
     upload = Upload.objects.create(render=render, state=Upload.State.UPLOADING, bytes_total=100_000_000)
     return day, watched, upload
 
 
 def _reviewed_upload(shot) -> Upload:
-    now = timezone.now()
-    render = Render.objects.create(
-        root="/r",
-        path=f"{shot.nomenclature}_v001.mov",
-        first_seen=now,
-        observed_since=now,
-        state=Render.State.UPLOADED,
-        shot=shot,
-        version=1,
-        media={"fps": 25.0},
+    render = make_render(
+        f"{shot.nomenclature}_v001.mov", state=Render.State.UPLOADED, shot=shot, version=1, media={"fps": 25.0}
     )
     return Upload.objects.create(render=render, state=Upload.State.READY, frameio_file_id="file-1")
 

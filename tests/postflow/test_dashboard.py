@@ -18,7 +18,7 @@ from postflow.models import LiveEvent
 from shots.models import ShotEvent
 from shots.services import shot_transition
 from shots.workflow import Status
-from tests.factories import make_project, make_review_note, make_scene, make_shot
+from tests.factories import make_project, make_render, make_review_note, make_scene, make_shot
 
 INDEX = reverse("dashboard:index")
 
@@ -130,27 +130,12 @@ def test_the_number_of_queries_does_not_grow_with_the_data():
             make_shot(project, scene=other if i % 2 else scene, status=Status.AE_READY)
     for shot in scene.shots.filter(status=Status.AE_READY)[:10]:
         shot_transition(shot_id=shot.pk, to_status=Status.AE_IN_PROGRESS, actor="test")
-        Render.objects.create(
-            root="/r",
-            path=f"{shot.pk}.mov",
-            first_seen=timezone.now(),
-            observed_since=timezone.now(),
-            shot=shot,
-            version=1,
-            state=Render.State.QUEUED,
-        )
+        make_render(f"{shot.pk}.mov", state=Render.State.QUEUED, shot=shot, version=1)
         WatcherHeartbeat.objects.create(name=f"w{shot.pk}", beat_at=timezone.now())
         make_review_note(shot, text="open")
         make_review_note(shot, text="done", completed_at=timezone.now())
         make_review_note(shot, text="gone", deleted_at=timezone.now())
-    Render.objects.create(
-        root="/r",
-        path="bad.mov",
-        first_seen=timezone.now(),
-        observed_since=timezone.now(),
-        state=Render.State.QUARANTINED,
-        reason="no shot",
-    )
+    make_render("bad.mov", state=Render.State.QUARANTINED, reason="no shot")
     assert _queries(client, INDEX) == small <= 18  # 2 of them read the user's permissions, for the controls
     assert _queries(client, reverse("dashboard:scene", args=[scene.pk])) == small_scene <= 8
 
@@ -158,17 +143,8 @@ def test_the_number_of_queries_does_not_grow_with_the_data():
 def test_scene_page_lists_shots_with_status_latest_version_and_notes(film):
     _project, _day, night = film
     shot = night.shots.get()
-    now = timezone.now()
     for version, state in ((1, Render.State.DONE), (3, Render.State.QUEUED), (5, Render.State.QUARANTINED)):
-        Render.objects.create(
-            root="/r",
-            path=f"v{version}.mov",
-            first_seen=now,
-            observed_since=now,
-            shot=shot,
-            version=version,
-            state=state,
-        )
+        make_render(f"v{version}.mov", state=state, shot=shot, version=version)
     response = user_client().get(reverse("dashboard:scene", args=[night.pk]))
     assert response.status_code == 200
     [row] = response.context["shots"]
@@ -244,15 +220,7 @@ def test_controls_need_post_and_csrf(film):
 
 @pytest.mark.django_db
 def test_release_a_quarantined_render(django_capture_on_commit_callbacks):
-    now = timezone.now()
-    render = Render.objects.create(
-        root="/r",
-        path="X_v001.mov",
-        first_seen=now,
-        observed_since=now,
-        state=Render.State.QUARANTINED,
-        reason="no shot",
-    )
+    render = make_render("X_v001.mov", state=Render.State.QUARANTINED, reason="no shot")
     client = user_client(perms=("ingest.change_render",))
     url = reverse("dashboard:release-render", args=[render.pk])
     assert user_client("viewer", staff=False).post(url).status_code == 302
@@ -280,13 +248,10 @@ def test_release_a_quarantined_render(django_capture_on_commit_callbacks):
 
 @pytest.mark.django_db
 def test_renders_panel_lists_queue_and_quarantine():
-    now = timezone.now()
     for i, state in enumerate(
         [Render.State.QUEUED, Render.State.QUEUED, Render.State.QUARANTINED, Render.State.STABLE]
     ):
-        Render.objects.create(
-            root="/r", path=f"r{i}.mov", first_seen=now, observed_since=now, state=state, reason=f"why {i}"
-        )
+        make_render(f"r{i}.mov", state=state, reason=f"why {i}")
     url = reverse("dashboard:panel-renders")
     html = user_client(perms=("ingest.change_render",)).get(url).content.decode()
     assert 'data-render-count="queued">2<' in html and 'data-render-count="quarantined">1<' in html
@@ -350,8 +315,7 @@ def test_an_empty_install_says_what_to_do():
 
 
 def _queued_render(path: str = "UNDLM_00042_v003.mov", **upload_fields) -> Render:
-    now = timezone.now()
-    render = Render.objects.create(root="/r", path=path, first_seen=now, observed_since=now, state=Render.State.QUEUED)
+    render = make_render(path, state=Render.State.QUEUED)
     if upload_fields:
         Upload.objects.create(render=render, **upload_fields)
     return render

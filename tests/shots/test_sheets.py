@@ -29,7 +29,7 @@ from shots.sheets import tasks
 from shots.sheets.client import METADATA_FIELDS, RetryPolicy, SheetsClient, SheetsError, load_credentials
 from shots.sheets.sync import sync_sheet
 from shots.workflow import Status
-from tests.factories import make_project, make_scene, make_shot
+from tests.factories import make_project, make_render, make_scene, make_shot
 
 pytestmark = pytest.mark.django_db
 
@@ -205,16 +205,7 @@ def b64json(segment: str) -> dict:
 
 
 def render(shot: Shot, version: int, state: str) -> Render:
-    now = timezone.now()
-    return Render.objects.create(
-        root="/mnt/lucid",
-        path=f"renders/{shot.nomenclature}_v{version:03d}.mov",
-        first_seen=now,
-        observed_since=now,
-        state=state,
-        shot=shot,
-        version=version,
-    )
+    return make_render(f"renders/{shot.nomenclature}_v{version:03d}.mov", state=state, shot=shot, version=version)
 
 
 def note(shot: Shot, rendered: Render, text: str, author: str, hour: int, **fields) -> ReviewNote:
