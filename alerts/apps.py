@@ -5,9 +5,19 @@ class AlertsConfig(AppConfig):
     name = "alerts"
 
     def ready(self) -> None:
-        from alerts import metrics
+        from alerts import hooks, metrics
         from frameio import client
+        from frameio import signals as frameio_signals
+        from ingest import signals as ingest_signals
 
         # Every Frame.io API exchange becomes a metric row (the client itself stays free of models).
         if metrics.record_api_call not in client.observers:
             client.observers.append(metrics.record_api_call)
+        # What the lower apps report, as messages and metrics (they know nothing of alerts).
+        for signal, hook in (
+            (frameio_signals.upload_finished, hooks.upload_finished),
+            (frameio_signals.review_decided, hooks.review_decided),
+            (frameio_signals.scene_folder_lookup, hooks.scene_folder_lookup),
+            (ingest_signals.watcher_scanned, hooks.watcher_scanned),
+        ):
+            signal.connect(hook, dispatch_uid=f"alerts.{hook.__name__}")

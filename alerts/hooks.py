@@ -1,8 +1,9 @@
-"""The one-line hooks other apps call. Each records what happened and, when it is news, writes the
-notification's outbox row in the caller's transaction: it commits with the work it reports, or not at
-all. None of them raises into the caller: the message is queued in a savepoint, so a failure to queue
-is logged and cannot break the caller's transaction; a metric is recorded after commit and may be
-lost (and logged), never the work being measured."""
+"""What alerts does when a lower app reports something: each hook is connected to that app's signal
+(alerts/apps.py; frameio.signals, ingest.signals) and can be called directly too. Each records what
+happened and, when it is news, writes the notification's outbox row in the caller's transaction: it
+commits with the work it reports, or not at all. None of them raises into the caller: the message is
+queued in a savepoint, so a failure to queue is logged and cannot break the caller's transaction; a
+metric is recorded after commit and may be lost (and logged), never the work being measured."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ def _queue(what: str, send: Callable[..., object], **kwargs: object) -> None:
         logger.exception("could not queue the %s notification (%s)", what, kwargs)
 
 
-def upload_finished(*, upload_id: int) -> None:
-    """frameio.uploads, where an upload becomes UPLOADED (call it after the row says so): the
+def upload_finished(sender: object = None, *, upload_id: int, **_signal: object) -> None:
+    """frameio.signals.upload_finished, sent where an upload becomes UPLOADED (after the row says so): the
     "render uploaded" message with the Frame.io link, queued in the caller's transaction, and its
     metric (bytes, seconds) after commit."""
     from alerts import notify
@@ -46,19 +47,23 @@ def _upload_metric(upload_id: int) -> None:
     metrics.record_upload(path=upload.render.path, size=upload.bytes_total, seconds=seconds, at=upload.uploaded_at)
 
 
-def scene_folder_lookup(*, cached: bool) -> None:
-    """frameio.uploads.scene_folder: served from Scene.frameio_folder_id, or looked up / created."""
+def scene_folder_lookup(sender: object = None, *, cached: bool, **_signal: object) -> None:
+    """frameio.signals.scene_folder_lookup: a scene folder served from its cached id, or looked up / created."""
     metrics.record_structure_lookup(cached=cached)
 
 
-def watcher_scanned(*, watcher: str, ms: float, files: int, full: bool) -> None:
-    """ingest.watcher.Watcher.tick, after a scan of a reachable root."""
+def watcher_scanned(
+    sender: object = None, *, watcher: str, ms: float, files: int, full: bool, **_signal: object
+) -> None:
+    """ingest.signals.watcher_scanned, sent by Watcher.tick after a scan of a reachable root."""
     metrics.record_scan(watcher=watcher, ms=ms, files=files, full=full)
 
 
-def review_decided(*, shot_id: int, upload_id: int, to_status: str, moved: bool = True) -> None:
-    """frameio.review, when a Frame.io Status moved a shot: approved, or changes requested (with
-    the notes). Other statuses and refused moves say nothing. Call it inside the transaction of the
+def review_decided(
+    sender: object = None, *, shot_id: int, upload_id: int, to_status: str, moved: bool = True, **_signal: object
+) -> None:
+    """frameio.signals.review_decided, when a Frame.io Status moved a shot: approved, or changes requested (with
+    the notes). Other statuses and refused moves say nothing. Sent inside the transaction of the
     move: the message is written in it, keyed by the move's ShotEvent."""
     _queue("review decided", _review_decided, shot_id=shot_id, upload_id=upload_id, to_status=to_status, moved=moved)
 

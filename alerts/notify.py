@@ -17,7 +17,7 @@ from alerts.services import outbox_queue
 from frameio.models import ReviewNote, Upload
 from ingest.models import Render
 from shots.models import Project, Shot, ShotEvent
-from shots.workflow import ORDER, Status
+from shots.workflow import ORDER, Status, percent_complete
 
 NOTES_SHOWN = 10
 MB = 1024 * 1024
@@ -153,14 +153,12 @@ def digests_due(*, now: datetime | None = None, hour: int | None = None) -> list
 
 def digest(*, project: Project, now: datetime) -> list[int]:
     """The project in one message: progress, the last 24 h (moves, uploads, reviews), what needs eyes."""
-    from postflow.dashboard.selectors import PROGRESS_WEIGHT
-
     since = now - timedelta(hours=24)
     counts = dict(
         Shot.objects.filter(project=project, omitted=False).order_by().values_list("status").annotate(n=Count("id"))
     )
     total = sum(counts.values())
-    percent = 100 * sum(PROGRESS_WEIGHT[s] * n for s, n in counts.items()) / total if total else 0.0
+    percent = percent_complete(counts)
     events = ShotEvent.objects.filter(shot__project=project, created_at__gt=since, created_at__lte=now)
     moves = events.filter(kind__in=[ShotEvent.Kind.TRANSITION, ShotEvent.Kind.OVERRIDE])
     uploads = Upload.objects.filter(render__shot__project=project, uploaded_at__gt=since, uploaded_at__lte=now)

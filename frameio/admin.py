@@ -7,6 +7,7 @@ from frameio.client import FrameioError
 from frameio.models import FrameioConnection, FrameioWebhook, ReviewNote, Upload, WebhookDelivery
 from frameio.uploads import upload_cancel, upload_retry
 from frameio.webhooks import WebhookError, webhook_register, webhook_remove
+from shots.admin import ShotAdmin
 
 
 @admin.register(FrameioConnection)
@@ -199,7 +200,8 @@ class ReviewNoteAdmin(admin.ModelAdmin):
 
 
 class ReviewNoteInline(admin.TabularInline):
-    """The shot's review notes, newest version first (shown on the shot in shots.admin)."""
+    """The shot's review notes, newest version first, on the shot's admin page (added below: shots
+    knows nothing of Frame.io)."""
 
     model = ReviewNote
     fields = (
@@ -233,3 +235,6 @@ class ReviewNoteInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+ShotAdmin.inlines = (*ShotAdmin.inlines, ReviewNoteInline)

@@ -39,7 +39,7 @@ from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from alerts import hooks as alerts_hooks
+from frameio import signals as frameio_signals
 from frameio.auth import build_client, effective_target
 from frameio.client import Comment, Endpoint, FrameioClient, FrameioError
 from frameio.models import ReviewNote, ReviewState, Upload
@@ -340,7 +340,9 @@ def status_apply(*, upload: Upload, file_id: str, option: str) -> str:
             reason=f'Frame.io Status "{option}" on v{upload.render.version}',
             details={"frameio_file_id": file_id, "status_option": option, "version": upload.render.version},
         )
-        alerts_hooks.review_decided(shot_id=shot.pk, upload_id=upload.pk, to_status=target, moved=moved)  # Discord
+        frameio_signals.review_decided.send(  # alerts: the Discord message, written in this transaction
+            sender=Upload, shot_id=shot.pk, upload_id=upload.pk, to_status=target, moved=moved
+        )
     return f'Status "{option}": {shot} {"moved to" if moved else "refused to move to"} {target}'
 
 

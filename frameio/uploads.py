@@ -31,9 +31,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
-from django_q.tasks import async_task
 
-from alerts import hooks as alerts_hooks
+from frameio import jobs
+from frameio import signals as frameio_signals
 from frameio.auth import (
     build_client,
     connect_server_to_server,
@@ -45,7 +45,7 @@ from frameio.client import FrameioClient, FrameioError, redact, redact_url
 from frameio.crypto import decrypt, encrypt
 from frameio.models import Upload, UploadPart
 from ingest.models import Render
-from ingest.services import render_check_unchanged
+from ingest.services import render_check_unchanged, render_mark_uploaded
 from postflow import realtime
 from shots.models import Project, Scene, Shot
 from shots.services import shot_try_transition
@@ -105,15 +105,8 @@ def upload_for_render(*, render_id: int) -> Upload | None:
         )
         existing.refresh_from_db()
     elif existing.state in (Upload.State.UPLOADED, Upload.State.READY):  # these bytes are in Frame.io already
-        _render_uploaded(render.pk, existing.checksum)
+        render_mark_uploaded(render_id=render.pk, checksum=existing.checksum)
     return existing
-
-
-def _render_uploaded(render_id: int, checksum: str) -> None:
-    if Render.objects.filter(pk=render_id, state=Render.State.QUEUED, checksum=checksum).update(
-        state=Render.State.UPLOADED
-    ):
-        realtime.publish_render(render_id)
 
 
 def upload_run(
@@ -148,7 +141,7 @@ def upload_retry(*, upload_id: int) -> bool:
         state=Upload.State.QUEUED, attempts=0, next_attempt_at=None, last_error=""
     )
     if retried:
-        transaction.on_commit(lambda: async_task("frameio.tasks.upload_run", upload_id))
+        transaction.on_commit(lambda: jobs.enqueue_upload_run(upload_id))
     return bool(retried)
 
 
@@ -169,7 +162,7 @@ def uploads_reconcile(*, client: FrameioClient | None = None) -> dict[str, int]:
         Render.objects.filter(state=Render.State.QUEUED).filter(~Exists(sending)).values_list("pk", flat=True)
     )
     for render_id in orphans:
-        async_task("frameio.tasks.upload_render", render_id)
+        jobs.enqueue_upload_render(render_id)
     due = Upload.objects.filter(
         Q(state__in=Upload.ACTIVE, render__state=Render.State.QUEUED, render__checksum=F("checksum")) | _AFTER_PENDING
     ).filter(
@@ -178,7 +171,7 @@ def uploads_reconcile(*, client: FrameioClient | None = None) -> dict[str, int]:
     )
     due_ids = list(due.values_list("pk", flat=True))
     for upload_id in due_ids:
-        async_task("frameio.tasks.upload_run", upload_id)
+        jobs.enqueue_upload_run(upload_id)
     followed = 0
     if Upload.objects.filter(state=Upload.State.UPLOADED).exists() or _pending_status().exists():
         client = client or build_client()
@@ -642,11 +635,9 @@ def _wait_complete(job: _Job) -> None:
     # a crash cannot leave an uploaded render whose message was never queued.
     with transaction.atomic():
         _set(job, state=Upload.State.UPLOADED, uploaded_at=now, bytes_done=job.upload.bytes_total)
-        Render.objects.filter(pk=job.render.pk, state=Render.State.QUEUED, checksum=job.upload.checksum).update(
-            state=Render.State.UPLOADED
-        )
-        realtime.publish_render(job.render.pk)
-        alerts_hooks.upload_finished(upload_id=job.upload.pk)  # the Discord message in the outbox; the metric on commit
+        render_mark_uploaded(render_id=job.render.pk, checksum=job.upload.checksum)
+        # Listeners (alerts: the Discord message in the outbox, the metric on commit) write in this transaction.
+        frameio_signals.upload_finished.send(sender=Upload, upload_id=job.upload.pk)
     logger.info("upload %s complete: %s", job.upload.pk, job.upload.view_url)
 
 
@@ -823,7 +814,7 @@ def scene_folder(client: FrameioClient, *, account_id: str, scene: Scene) -> str
     """The scene's folder id, created once. No transaction is held across the Frame.io calls: a folder
     of that name is adopted (a crash after creating it, or another worker's), else one is created and
     saved with a compare-and-set; a worker that loses adopts the winner's and deletes its own."""
-    alerts_hooks.scene_folder_lookup(cached=bool(scene.frameio_folder_id))  # structure cache hit rate
+    frameio_signals.scene_folder_lookup.send(sender=Scene, cached=bool(scene.frameio_folder_id))  # cache hit rate
     if scene.frameio_folder_id:
         return scene.frameio_folder_id
     project = ensure_project(client, project=scene.project)

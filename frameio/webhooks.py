@@ -41,9 +41,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
-from django_q.tasks import async_task
 
-from frameio import review
+from frameio import jobs, review
 from frameio.auth import build_client, effective_target
 from frameio.client import FrameioClient, FrameioError, redact
 from frameio.crypto import TokenDecryptError, decrypt, encrypt
@@ -166,7 +165,7 @@ def _id_of(payload: dict, name: str, field: str = "id") -> str:
 
 
 def _enqueue(delivery_id: int) -> None:
-    transaction.on_commit(lambda: async_task("frameio.tasks.webhook_process", delivery_id))
+    transaction.on_commit(lambda: jobs.enqueue_webhook_process(delivery_id))
 
 
 @transaction.atomic
@@ -289,7 +288,7 @@ def deliveries_requeue(*, now: datetime | None = None) -> int:
         state=WebhookDelivery.State.QUEUED
     )
     for delivery_id in ids:
-        async_task("frameio.tasks.webhook_process", delivery_id)
+        jobs.enqueue_webhook_process(delivery_id)
     return len(ids)
 
 

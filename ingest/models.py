@@ -6,6 +6,23 @@ from django.db.models import Q
 from shots.models import Shot
 
 
+class RenderState(models.TextChoices):
+    DISCOVERED = "discovered", "Discovered"  # seen; waiting for data and the settle window
+    STABLE = "stable", "Stable"  # size > 0, unchanged across the settle window
+    VERIFIED = "verified", "Verified"  # named, probed and hashed
+    QUEUED = "queued", "Queued"  # handed to the upload pipeline
+    UPLOADED = "uploaded", "Uploaded"  # in Frame.io
+    DONE = "done", "Done"  # verified; its folder's rule asked for no upload
+    QUARANTINED = "quarantined", "Quarantined"
+    DISMISSED = "dismissed", "Dismissed"  # a producer set it aside
+    GONE = "gone", "Gone"  # vanished before it was verified
+
+
+# The states in which a render holds a version of its shot: one file per (shot, version) among them
+# (the constraint below), the latest of them is the shot's current version.
+VERSION_STATES = [RenderState.VERIFIED, RenderState.QUEUED, RenderState.UPLOADED, RenderState.DONE]
+
+
 class Render(models.Model):
     """A file under a watch root. One row per (root, path); it survives restarts, so a restart
     never verifies or enqueues a render twice.
@@ -14,16 +31,8 @@ class Render(models.Model):
                          \\-> quarantined (reason) -> released (back to discovered) | dismissed
     """
 
-    class State(models.TextChoices):
-        DISCOVERED = "discovered", "Discovered"  # seen; waiting for data and the settle window
-        STABLE = "stable", "Stable"  # size > 0, unchanged across the settle window
-        VERIFIED = "verified", "Verified"  # named, probed and hashed
-        QUEUED = "queued", "Queued"  # handed to the upload pipeline
-        UPLOADED = "uploaded", "Uploaded"  # in Frame.io
-        DONE = "done", "Done"  # verified; its folder's rule asked for no upload
-        QUARANTINED = "quarantined", "Quarantined"
-        DISMISSED = "dismissed", "Dismissed"  # a producer set it aside
-        GONE = "gone", "Gone"  # vanished before it was verified
+    State = RenderState
+    VERSION_STATES = VERSION_STATES  # the module's list, reachable as Render.VERSION_STATES
 
     root = models.CharField(max_length=500, help_text="The watch root, as configured.")
     path = models.CharField(max_length=1000, help_text="Relative to the root, with / separators.")
@@ -54,7 +63,7 @@ class Render(models.Model):
             # One file per shot version among the renders that count; collisions are quarantined.
             models.UniqueConstraint(
                 fields=["shot", "version"],
-                condition=Q(state__in=["verified", "queued", "uploaded", "done"]),
+                condition=Q(state__in=VERSION_STATES),
                 name="render_unique_shot_version",
             ),
         ]

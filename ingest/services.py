@@ -15,9 +15,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django_q.tasks import async_task
+from django.db.models import Max
+from django.utils import timezone
 
+from ingest import signals as ingest_signals
 from ingest.models import Render
+from ingest.naming import parse_name
 from ingest.rules import IGNORE, REVIEW, Rule, action_for, parse_rules
 from ingest.scanner import FileStat, ScanResult
 from ingest.selectors import resolve_name
@@ -229,7 +232,7 @@ def render_quarantine_path(*, config: WatchConfig, path: str, reason: str, now: 
         Render.objects.filter(pk=row.pk).update(state=Render.State.QUARANTINED, reason=reason)
     if created or row.reason != reason:
         logger.warning("quarantined %s: %s", path, reason)
-        realtime.publish_render(row.pk)
+        _publish_render(row.pk)
 
 
 def render_settle(*, config: WatchConfig, now: datetime) -> int:
@@ -324,16 +327,13 @@ def _with_suggestions(problem: str, suggestions: tuple[str, ...]) -> str:
 
 def _check_collision(render: Render, shot: Shot, version: int) -> None:
     holder = (
-        Render.objects.filter(shot=shot, version=version, state__in=_COUNTING)
+        Render.objects.filter(shot=shot, version=version, state__in=Render.VERSION_STATES)
         .exclude(pk=render.pk)
         .values_list("path", flat=True)
         .first()
     )
     if holder:
         raise VerifyError(f"version {version} of {shot} is already held by {holder}")
-
-
-_COUNTING = [Render.State.VERIFIED, Render.State.QUEUED, Render.State.UPLOADED, Render.State.DONE]
 
 
 def _check_media(facts: MediaFacts, shot: Shot, tolerance: int) -> None:
@@ -376,7 +376,7 @@ def _render_verified(
             )
             if claimed:
                 _apply_rule(render.pk, shot=shot, action=action, now=now)
-                realtime.publish_render(render.pk)
+                _publish_render(render.pk)
     except IntegrityError:
         # Another watcher verified a different file as the same version at the same moment.
         return render_quarantine(
@@ -394,9 +394,8 @@ def _difference(facts: MediaFacts, shot: Shot) -> int | None:
 def _apply_rule(render_id: int, *, shot: Shot, action: str, now: datetime) -> None:
     if action == REVIEW:
         Render.objects.filter(pk=render_id).update(state=Render.State.QUEUED, queued_at=now)
-        # After commit only: the job must find the row queued. A crash between the commit and
-        # the enqueue leaves a queued render without a job; the upload reconciler re-enqueues those.
-        transaction.on_commit(lambda: async_task("frameio.tasks.upload_render", render_id))
+        # The upload pipeline (above ingest) enqueues its job on commit: it must find the row queued.
+        ingest_signals.render_queued.send(sender=Render, render_id=render_id)
         return
     Render.objects.filter(pk=render_id).update(state=Render.State.DONE)
     if action != IGNORE:
@@ -412,8 +411,85 @@ def render_quarantine(*, render_id: int, reason: str, from_state: str | None = N
         renders = renders.filter(state=from_state)
     if renders.update(state=Render.State.QUARANTINED, reason=reason, shot=None, version=None):
         logger.warning("quarantined render %s: %s", render_id, reason)
-        realtime.publish_render(render_id)
+        _publish_render(render_id)
     return Render.objects.get(pk=render_id)
+
+
+# --- the upload pipeline's moves ------------------------------------------------------------
+
+
+def render_mark_uploaded(*, render_id: int, checksum: str) -> bool:
+    """queued -> uploaded, once the upload pipeline has these bytes (this checksum) in Frame.io. A
+    render the watcher reset or verified again meanwhile (another state, other content) is left
+    alone. Returns True if the render moved."""
+    moved = Render.objects.filter(pk=render_id, state=Render.State.QUEUED, checksum=checksum).update(
+        state=Render.State.UPLOADED
+    )
+    if moved:
+        _publish_render(render_id)
+    return bool(moved)
+
+
+def render_queue_by_hand(*, path: Path, shot: Shot, version: int | None, templates: list[str]) -> Render:
+    """A file given by hand (`manage.py frameio_upload`), recorded as a queued render of `shot` for
+    review. The version comes from `version`, else from the name, else the shot's next one. The same
+    unchanged file given again is the row already recorded (the upload resumes). Raises VerifyError
+    if the version is held by another file. The caller runs the upload itself: no job is enqueued."""
+    root, name = path.parent, path.name
+    existing = Render.objects.filter(root=str(root), path=name).first()
+    stat = os.stat(path)
+    if existing and (existing.size, existing.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+        return existing  # run again after a failure or a crash: resume
+    parsed = parse_name(name, templates)
+    version = version or (parsed.version if parsed else None) or _next_version(shot)
+    safe_path(root, name)
+    checksum = checksum_xxh128(path)
+    now = timezone.now()
+    fields = {
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "inode": stat.st_ino,
+        "first_seen": now,
+        "observed_since": now,
+        "stable_since": now,
+        "state": Render.State.QUEUED,
+        "shot": shot,
+        "version": version,
+        "checksum": checksum,
+        "verified_at": now,
+        "queued_at": now,
+        "rule": "review",
+        "reason": "uploaded with manage.py frameio_upload",
+    }
+    try:
+        with transaction.atomic():
+            render, _ = Render.objects.update_or_create(root=str(root), path=name, defaults=fields)
+    except IntegrityError:
+        raise VerifyError(f"version {version} of {shot} is held by another file; pass --version") from None
+    return render
+
+
+def _next_version(shot: Shot) -> int:
+    return (Render.objects.filter(shot=shot).aggregate(top=Max("version"))["top"] or 0) + 1
+
+
+def _publish_render(render_id: int) -> None:
+    """The render's current state, as "render.state" (read now, inside the caller's transaction)."""
+    render = Render.objects.select_related("shot").filter(pk=render_id).first()
+    if render is None:
+        return
+    realtime.publish(
+        "render.state",
+        {
+            "render_id": render.pk,
+            "path": render.path,
+            "state": render.state,
+            "shot_id": render.shot_id,
+            "shot": str(render.shot) if render.shot else "",
+            "version": render.version,
+            "reason": render.reason,
+        },
+    )
 
 
 def render_release(*, render_id: int) -> bool:
@@ -423,7 +499,7 @@ def render_release(*, render_id: int) -> bool:
         state=Render.State.STABLE, reason=""
     )
     if released:
-        realtime.publish_render(render_id)
+        _publish_render(render_id)
     return bool(released)
 
 
@@ -433,5 +509,5 @@ def render_dismiss(*, render_id: int, actor: str) -> bool:
         state=Render.State.DISMISSED, reason=f"dismissed by {actor}"
     )
     if dismissed:
-        realtime.publish_render(render_id)
+        _publish_render(render_id)
     return bool(dismissed)

@@ -14,7 +14,7 @@ from datetime import datetime
 from django.db import close_old_connections
 from django.utils import timezone
 
-from alerts import hooks as alerts_hooks
+from ingest import signals as ingest_signals
 from ingest.lucid import Pinner
 from ingest.models import Render, WatcherHeartbeat
 from ingest.scanner import RootUnavailable, ScanResult, TreeScanner
@@ -131,8 +131,12 @@ class Watcher:
             raise
         if result.full:
             self.last_full = now
-        alerts_hooks.watcher_scanned(
-            watcher=self.name, ms=(time.monotonic() - started) * 1000, files=result.files_statted, full=result.full
+        ingest_signals.watcher_scanned.send(
+            sender=Watcher,
+            watcher=self.name,
+            ms=(time.monotonic() - started) * 1000,
+            files=result.files_statted,
+            full=result.full,
         )
         return result
 

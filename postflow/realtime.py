@@ -95,51 +95,6 @@ def group_message(events: list[dict]) -> dict:
     return {"type": "live.events", "events": events}
 
 
-# --- what producers publish --------------------------------------------------------------------
-
-
-def publish_shot_event(event) -> None:
-    """A ShotEvent that changed a status (transition or override), as "shot.status"."""
-    shot = event.shot
-    publish(
-        "shot.status",
-        {
-            "event_id": event.id,
-            "shot_id": shot.pk,
-            "shot": str(shot),
-            "project_id": shot.project_id,
-            "scene_id": shot.scene_id,
-            "omitted": shot.omitted,
-            "kind": event.kind,
-            "from": event.from_status,
-            "to": event.to_status,
-            "actor": event.actor,
-            "reason": event.reason,
-        },
-    )
-
-
-def publish_render(render_id: int) -> None:
-    """The render's current state, as "render.state" (read now, inside the caller's transaction)."""
-    from ingest.models import Render  # ingest depends on postflow, not the other way round
-
-    render = Render.objects.select_related("shot").filter(pk=render_id).first()
-    if render is None:
-        return
-    publish(
-        "render.state",
-        {
-            "render_id": render.pk,
-            "path": render.path,
-            "state": render.state,
-            "shot_id": render.shot_id,
-            "shot": str(render.shot) if render.shot else "",
-            "version": render.version,
-            "reason": render.reason,
-        },
-    )
-
-
 # --- catch-up, for a socket that resumes ---------------------------------------------------------
 
 

@@ -17,7 +17,6 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.http import content_disposition_header
 
-from frameio.admin import ReviewNoteInline  # review notes from Frame.io, shown on the shot
 from shots.exports import ExportFormat, export_shots, safe_code, zip_archive
 from shots.forms import ForceStatusForm, MoveToForm, ShotAdminForm
 from shots.models import Project, Scene, Shot, ShotEvent, SourceFile
@@ -197,7 +196,8 @@ class ShotAdmin(admin.ModelAdmin):
         ("Timecodes", {"fields": ("source_in", "source_out", "timeline_in", "timeline_out", "duration")}),
         (None, {"fields": ("notes", "omitted", "created_at", "updated_at")}),
     )
-    inlines = (ShotEventInline, ReviewNoteInline)
+    # Apps above shots add their own inlines in their admin module (frameio's review notes).
+    inlines = (ShotEventInline,)
     actions = (
         "move_to",
         "force_status",

@@ -46,7 +46,7 @@ def _apply(*, shot: Shot, to_status: Status, kind: str, actor: str, reason: str,
         reason=reason,
         details=details,
     )
-    realtime.publish_shot_event(event)  # on commit: the dashboards see it, or nothing if rolled back
+    _publish_status_event(event)  # on commit: the dashboards see it, or nothing if rolled back
     logger.info("shot %s: %s -> %s by %s", shot, shot.status, to_status, actor)
     shot.status = to_status
     return event
@@ -98,9 +98,30 @@ def shot_try_transition(
             reason=str(exc),
             details=details or {},
         )
-        realtime.publish_shot_event(refused)
+        _publish_status_event(refused)
         return False
     return True
+
+
+def _publish_status_event(event: ShotEvent) -> None:
+    """A ShotEvent that changed a status (transition or override) or was refused, as "shot.status"."""
+    shot = event.shot
+    realtime.publish(
+        "shot.status",
+        {
+            "event_id": event.id,
+            "shot_id": shot.pk,
+            "shot": str(shot),
+            "project_id": shot.project_id,
+            "scene_id": shot.scene_id,
+            "omitted": shot.omitted,
+            "kind": event.kind,
+            "from": event.from_status,
+            "to": event.to_status,
+            "actor": event.actor,
+            "reason": event.reason,
+        },
+    )
 
 
 def _parse_status(value: str) -> Status:

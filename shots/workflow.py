@@ -4,6 +4,8 @@ Pure data and functions, no database: `shots.services.shot_transition` is the on
 that applies a move.
 """
 
+from collections.abc import Mapping
+
 from django.db import models
 
 
@@ -56,8 +58,24 @@ ALLOWED: dict[Status, frozenset[Status]] = {
     Status.FINAL_DELIVERY: frozenset(),
 }
 
-# Where a shot stands for "percent complete": the index of its status in the pipeline.
+# The pipeline's order (lists, bars, "percent complete").
 ORDER: tuple[Status, ...] = tuple(Status)
+
+# Percent complete (docs/realtime.md): each shot counts for the position of its status in the
+# pipeline, from 0 (pending) to 1 (final_delivery), in equal steps of 1/11; `revision_requested`
+# counts as `review_uploaded`, because a revision sends the work back and must not look like
+# progress past the upload.
+_STEP = 1 / (len(ORDER) - 1)
+PROGRESS_WEIGHT: dict[str, float] = {status.value: ORDER.index(status) * _STEP for status in ORDER}
+PROGRESS_WEIGHT[Status.REVISION_REQUESTED] = PROGRESS_WEIGHT[Status.REVIEW_UPLOADED]
+
+
+def percent_complete(counts: Mapping[str, int]) -> float:
+    """The mean progress of shots counted per status ({status: n}), in percent; 0 for no shots."""
+    total = sum(counts.values())
+    if not total:
+        return 0.0
+    return 100 * sum(PROGRESS_WEIGHT[status] * n for status, n in counts.items()) / total
 
 
 def is_allowed(from_status: str, to_status: str) -> bool:

@@ -1,10 +1,7 @@
 """Reads for the supervisors' dashboard: aggregate queries only, a bounded number per page.
 
-Percent complete (docs/realtime.md): each shot counts for the position of its status in the
-pipeline (`shots.workflow.ORDER`), from 0 % (pending) to 100 % (final_delivery), in equal steps
-of 1/11; `revision_requested` counts as `review_uploaded`, because a revision sends the work back
-and must not look like progress past the upload. A scene's (and the project's) percent is the
-mean over its shots that are not omitted. "Delivered" is the count at final_delivery alone.
+Percent complete is `shots.workflow.percent_complete` (docs/realtime.md); a scene's (and the
+project's) percent is the mean over its shots that are not omitted. "Delivered" is the count at final_delivery alone.
 """
 
 from __future__ import annotations
@@ -20,15 +17,8 @@ from frameio.models import FrameioConnection, ReviewNote, Upload
 from ingest.models import Render, WatcherHeartbeat
 from shots.models import Project, Scene, Shot, ShotEvent
 from shots.selectors import CUT_ORDER
-from shots.workflow import ORDER, STAGE_STATUSES, Stage, Status
+from shots.workflow import ORDER, STAGE_STATUSES, Stage, Status, percent_complete
 
-_STEP = 1 / (len(ORDER) - 1)
-PROGRESS_WEIGHT: dict[str, float] = {status.value: ORDER.index(status) * _STEP for status in ORDER}
-PROGRESS_WEIGHT[Status.REVISION_REQUESTED] = PROGRESS_WEIGHT[Status.REVIEW_UPLOADED]
-
-# Render states that hold a version of a shot (the scene page's "latest version").
-# ("uploaded" arrives with the upload pipeline; filtering on a state no row has yet is harmless.)
-VERSION_STATES = ["verified", "queued", "uploaded", "done"]
 # The upload queue: the ledger's queued renders (with their Upload row once the job made one),
 # the quarantined ones (waiting for a producer) and those still settling.
 QUEUE_STATES = [Render.State.DISCOVERED, Render.State.STABLE, Render.State.QUEUED, Render.State.QUARANTINED]
@@ -51,10 +41,7 @@ class Progress:
 
     @property
     def percent(self) -> float:
-        total = self.total
-        if not total:
-            return 0.0
-        return 100 * sum(PROGRESS_WEIGHT[status] * n for status, n in self.counts.items()) / total
+        return percent_complete(self.counts)
 
     @property
     def delivered(self) -> int:
@@ -242,7 +229,9 @@ def scene_shots(scene: Scene) -> list[Shot]:
     """The scene's shots in cut order, each with `latest_version` from the render ledger, and its
     open review notes (`open_notes`, `latest_note`; see `_attach_open_notes`): two queries."""
     latest = (
-        Render.objects.filter(shot=OuterRef("pk"), state__in=VERSION_STATES).order_by("-version").values("version")[:1]
+        Render.objects.filter(shot=OuterRef("pk"), state__in=Render.VERSION_STATES)
+        .order_by("-version")
+        .values("version")[:1]
     )
     shots = (
         Shot.objects.filter(scene=scene)

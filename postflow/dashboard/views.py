@@ -23,7 +23,7 @@ from postflow.dashboard import selectors
 from postflow.dashboard.forms import ForceStatusForm
 from shots.models import Scene, Shot
 from shots.services import ShotStatusError, shot_force_status
-from shots.workflow import ORDER, STAGE_OF
+from shots.workflow import ORDER, PROGRESS_WEIGHT, STAGE_OF
 
 # Each control needs the same model permission as the admin action it mirrors; a staff user
 # without it sees the data, not the control.
@@ -43,8 +43,7 @@ def _controls(request: HttpRequest) -> dict[str, bool]:
 def _live_config(*, last_id: int, watermark: int = 0, **extra) -> dict:
     """What dashboard.js needs: where the log stands, and the status machine for the bars."""
     statuses = [
-        {"value": s.value, "label": s.label, "stage": STAGE_OF[s].value, "weight": selectors.PROGRESS_WEIGHT[s]}
-        for s in ORDER
+        {"value": s.value, "label": s.label, "stage": STAGE_OF[s].value, "weight": PROGRESS_WEIGHT[s]} for s in ORDER
     ]
     return {"last_id": last_id, "watermark": watermark, "statuses": statuses, **extra}
 

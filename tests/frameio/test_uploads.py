@@ -10,7 +10,7 @@ import pytest
 import xxhash
 from django.utils import timezone
 
-from frameio import auth, uploads
+from frameio import auth, jobs, uploads
 from frameio.client import FrameioClient
 from frameio.models import Upload, UploadPart
 from ingest.models import Render
@@ -264,7 +264,7 @@ def test_racing_claims_never_take_more_slots_than_the_cap(shot, tmp_path, settin
 
 def test_reconciler_enqueues_due_work_and_follows_transcoding(sandbox, shot, tmp_path, monkeypatch):
     enqueued = []
-    monkeypatch.setattr(uploads, "async_task", lambda *args: enqueued.append(args))
+    monkeypatch.setattr(jobs, "async_task", lambda *args: enqueued.append(args))
     done = uploads.upload_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
     orphan = queued_render(tmp_path, shot, 2, size=MB)  # queued by the watcher, its job lost
     stuck = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 3, size=MB).pk)
@@ -412,7 +412,7 @@ def test_steps_after_the_bytes_are_retried_by_the_reconciler(sandbox, shot, tmp_
 
     monkeypatch.setattr(uploads, "_stack", flaky)
     enqueued = []
-    monkeypatch.setattr(uploads, "async_task", lambda *args: enqueued.append(args))
+    monkeypatch.setattr(jobs, "async_task", lambda *args: enqueued.append(args))
     upload = uploads.upload_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
     assert upload.state == Upload.State.UPLOADED and upload.stacked_at is None and upload.shot_moved_at is None
     assert "503" in upload.last_error and upload.next_attempt_at is not None and upload.lease_owner == ""
@@ -502,7 +502,7 @@ def test_a_render_queued_again_with_the_same_bytes_is_not_stranded(sandbox, shot
     upload = uploads.upload_for_render(render_id=render.pk)
     Upload.objects.filter(pk=upload.pk).update(state=Upload.State.FAILED, attempts=5, last_error="old")
     enqueued = []
-    monkeypatch.setattr(uploads, "async_task", lambda *args: enqueued.append(args))
+    monkeypatch.setattr(jobs, "async_task", lambda *args: enqueued.append(args))
     uploads.uploads_reconcile()
     assert enqueued == [("frameio.tasks.upload_render", render.pk)]  # QUEUED without an active upload
     _run_enqueued(enqueued)

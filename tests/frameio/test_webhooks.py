@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from frameio import health, review, tasks, webhooks
+from frameio import jobs as frameio_jobs
 from frameio.crypto import encrypt
 from frameio.models import FrameioWebhook, ReviewNote, WebhookDelivery
 from shots.workflow import Status
@@ -87,7 +88,7 @@ def enqueued(monkeypatch):
         with lock:
             jobs.append(args[0])
 
-    monkeypatch.setattr(webhooks, "async_task", record)
+    monkeypatch.setattr(frameio_jobs, "async_task", record)
     return jobs
 
 

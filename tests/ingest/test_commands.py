@@ -33,7 +33,7 @@ def mount(db, tmp_path, settings):
 
 
 def test_oneshot_json_prints_one_object_per_file(mount, django_capture_on_commit_callbacks, monkeypatch):
-    monkeypatch.setattr("ingest.services.async_task", lambda *args: None)
+    monkeypatch.setattr("frameio.jobs.async_task", lambda *args: None)
     out = StringIO()
     with django_capture_on_commit_callbacks(execute=True):
         call_command("watch", "--oneshot", "--json", "--root", str(mount), stdout=out)
@@ -68,7 +68,7 @@ def test_json_needs_oneshot(db):
 
 
 def test_admin_release_and_dismiss(mount, admin_client, monkeypatch):
-    monkeypatch.setattr("ingest.services.async_task", lambda *args: None)
+    monkeypatch.setattr("frameio.jobs.async_task", lambda *args: None)
     call_command("watch", "--oneshot", "--root", str(mount), stdout=StringIO())
     quarantined = Render.objects.get(state=Render.State.QUARANTINED)
     queued = Render.objects.get(state=Render.State.QUEUED)

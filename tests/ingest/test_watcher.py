@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError
 
+from frameio import jobs
 from ingest import services
 from ingest.lucid import Pinner
 from ingest.models import Render, WatcherHeartbeat
@@ -54,7 +55,7 @@ def root(tmp_path) -> Path:
 @pytest.fixture
 def enqueued(monkeypatch) -> list[tuple]:
     calls: list[tuple] = []
-    monkeypatch.setattr(services, "async_task", lambda *args: calls.append(args))
+    monkeypatch.setattr(jobs, "async_task", lambda *args: calls.append(args))
     return calls
 
 

@@ -17,7 +17,7 @@ from postflow.dashboard import selectors
 from postflow.models import LiveEvent
 from shots.models import ShotEvent
 from shots.services import shot_transition
-from shots.workflow import Status
+from shots.workflow import PROGRESS_WEIGHT, Status
 from tests.factories import make_project, make_render, make_review_note, make_scene, make_shot
 
 INDEX = reverse("dashboard:index")
@@ -49,7 +49,7 @@ def film(db):
 
 
 def test_percent_complete_is_the_mean_position_in_the_pipeline():
-    weights = selectors.PROGRESS_WEIGHT
+    weights = PROGRESS_WEIGHT
     assert weights[Status.PENDING] == 0 and weights[Status.FINAL_DELIVERY] == 1
     assert weights[Status.AE_READY] == pytest.approx(2 / 11)
     # A revision sends the work back: it never counts for more than the upload it answers.

@@ -1,22 +1,15 @@
 """`manage.py frameio_upload FILE --shot NOMENCLATURE [--version N]`: one file to Frame.io, by the
 same path as the watcher's renders (structure, parts, stack, Status, shot move), with progress."""
 
-import os
 import sys
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import IntegrityError, transaction
-from django.db.models import Max
-from django.utils import timezone
 
 from frameio import uploads
 from frameio.models import Upload
-from ingest.models import Render
-from ingest.naming import parse_name
-from ingest.services import safe_path
-from ingest.verify import checksum_xxh128
+from ingest.services import VerifyError, render_queue_by_hand
 from shots.models import Shot
 
 
@@ -39,7 +32,12 @@ class Command(BaseCommand):
         target = Shot.objects.select_related("project").filter(nomenclature=shot).first()
         if target is None:
             raise CommandError(f"no shot {shot!r}; `manage.py nomenclature` shows what a name resolves to")
-        render = self._render(path, target, version)
+        try:
+            render = render_queue_by_hand(
+                path=path, shot=target, version=version, templates=list(settings.POSTFLOW_NAMING_TEMPLATES)
+            )
+        except VerifyError as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(f"{path.name} → {target} v{render.version:03d} ({render.size / 1e6:.1f} MB)")
         bar = _Bar(self.stdout) if sys.stdout.isatty() else None
         upload = uploads.upload_render(render_id=render.pk, on_progress=bar)
@@ -51,44 +49,6 @@ class Command(BaseCommand):
                 f"upload {state}: {upload.last_error if upload else ''} (run the command again to resume)"
             )
         self.stdout.write(self.style.SUCCESS(f"uploaded: {upload.view_url or upload.frameio_file_id}"))
-
-    def _render(self, path: Path, shot: Shot, version: int | None) -> Render:
-        root, name = path.parent, path.name
-        existing = Render.objects.filter(root=str(root), path=name).first()
-        stat = os.stat(path)
-        if existing and (existing.size, existing.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-            return existing  # run again after a failure or a crash: resume
-        parsed = parse_name(name, list(settings.POSTFLOW_NAMING_TEMPLATES))
-        version = version or (parsed.version if parsed else None) or _next_version(shot)
-        safe_path(root, name)
-        checksum = checksum_xxh128(path)
-        now = timezone.now()
-        fields = {
-            "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
-            "inode": stat.st_ino,
-            "first_seen": now,
-            "observed_since": now,
-            "stable_since": now,
-            "state": Render.State.QUEUED,
-            "shot": shot,
-            "version": version,
-            "checksum": checksum,
-            "verified_at": now,
-            "queued_at": now,
-            "rule": "review",
-            "reason": "uploaded with manage.py frameio_upload",
-        }
-        try:
-            with transaction.atomic():
-                render, _ = Render.objects.update_or_create(root=str(root), path=name, defaults=fields)
-        except IntegrityError:
-            raise CommandError(f"version {version} of {shot} is held by another file; pass --version") from None
-        return render
-
-
-def _next_version(shot: Shot) -> int:
-    return (Render.objects.filter(shot=shot).aggregate(top=Max("version"))["top"] or 0) + 1
 
 
 class _Bar:
