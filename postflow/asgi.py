@@ -1,8 +1,8 @@
 """ASGI entry point: HTTP through Django; websockets join here with the dashboard.
 
 In the embedded default (sandbox mode, FRAMEIO_SANDBOX_URL = this server + FRAMEIO_SANDBOX_PREFIX), the paths
-under the prefix go to the Frame.io sandbox, started in this process on first use (frameio/sandbox/asgi.py),
-its state in var/frameio-sandbox.json; under daphne their bodies stream (frameio/sandbox/daphne_streaming.py).
+under the prefix go to the Frame.io sandbox, started in this process on first use (frameio_sandbox/asgi.py),
+its state in var/frameio-sandbox.json; under daphne their bodies stream (frameio_sandbox/daphne_streaming.py).
 """
 
 import os
@@ -22,9 +22,9 @@ def _embedded_sandbox(fallback):
         return fallback
     import atexit
 
-    from frameio.sandbox import daphne_streaming
-    from frameio.sandbox.asgi import SandboxProxy, mount
-    from frameio.sandbox.config import SandboxConfig
+    from frameio_sandbox import daphne_streaming
+    from frameio_sandbox.asgi import SandboxProxy, mount
+    from frameio_sandbox.config import SandboxConfig
 
     prefix = settings.FRAMEIO_SANDBOX_PREFIX
 

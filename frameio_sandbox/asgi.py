@@ -32,8 +32,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
-from frameio.sandbox.config import SandboxConfig
-from frameio.sandbox.server import Sandbox
+from frameio_sandbox.config import SandboxConfig
+from frameio_sandbox.server import Sandbox
 
 __all__ = ["SandboxProxy", "mount", "under_prefix"]
 

@@ -4,7 +4,7 @@ It is a fake of someone else's service: it imports nothing from Django or postfl
 must not import it outside the `frameio_sandbox` command, the embedded default and tests.
 """
 
-from frameio.sandbox.config import SandboxConfig
-from frameio.sandbox.server import Sandbox, run_sandbox
+from frameio_sandbox.config import SandboxConfig
+from frameio_sandbox.server import Sandbox, run_sandbox
 
 __all__ = ["Sandbox", "SandboxConfig", "run_sandbox"]
