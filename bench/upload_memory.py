@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import new_workdir  # noqa: E402
-from frameio.sandbox.server import SandboxConfig, run_sandbox  # noqa: E402
+from frameio_sandbox.server import SandboxConfig, run_sandbox  # noqa: E402
 
 LIMIT_MB = 100
 

@@ -24,7 +24,7 @@ from django.db import connection
 from django.test import Client
 
 from frameio.models import Upload
-from frameio.sandbox.server import SandboxConfig, run_sandbox
+from frameio_sandbox.server import SandboxConfig, run_sandbox
 from ingest.models import Render
 from postflow import realtime
 from postflow.lib.dburl import database_url

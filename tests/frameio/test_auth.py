@@ -460,7 +460,7 @@ def test_settings_defaults_and_sandbox_mode(monkeypatch):
 
 
 def test_sandbox_credentials_match_the_sandbox():
-    config = pytest.importorskip("frameio.sandbox.config")
+    config = pytest.importorskip("frameio_sandbox.config")
     values = runpy.run_path(str(SETTINGS_PY))
     if values["FRAMEIO_SANDBOX"]:
         assert values["FRAMEIO_CLIENT_ID"] == config.DEFAULT_CLIENT_ID

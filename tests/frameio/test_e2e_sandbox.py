@@ -18,7 +18,7 @@ from frameio.client import Endpoint, FrameioClient, FrameioError, RetryPolicy, T
 from frameio.models import FrameioConnection
 from tests.concurrency import race
 
-sandbox_server = pytest.importorskip("frameio.sandbox.server")
+sandbox_server = pytest.importorskip("frameio_sandbox.server")
 
 CONNECT = "/frameio/connect/"
 

@@ -10,13 +10,13 @@ import pytest
 
 from frameio import review, uploads
 from frameio.models import ReviewNote, ReviewState, Upload
-from frameio.sandbox.server import SandboxConfig, run_sandbox
-from frameio.sandbox.testing import SandboxApi
+from frameio_sandbox.server import SandboxConfig, run_sandbox
 from postflow.models import LiveEvent
 from shots.models import ShotEvent
 from shots.workflow import Status
 from tests.factories import make_project, make_scene, make_shot
 from tests.frameio.uploading import connect_to_sandbox, queued_render
+from tests.frameio_sandbox.harness import SandboxApi
 
 MB = 1_000_000
 NTSC_FILM = 24000 / 1001

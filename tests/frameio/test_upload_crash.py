@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from frameio.sandbox.server import SandboxConfig, run_sandbox
+from frameio_sandbox.server import SandboxConfig, run_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1_000_000

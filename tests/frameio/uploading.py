@@ -8,7 +8,7 @@ import xxhash
 from django.utils import timezone
 
 from frameio import auth, uploads
-from frameio.sandbox.server import SandboxConfig, run_sandbox
+from frameio_sandbox.server import SandboxConfig, run_sandbox
 from ingest.models import Render
 from shots.workflow import Status
 from tests.factories import make_project, make_scene, make_shot

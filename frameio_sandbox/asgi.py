@@ -15,7 +15,8 @@ message at a time (each written and drained before the next is read), the respon
 presigned part URLs refuse with 411 as S3 does); hop-by-hop headers are dropped. A client that goes away
 closes the upstream connection, so the sandbox drops a half-received part as it would for a direct client.
 An answer given before the request body was read to the end (a refused part PUT) carries `Connection: close`.
-Under daphne, see daphne_streaming.py: without it daphne itself buffers whole request bodies.
+Under daphne, see postflow/daphne_streaming.py (the web server's side, installed by postflow/sandbox.py): without
+it daphne itself buffers whole request bodies.
 
 Only loopback clients are served (the sandbox's credential is public and its webhooks reach loopback
 services): anyone else gets 403.
@@ -32,8 +33,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
-from frameio.sandbox.config import SandboxConfig
-from frameio.sandbox.server import Sandbox
+from frameio_sandbox.config import SandboxConfig
+from frameio_sandbox.server import Sandbox
 
 __all__ = ["SandboxProxy", "mount", "under_prefix"]
 

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from frameio.sandbox import SandboxConfig, run_sandbox
-from frameio.sandbox.testing import SandboxApi, put_parts
+from frameio_sandbox import SandboxConfig, run_sandbox
+from tests.frameio_sandbox.harness import SandboxApi, put_parts
 
 SCALE = 0.01  # back-offs of 0.15 s, 0.3 s, 0.6 s, 1.2 s instead of 15 s ... 120 s
 

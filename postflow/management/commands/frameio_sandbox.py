@@ -2,11 +2,9 @@
 
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from frameio.sandbox.__main__ import serve
-from frameio.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxConfig
+from postflow import sandbox
 
 
 class Command(BaseCommand):
@@ -28,29 +26,15 @@ class Command(BaseCommand):
             raise CommandError(f"--port {port} is not a TCP port")
         if state is not None and not state.parent.is_dir():
             raise CommandError(f"--state {state}: the folder {state.parent} does not exist")
-        config = SandboxConfig(
+        config = sandbox.standalone_config(
             host=host,
             port=port,
-            state_file=state,
-            data_dir=data_dir or (state.with_suffix(".data") if state else None),
-            # The credential postflow is configured with is the one the sandbox registers.
-            client_id=getattr(settings, "FRAMEIO_CLIENT_ID", "") or DEFAULT_CLIENT_ID,
-            client_secret=getattr(settings, "FRAMEIO_CLIENT_SECRET", "") or DEFAULT_CLIENT_SECRET,
+            state=state,
+            data_dir=data_dir,
             transcode_delay=transcode_delay,
             rate_limits=not no_rate_limits,
-            default_fps=_project_fps(),
         )
         try:
-            serve(config, announce=self.stdout.write)
+            sandbox.serve(config, announce=self.stdout.write)
         except OSError as exc:
             raise CommandError(f"cannot listen on {host}:{port}: {exc}") from exc
-
-
-def _project_fps() -> float:
-    """The film's frame rate, which is what Frame.io would read from postflow's renders."""
-    try:
-        from postflow.lib.timecode import parse_fps
-
-        return parse_fps(getattr(settings, "POSTFLOW_FPS", "25"))
-    except ValueError:
-        return 25.0

@@ -1,7 +1,7 @@
 """The Frame.io v4 OpenAPI spec, in the repository: one compact slice of it and the two files made from it.
 
-    python -m tests.frameio.openapi_slice ../shared/frameio-openapi/openapi-v4.json   # all three, from the spec
-    python -m tests.frameio.openapi_slice                                             # the two, from the slice
+    python -m tests.frameio_sandbox.openapi_slice ../shared/frameio-openapi/openapi-v4.json   # all three, from the spec
+    python -m tests.frameio_sandbox.openapi_slice                                             # the two, from the slice
 
 The published spec (`../shared/frameio-openapi/openapi-v4.json`, 930 KB) is not in the repository, and the
 tests must run without `../shared`. What is kept instead:
@@ -14,10 +14,10 @@ tests must run without `../shared`. What is kept instead:
   to be named so); identical response objects and headers are written once under `components/responses`
   and `components/headers` and referenced. `info.x-source-sha256` is the sha256 of the spec it came from.
   Nothing is repaired here.
-- `frameio/sandbox/spec.json`: what the sandbox enforces (operations, rate limits, request bodies and query
-  parameters), made by `frameio.sandbox.spec_extract.extract`.
+- `frameio_sandbox/spec.json`: what the sandbox enforces (operations, rate limits, request bodies and query
+  parameters), made by `frameio_sandbox.spec_extract.extract`.
 - `openapi_responses.json` (this folder): the response side, made by `extract` below, for the checks of the
-  sandbox's answers (`frameio.sandbox.testing.SpecChecker`, and openapi-core in test_sdk_contract.py):
+  sandbox's answers (`tests.frameio_sandbox.harness.SpecChecker`, and openapi-core in test_sdk_contract.py):
   every path and operation with its operationId, path parameters and responses (status codes, headers, JSON
   schemas), the component schemas those reference, and nothing else. It is an OpenAPI 3.0 document that
   openapi-core reads (with its spec validator off: the spec repeats one enum value).
@@ -46,7 +46,7 @@ import json
 import sys
 from pathlib import Path
 
-from frameio.sandbox import spec_extract
+from frameio_sandbox import spec_extract
 
 HERE = Path(__file__).parent
 COMPACT = HERE / "openapi_compact.json"
@@ -255,7 +255,7 @@ def source_note(sha256: str) -> str:
     return (
         f"The responses of the Frame.io v4 OpenAPI spec (openapi-v4.json, sha256 {sha256}), without descriptions"
         " and examples, two patterns repaired; made from openapi_compact.json by"
-        " `python -m tests.frameio.openapi_slice` (see tests/frameio/openapi_slice.py)"
+        " `python -m tests.frameio_sandbox.openapi_slice` (see tests/frameio_sandbox/openapi_slice.py)"
     )
 
 

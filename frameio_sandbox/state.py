@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from frameio.sandbox.runtime import Clock
+from frameio_sandbox.runtime import Clock
 
 # Fixed ids for what a fresh sandbox holds, so that ids stored by postflow survive a sandbox reset.
 _NS = uuid.UUID("5b1f7d52-6a4e-4f55-9c1e-7f0c2a0d8e11")

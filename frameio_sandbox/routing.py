@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from frameio.sandbox.schema import Validator
+from frameio_sandbox.schema import Validator
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
 

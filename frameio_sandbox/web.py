@@ -4,11 +4,11 @@ so that a "view on Frame.io" link in postflow leads somewhere when it points at 
 from html import escape
 from typing import TYPE_CHECKING
 
-from frameio.sandbox import render, uploads
-from frameio.sandbox.replies import Reply
+from frameio_sandbox import render, uploads
+from frameio_sandbox.replies import Reply
 
 if TYPE_CHECKING:
-    from frameio.sandbox.server import Sandbox
+    from frameio_sandbox.server import Sandbox
 
 
 def page(sb: "Sandbox", path: str) -> Reply | None:

@@ -19,15 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from frameio.sandbox import ims, render, uploads
-from frameio.sandbox.replies import Reply, json_reply
-from frameio.sandbox.routing import Operation
-from frameio.sandbox.state import new_id
-from frameio.sandbox.timecode import timecode_to_frame
-from frameio.sandbox.webhooks import EVENTS
+from frameio_sandbox import ims, render, uploads
+from frameio_sandbox.replies import Reply, json_reply
+from frameio_sandbox.routing import Operation
+from frameio_sandbox.state import new_id
+from frameio_sandbox.timecode import timecode_to_frame
+from frameio_sandbox.webhooks import EVENTS
 
 if TYPE_CHECKING:
-    from frameio.sandbox.server import Sandbox
+    from frameio_sandbox.server import Sandbox
 
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 409: "Conflict"}
 _TITLES |= {415: "Unsupported media type", 422: "Invalid value", 429: "Too many requests", 501: "Not implemented"}

@@ -1,7 +1,7 @@
 """A small validator for the subset of OpenAPI 3.0 schemas that the Frame.io v4 spec uses.
 
 The sandbox checks request bodies and query parameters with it (against `spec.json`), and the tests check
-the sandbox's answers with it (against tests/frameio/openapi_responses.json). It knows `$ref`, `allOf`, `oneOf`
+the sandbox's answers with it (against tests/frameio_sandbox/openapi_responses.json). It knows `$ref`, `allOf`, `oneOf`
 (by `discriminator` when the schema has one, otherwise "at least one branch matches": the spec's
 `TimeStamp` has two nullable branches, so a strict "exactly one" would reject every null), `anyOf`,
 `nullable`, `type`, `enum`, `required`, `properties`, `additionalProperties`, `min/maxProperties`,

@@ -1,4 +1,4 @@
-"""`python -m frameio.sandbox [--port 8001] [--state FILE]`: the sandbox without Django."""
+"""`python -m frameio_sandbox [--port 8001] [--state FILE]`: the sandbox without Django."""
 
 import argparse
 import logging
@@ -6,8 +6,8 @@ import signal
 import threading
 from pathlib import Path
 
-from frameio.sandbox.config import SandboxConfig
-from frameio.sandbox.server import Sandbox
+from frameio_sandbox.config import SandboxConfig
+from frameio_sandbox.server import Sandbox
 
 
 def serve(config: SandboxConfig, announce=print) -> None:
@@ -24,7 +24,7 @@ def serve(config: SandboxConfig, announce=print) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m frameio.sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m frameio_sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--state", type=Path, help="JSON file that keeps the sandbox's state across restarts")

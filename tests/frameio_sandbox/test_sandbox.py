@@ -15,11 +15,11 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from frameio.sandbox import SandboxConfig, run_sandbox, spec_extract
-from frameio.sandbox.server import Sandbox
-from frameio.sandbox.state import STATUS_FIELD_ID
-from frameio.sandbox.testing import FULL_SPEC, SandboxApi, SpecChecker, put_parts
-from tests.frameio import openapi_slice
+from frameio_sandbox import SandboxConfig, run_sandbox, spec_extract
+from frameio_sandbox.server import Sandbox
+from frameio_sandbox.state import STATUS_FIELD_ID
+from tests.frameio_sandbox import openapi_slice
+from tests.frameio_sandbox.harness import FULL_SPEC, SandboxApi, SpecChecker, put_parts
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -475,7 +475,7 @@ def test_spec_checker_checks_status_headers_and_body(sandbox, checker):
 
 
 def test_spec_slices_are_made_from_the_committed_compact_spec():
-    """spec.json and openapi_responses.json are what `python -m tests.frameio.openapi_slice` makes from
+    """spec.json and openapi_responses.json are what `python -m tests.frameio_sandbox.openapi_slice` makes from
     openapi_compact.json; with ../shared, that slice (and so both) is what the full spec gives."""
     text = openapi_slice.COMPACT.read_text()
     compact = json.loads(text)

@@ -30,8 +30,8 @@ from urllib.parse import parse_qsl
 import pydantic
 import pytest
 
-from frameio.sandbox.routing import load_spec
-from frameio.sandbox.server import Sandbox, SandboxConfig, run_sandbox
+from frameio_sandbox.routing import load_spec
+from frameio_sandbox.server import Sandbox, SandboxConfig, run_sandbox
 
 httpx = pytest.importorskip("httpx")
 openapi_core = pytest.importorskip("openapi_core")

@@ -14,13 +14,13 @@ from typing import Any
 
 import requests
 
-from frameio.sandbox.routing import load_spec
-from frameio.sandbox.schema import SchemaError, Validator
-from frameio.sandbox.server import Sandbox
+from frameio_sandbox.routing import load_spec
+from frameio_sandbox.schema import SchemaError, Validator
+from frameio_sandbox.server import Sandbox
 
 _REPO = Path(__file__).resolve().parents[2]
-# The response side of the Frame.io v4 OpenAPI spec, kept in the repository (see tests/frameio/openapi_slice.py).
-RESPONSES_SPEC = _REPO / "tests" / "frameio" / "openapi_responses.json"
+# The response side of the Frame.io v4 OpenAPI spec, kept in the repository (see openapi_slice.py, this folder).
+RESPONSES_SPEC = _REPO / "tests" / "frameio_sandbox" / "openapi_responses.json"
 # Where the full spec lives in this workplace (../shared beside the repository; not in a clean clone).
 # Only the tests that compare the repository's slices with it read it; FRAMEIO_OPENAPI_SPEC points elsewhere.
 FULL_SPEC = Path(

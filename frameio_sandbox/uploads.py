@@ -32,7 +32,7 @@ from urllib.parse import quote, urlencode
 from xml.sax.saxutils import escape
 
 if TYPE_CHECKING:
-    from frameio.sandbox.server import Sandbox, _Handler
+    from frameio_sandbox.server import Sandbox, _Handler
 
 UPLOAD_BUCKET = "frameio-uploads"
 ASSET_BUCKET = "frameio-assets"

@@ -12,9 +12,9 @@ import psutil
 import pytest
 import requests
 
-from frameio.sandbox import SandboxConfig, run_sandbox
-from frameio.sandbox.testing import SandboxApi, SpecChecker, put_parts
-from frameio.sandbox.uploads import plan_parts
+from frameio_sandbox import SandboxConfig, run_sandbox
+from frameio_sandbox.uploads import plan_parts
+from tests.frameio_sandbox.harness import SandboxApi, SpecChecker, put_parts
 
 MiB = 1024 * 1024
 HEADERS = {"Content-Type": "video/quicktime", "x-amz-acl": "private"}

@@ -24,11 +24,11 @@ import secrets
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from frameio.sandbox.replies import Reply, html_reply, json_reply
-from frameio.sandbox.state import SERVICE_USER_ID, USER_ID
+from frameio_sandbox.replies import Reply, html_reply, json_reply
+from frameio_sandbox.state import SERVICE_USER_ID, USER_ID
 
 if TYPE_CHECKING:
-    from frameio.sandbox.server import Sandbox
+    from frameio_sandbox.server import Sandbox
 
 _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 

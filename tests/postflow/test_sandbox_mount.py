@@ -22,9 +22,9 @@ import psutil
 import pytest
 import requests
 
-from frameio.sandbox.asgi import SandboxProxy, _is_loopback, _local_request, mount
-from frameio.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxConfig
-from frameio.sandbox.state import ACCOUNT_ID, WORKSPACE_ID
+from frameio_sandbox.asgi import SandboxProxy, _is_loopback, _local_request, mount
+from frameio_sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxConfig
+from frameio_sandbox.state import ACCOUNT_ID, WORKSPACE_ID
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "/frameio-sandbox"

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from frameio.sandbox import SandboxConfig, run_sandbox
+from frameio_sandbox import SandboxConfig, run_sandbox
 
 REDIRECT_URI = "http://127.0.0.1:8000/frameio/callback"
 SCOPES = "openid AdobeID offline_access additional_info.roles email profile"

@@ -1,7 +1,7 @@
 """The sandbox's HTTP server: one base URL for the Frame.io API (/v4/...), Adobe IMS (/ims/...), the
 presigned upload/download URLs (/s3/...) and a few read-only pages (/, /project/..., /s/...).
 
-    from frameio.sandbox.server import SandboxConfig, run_sandbox
+    from frameio_sandbox.server import SandboxConfig, run_sandbox
 
     with run_sandbox(SandboxConfig(port=0)) as sandbox:
         token = sandbox.issue_token()
@@ -24,15 +24,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from frameio.sandbox import api, ims, uploads, web
-from frameio.sandbox.config import SandboxConfig
-from frameio.sandbox.faults import FaultPlan, Faults
-from frameio.sandbox.ratelimit import RateLimiter
-from frameio.sandbox.replies import Reply, json_reply
-from frameio.sandbox.routing import load_spec
-from frameio.sandbox.runtime import Clock, Scheduler
-from frameio.sandbox.state import ACCOUNT_ID, SERVICE_USER_ID, USER_ID, WORKSPACE_ID, SandboxState
-from frameio.sandbox.webhooks import WebhookDispatcher
+from frameio_sandbox import api, ims, uploads, web
+from frameio_sandbox.config import SandboxConfig
+from frameio_sandbox.faults import FaultPlan, Faults
+from frameio_sandbox.ratelimit import RateLimiter
+from frameio_sandbox.replies import Reply, json_reply
+from frameio_sandbox.routing import load_spec
+from frameio_sandbox.runtime import Clock, Scheduler
+from frameio_sandbox.state import ACCOUNT_ID, SERVICE_USER_ID, USER_ID, WORKSPACE_ID, SandboxState
+from frameio_sandbox.webhooks import WebhookDispatcher
 
 __all__ = ["Sandbox", "SandboxConfig", "run_sandbox"]
 

@@ -24,10 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from frameio.sandbox.state import ACCOUNT_ID, new_id
+from frameio_sandbox.state import ACCOUNT_ID, new_id
 
 if TYPE_CHECKING:
-    from frameio.sandbox.server import Sandbox
+    from frameio_sandbox.server import Sandbox
 
 logger = logging.getLogger(__name__)
 

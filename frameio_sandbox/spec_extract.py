@@ -1,17 +1,17 @@
 """`spec.json`, the slice of the Frame.io v4 OpenAPI spec that the sandbox enforces.
 
-    python -m tests.frameio.openapi_slice [../shared/frameio-openapi/openapi-v4.json]
+    python -m tests.frameio_sandbox.openapi_slice [../shared/frameio-openapi/openapi-v4.json]
 
 regenerates it (with the tests' copies of the spec) from the compact slice of the spec kept in the
-repository, `tests/frameio/openapi_compact.json`, after refreshing that slice from the full spec when one is
-given; `python -m frameio.sandbox.spec_extract SPEC` makes it from any spec (the full one or the slice: both
+repository, `tests/frameio_sandbox/openapi_compact.json`, after refreshing that slice from the full spec when one is
+given; `python -m frameio_sandbox.spec_extract SPEC` makes it from any spec (the full one or the slice: both
 give the same file, which the tests check).
 
 For every operation of the spec it keeps the method, the path template, the operationId, the published
 rate limit (parsed from the "Rate Limits: N calls per X second(s)/minute(s)" sentence of the description),
 the request-body schema and the query-parameter schemas; plus the component schemas those reference,
 without their descriptions and examples. Response schemas stay out: the sandbox builds its answers by
-hand and the tests check them against the response side of the spec (tests/frameio/openapi_responses.json).
+hand and the tests check them against the response side of the spec (tests/frameio_sandbox/openapi_responses.json).
 """
 
 import json

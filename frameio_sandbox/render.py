@@ -3,10 +3,10 @@ openapi-v4.json). Callers hold `sb.state.lock`."""
 
 from typing import TYPE_CHECKING, Any
 
-from frameio.sandbox import timecode, uploads
+from frameio_sandbox import timecode, uploads
 
 if TYPE_CHECKING:
-    from frameio.sandbox.server import Sandbox
+    from frameio_sandbox.server import Sandbox
 
 MEDIA_LINKS = (
     "original",
