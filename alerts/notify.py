@@ -153,7 +153,7 @@ def digests_due(*, now: datetime | None = None, hour: int | None = None) -> list
 
 def digest(*, project: Project, now: datetime) -> list[int]:
     """The project in one message: progress, the last 24 h (moves, uploads, reviews), what needs eyes."""
-    from postflow.dashboard.selectors import PROGRESS_WEIGHT
+    from dashboard.selectors import PROGRESS_WEIGHT
 
     since = now - timedelta(hours=24)
     counts = dict(

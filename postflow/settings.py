@@ -94,6 +94,8 @@ INSTALLED_APPS = [
     "ingest",
     "frameio",
     "alerts",
+    # Above every other app: the supervisors' dashboard reads from all of them.
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -160,7 +162,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "postflow" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
