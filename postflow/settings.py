@@ -94,7 +94,9 @@ INSTALLED_APPS = [
     "ingest",
     "frameio",
     "alerts",
-    # Above every other app: the supervisors' dashboard reads from all of them.
+    # Above every other app: the Google Sheets sync reads shots, renders, uploads and review notes,
+    # and the supervisors' dashboard reads from all of them.
+    "sheets",
     "dashboard",
 ]
 
@@ -301,7 +303,7 @@ if POSTFLOW_LIVE_EVENT_RETENTION_HOURS <= 0 or not 0 < POSTFLOW_LIVE_POLL_SECOND
     )
 
 # --- Google Sheets sync ---
-# (shots/sheets/, docs/sheets.md) Two-way sync of the shot list with a Google Sheet, every 5 minutes
+# (sheets app, docs/sheets.md) Two-way sync of the shot list with a Google Sheet, every 5 minutes
 # (django-q2 schedule) and on demand (`manage.py sheets_sync`). Off while either of the first two is empty.
 
 # The service account's JSON key file; share the spreadsheet with the account's e-mail (Editor).
