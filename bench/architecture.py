@@ -3,7 +3,7 @@
     python bench/architecture.py [--json] [--top 10]
 
 An "app" is a top-level package (shots, ingest, frameio, alerts, ...), with postflow's sub-packages
-(postflow.lib, postflow.realtime, ...) counted as their own. Only product code is read: tests, bench,
+(postflow.lib and postflow.realtime) counted as their own. Only product code is read: tests, bench,
 migrations and the Frame.io sandbox (a fake of someone else's service) are counted apart.
 
 Two figures about imports:
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOT_PRODUCT = {"tests", "bench", ".venv", "var", "docs", "templates", "samples", ".git"}
 SANDBOX_PACKAGES = ("frameio_sandbox", "frameio.sandbox")
-POSTFLOW_SPLIT = ("postflow.lib", "postflow.realtime", "postflow.dashboard")
+POSTFLOW_SPLIT = ("postflow.lib", "postflow.realtime")
 
 
 def product_files() -> list[Path]:

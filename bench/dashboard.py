@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import new_workdir  # noqa: E402
-from postflow.dashboard.testing import percentile, setup_standalone_django  # noqa: E402
+from tests.browser import percentile, setup_standalone_django  # noqa: E402
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from bench.common import new_workdir  # noqa: E402
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-from postflow.dashboard.testing import (  # noqa: E402
+from tests.browser import (  # noqa: E402
     browser_missing,
     daphne_server,
     launch_chromium,

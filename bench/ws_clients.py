@@ -29,7 +29,7 @@ from bench.common import new_workdir  # noqa: E402
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-from postflow.dashboard.testing import daphne_server, percentile, session_cookies, setup_standalone_django  # noqa: E402
+from tests.browser import daphne_server, percentile, session_cookies, setup_standalone_django  # noqa: E402
 
 
 class DashboardClient(WebSocketClientProtocol):

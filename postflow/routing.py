@@ -5,7 +5,7 @@ from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
-from postflow.dashboard.consumers import DashboardConsumer
+from dashboard.consumers import DashboardConsumer
 
 websocket_urlpatterns = [
     path("ws/dashboard/", DashboardConsumer.as_asgi()),

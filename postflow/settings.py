@@ -94,6 +94,10 @@ INSTALLED_APPS = [
     "ingest",
     "frameio",
     "alerts",
+    # Above every other app: the Google Sheets sync reads shots, renders, uploads and review notes,
+    # and the supervisors' dashboard reads from all of them.
+    "sheets",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -160,7 +164,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "postflow" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -300,7 +303,7 @@ if POSTFLOW_LIVE_EVENT_RETENTION_HOURS <= 0 or not 0 < POSTFLOW_LIVE_POLL_SECOND
     )
 
 # --- Google Sheets sync ---
-# (shots/sheets/, docs/sheets.md) Two-way sync of the shot list with a Google Sheet, every 5 minutes
+# (sheets app, docs/sheets.md) Two-way sync of the shot list with a Google Sheet, every 5 minutes
 # (django-q2 schedule) and on demand (`manage.py sheets_sync`). Off while either of the first two is empty.
 
 # The service account's JSON key file; share the spreadsheet with the account's e-mail (Editor).

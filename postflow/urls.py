@@ -9,5 +9,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("frameio/", include("frameio.urls")),
     # The supervisors' dashboard: "/", the scene pages and its controls under dashboard/.
-    path("", include("postflow.dashboard.urls")),
+    path("", include("dashboard.urls")),
 ]

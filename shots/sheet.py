@@ -79,7 +79,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "notes": ("notes", "note", "comments", "comment", "commentaires", "commentaire", "remarques"),
 }
 
-# --- Google Sheets sync (shots/sheets/): the columns postflow writes, never reads back ---
+# --- Google Sheets sync (sheets/): the columns postflow writes, never reads back ---
 # Kept apart from ALIASES so that import_shots still lists these columns as ignored.
 PUSHED_ALIASES: dict[str, tuple[str, ...]] = {
     "status": ("status", "shot status", "statut", "état", "etat", "statut du plan"),

@@ -20,9 +20,9 @@ from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from dashboard import consumers
+from dashboard.consumers import CLOSE_FORBIDDEN
 from postflow import realtime
-from postflow.dashboard import consumers
-from postflow.dashboard.consumers import CLOSE_FORBIDDEN
 from postflow.lib.dburl import database_url
 from postflow.models import LiveEvent
 from postflow.routing import websocket_application

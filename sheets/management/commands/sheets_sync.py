@@ -1,13 +1,13 @@
-"""`manage.py sheets_sync [--dry-run] [--json]`: thin wrapper over shots.sheets.sync."""
+"""`manage.py sheets_sync [--dry-run] [--json]`: thin wrapper over sheets.sync."""
 
 import json
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from sheets.client import SheetsError
+from sheets.sync import SheetsNotConfigured, SyncReport, format_report, sync_sheet
 from shots.sheet import SheetError
-from shots.sheets.client import SheetsError
-from shots.sheets.sync import SheetsNotConfigured, SyncReport, format_report, sync_sheet
 
 
 class Command(BaseCommand):

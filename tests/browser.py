@@ -1,6 +1,6 @@
 """A real daphne server and Debian's headless Chromium, for the browser tests and the benches.
 
-Nothing here runs in production; it lives beside the dashboard so that tests and bench/ share it.
+Nothing here runs in production; it lives in tests/ so that the tests and bench/ share it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's chromium, never a downloaded build: no sandbox (root in CI), no network beyond loopback.
 CHROMIUM_ARGS = [
@@ -80,10 +80,10 @@ def daphne_server(
     port = free_port()
     env = server_env(database=database, var_dir=var_dir, port=port, **extra)
     manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "collectstatic", "--noinput", "--verbosity", "0"], cwd=ROOT, env=env, check=True)  # noqa: S603
+    subprocess.run([*manage, "collectstatic", "--noinput", "--verbosity", "0"], cwd=ROOT, env=env, check=True)
     log = (var_dir / "daphne.log").open("wb")
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "postflow.asgi:application"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(f"{base}/admin/login/", process, timeout, var_dir / "daphne.log")

@@ -10,10 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from dashboard import selectors
 from frameio import review
 from frameio.models import FrameioConnection, ReviewNote, Upload
 from ingest.models import Render, WatcherHeartbeat
-from postflow.dashboard import selectors
 from postflow.models import LiveEvent
 from shots.models import ShotEvent
 from shots.services import shot_transition

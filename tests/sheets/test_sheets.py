@@ -23,11 +23,11 @@ from responses import matchers
 
 from frameio.models import ReviewNote, Upload
 from ingest.models import Render
+from sheets import tasks
+from sheets.client import METADATA_FIELDS, RetryPolicy, SheetsClient, SheetsError, load_credentials
+from sheets.sync import sync_sheet
 from shots.models import Shot, ShotEvent
 from shots.sheet import SheetError
-from shots.sheets import tasks
-from shots.sheets.client import METADATA_FIELDS, RetryPolicy, SheetsClient, SheetsError, load_credentials
-from shots.sheets.sync import sync_sheet
 from shots.workflow import Status
 from tests.factories import make_project, make_render, make_scene, make_shot
 
@@ -560,7 +560,7 @@ def test_an_unreadable_key_file_is_named(configured, tmp_path):
 
 def test_the_schedule_runs_the_task_every_five_minutes():
     schedule = Schedule.objects.get(name="shots.sheets_sync")
-    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("shots.sheets.tasks.sheets_sync", "I", 5)
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("sheets.tasks.sheets_sync", "I", 5)
 
 
 def test_the_scheduled_task_syncs_when_configured(configured, google, cut):

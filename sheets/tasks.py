@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 
-from shots.sheets.sync import SheetsNotConfigured, sync_sheet
+from sheets.sync import SheetsNotConfigured, sync_sheet
 
 logger = logging.getLogger(__name__)
 

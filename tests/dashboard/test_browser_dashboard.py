@@ -20,9 +20,9 @@ from frameio.client import Comment
 from frameio.models import Upload
 from ingest.models import Render
 from postflow import realtime
-from postflow.dashboard.testing import browser_missing, daphne_server, launch_chromium, server_env
 from postflow.lib.dburl import database_url
 from shots.workflow import Status
+from tests.browser import browser_missing, daphne_server, launch_chromium, server_env
 from tests.factories import make_project, make_render, make_scene, make_shot
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -41,6 +41,7 @@ from gspread.utils import absolute_range_name, rowcol_to_a1
 from frameio.models import ReviewNote, Upload
 from ingest.models import Render
 from postflow.lib.timecode import parse_fps
+from sheets.client import Cell, RetryPolicy, SheetsClient, ValueRange, load_credentials
 from shots.importer import COMPARED_FIELDS, Plan, apply_plan, make_plan, parse_rows
 from shots.models import Project, Shot
 from shots.sheet import (
@@ -53,7 +54,6 @@ from shots.sheet import (
     map_columns,
     normalize_header,
 )
-from shots.sheets.client import Cell, RetryPolicy, SheetsClient, ValueRange, load_credentials
 from shots.workflow import STAGE_OF, Status
 
 logger = logging.getLogger(__name__)

@@ -14,13 +14,13 @@ from django.views.decorators.http import require_POST
 from alerts.models import Alert
 from alerts.selectors import open_alerts
 from alerts.services import alert_acknowledge
+from dashboard import selectors
+from dashboard.forms import ForceStatusForm
 from frameio.models import Upload
 from frameio.uploads import upload_retry
 from ingest.models import Render
 from ingest.services import render_release
 from postflow import realtime
-from postflow.dashboard import selectors
-from postflow.dashboard.forms import ForceStatusForm
 from shots.models import Scene, Shot
 from shots.services import ShotStatusError, shot_force_status
 from shots.workflow import ORDER, PROGRESS_WEIGHT, STAGE_OF
