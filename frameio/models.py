@@ -84,6 +84,8 @@ class Upload(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     ACTIVE = (State.QUEUED, State.UPLOADING, State.PROCESSING)
+    IN_FRAMEIO = (State.UPLOADED, State.READY)  # the bytes are in Frame.io
+    ENDED = (State.FAILED, State.CANCELLED)  # until a person retries, or the render's content changes
 
     render = models.OneToOneField("ingest.Render", on_delete=models.PROTECT, related_name="upload")
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)

@@ -43,6 +43,7 @@ from frameio import signals as frameio_signals
 from frameio.auth import build_client, effective_target
 from frameio.client import Comment, Endpoint, FrameioClient, FrameioError
 from frameio.models import ReviewNote, ReviewState, Upload
+from frameio.uploads.states import upload_mark_ready
 from postflow import realtime
 from postflow.lib.csv_safe import render_csv
 from postflow.lib.timecode import fps_label, frames_to_timecode
@@ -56,7 +57,6 @@ logger = logging.getLogger(__name__)
 COMMENT = Endpoint("comments.show", "GET", "/v4/accounts/{account_id}/comments/{comment_id}")
 STATUS_FIELD = "status"  # the metadata field's name, compared without case
 REVIEW_STATUSES = STAGE_STATUSES[Stage.REVIEW]
-REVIEWED_UPLOADS = (Upload.State.UPLOADED, Upload.State.READY)
 SAME_RATE_TOLERANCE = 0.01  # fps; as the render verification (23.976 and 24000/1001 are one rate)
 
 
@@ -300,7 +300,7 @@ def status_map() -> dict[str, str]:
 
 def _latest_file_id(shot_id: int) -> str | None:
     return (
-        Upload.objects.filter(render__shot_id=shot_id, state__in=REVIEWED_UPLOADS)
+        Upload.objects.filter(render__shot_id=shot_id, state__in=Upload.IN_FRAMEIO)
         .exclude(frameio_file_id="")
         .order_by("-render__version", "-pk")
         .values_list("frameio_file_id", flat=True)
@@ -357,9 +357,7 @@ def status_sync(*, file_id: str, client: FrameioClient | None = None) -> str:
 
 def file_ready(*, file_id: str) -> str:
     """file.ready: every transcode is done (the uploads reconciler would find out by polling)."""
-    ready = Upload.objects.filter(frameio_file_id=file_id, state=Upload.State.UPLOADED).update(
-        state=Upload.State.READY, ready_at=timezone.now(), updated_at=timezone.now()
-    )
+    ready = upload_mark_ready(file_id=file_id)
     return f"file {file_id}: {'upload marked ready' if ready else 'nothing to do'}"
 
 
@@ -370,7 +368,7 @@ def files_to_poll(limit: int) -> QuerySet[Upload]:
     """Uploaded files of the shots in review, the longest unpolled first (never polled: first of all)."""
     polled = ReviewState.objects.filter(frameio_file_id=OuterRef("frameio_file_id")).values("polled_at")[:1]
     return (
-        Upload.objects.filter(state__in=REVIEWED_UPLOADS, render__shot__status__in=REVIEW_STATUSES)
+        Upload.objects.filter(state__in=Upload.IN_FRAMEIO, render__shot__status__in=REVIEW_STATUSES)
         .exclude(frameio_file_id="")
         .annotate(polled=Subquery(polled))
         .order_by(F("polled").asc(nulls_first=True), "pk")

@@ -11,7 +11,7 @@ from django_q.tasks import async_task
 
 from alerts import hooks, metrics
 from alerts.models import Metric
-from frameio import uploads
+from frameio import structure
 from frameio.client import FrameioClient, RetryPolicy, observers
 from ingest.rules import parse_rules
 from ingest.services import WatchConfig
@@ -82,7 +82,7 @@ def test_scene_folder_lookups_count_cache_hits():
     project = make_project()
     scene = make_scene(project, "DAY")
     scene.frameio_folder_id = "folder-1"
-    assert uploads.scene_folder(None, account_id="acc", scene=scene) == "folder-1"  # no API call: cached
+    assert structure.scene_folder(None, account_id="acc", scene=scene) == "folder-1"  # no API call: cached
     assert list(Metric.objects.values_list("name", "label", "ok")) == [(Metric.STRUCTURE, "cached", True)]
 
 

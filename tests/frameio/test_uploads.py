@@ -10,9 +10,10 @@ import pytest
 import xxhash
 from django.utils import timezone
 
-from frameio import auth, jobs, uploads
+from frameio import auth, jobs, structure, uploads
 from frameio.client import FrameioClient
 from frameio.models import Upload, UploadPart
+from frameio.uploads import attempt, claims, errors, stacking, transfer
 from ingest.models import Render
 from shots.models import ShotEvent
 from shots.workflow import Status
@@ -131,7 +132,7 @@ def test_failed_parts_resume_without_resending_the_parts_that_landed(sandbox, sh
     render = queued_render(tmp_path, shot, 1, size=20 * MB)  # 5 parts
     # Two parts go through, then the network fails: the first attempt ends with 2 of 5 parts done.
     upload = uploads.upload_for_render(render_id=render.pk)
-    original_put = uploads._put_part
+    original_put = transfer.put_part
     sent = []
 
     def two_then_fail(job, fd, part, progress, stop):
@@ -140,11 +141,11 @@ def test_failed_parts_resume_without_resending_the_parts_that_landed(sandbox, sh
         sent.append(part.index)
         return original_put(job, fd, part, progress, stop)
 
-    uploads._put_part = two_then_fail
+    transfer.put_part = two_then_fail
     try:
         upload = uploads.upload_run(upload_id=upload.pk)
     finally:
-        uploads._put_part = original_put
+        transfer.put_part = original_put
     assert upload.state == Upload.State.UPLOADING and upload.attempts == 1
     assert upload.last_error == "network down" and upload.next_attempt_at is not None
     assert upload.bytes_done == 2 * 4 * MB
@@ -159,7 +160,7 @@ def test_failed_parts_resume_without_resending_the_parts_that_landed(sandbox, sh
 def test_expired_part_urls_recreate_the_file_and_delete_the_orphan(sandbox, shot, tmp_path, monkeypatch):
     render = queued_render(tmp_path, shot, 1)
     upload = uploads.upload_for_render(render_id=render.pk)
-    monkeypatch.setattr(uploads, "_put_parts", _fail_once(uploads._put_parts))
+    monkeypatch.setattr(transfer, "put_parts", _fail_once(transfer.put_parts))
     upload = uploads.upload_run(upload_id=upload.pk)  # file created, nothing sent
     first_file = upload.frameio_file_id
     assert first_file and upload.state == Upload.State.UPLOADING
@@ -256,7 +257,7 @@ def test_racing_claims_never_take_more_slots_than_the_cap(shot, tmp_path, settin
     for number in range(1, 9):  # one render each of 8 shots
         other = make_shot(shot.project, scene=shot.scene, nomenclature=f"UNDLM_{100 + number:05d}")
         ids.put(uploads.upload_for_render(render_id=queued_render(tmp_path, other, 1, size=MB).pk).pk)
-    results, errors = race(lambda: uploads._claim(ids.get(), owner=f"worker-{threading.get_ident()}"), threads=8)
+    results, errors = race(lambda: claims.claim(ids.get(), owner=f"worker-{threading.get_ident()}"), threads=8)
     assert not errors
     assert sorted(results) == [False] * 6 + [True] * 2
     assert Upload.objects.filter(lease_until__gt=timezone.now()).count() == 2
@@ -287,7 +288,7 @@ def test_two_workers_creating_one_scene_folder_end_with_one(sandbox, shot):
         from shots.models import Scene
 
         ids.append(
-            uploads.scene_folder(client, account_id=sandbox.account_id, scene=Scene.objects.get(pk=shot.scene_id))
+            structure.scene_folder(client, account_id=sandbox.account_id, scene=Scene.objects.get(pk=shot.scene_id))
         )
 
     threads = [threading.Thread(target=create) for _ in range(4)]
@@ -363,7 +364,7 @@ def test_the_first_connect_calls_ims_outside_any_transaction_and_keeps_a_connect
         return tokens
 
     monkeypatch.setattr(auth, "_client_credentials", credentials_while_another_worker_connects)
-    assert uploads._target_or_connect().project_id == "project-chosen-meanwhile"
+    assert attempt.target_or_connect().project_id == "project-chosen-meanwhile"
     assert calls == [False, False]
     assert auth.connection_get().project_id == "project-chosen-meanwhile"
 
@@ -374,14 +375,14 @@ def test_a_file_swapped_for_a_symlink_after_the_check_is_never_read(sandbox, sho
     secret.write_bytes(b"TOP-SECRET" * 100_000)
     render = queued_render(tmp_path, shot, 1, size=MB)
     path = Path(render.root) / render.path
-    real_put_parts = uploads._put_parts
+    real_put_parts = transfer.put_parts
 
     def swap_then_put(job, keeper, on_progress):
         path.unlink()
         path.symlink_to(secret)
         return real_put_parts(job, keeper, on_progress)
 
-    monkeypatch.setattr(uploads, "_put_parts", swap_then_put)
+    monkeypatch.setattr(transfer, "put_parts", swap_then_put)
     upload = uploads.upload_render(render_id=render.pk)
     assert upload.state == Upload.State.FAILED and "cannot open" in upload.last_error
     assert not any(f["_parts"] for f in sandbox.state.files.values())  # not one byte went up
@@ -402,7 +403,7 @@ def _run_enqueued(enqueued):
 def test_steps_after_the_bytes_are_retried_by_the_reconciler(sandbox, shot, tmp_path, monkeypatch):
     from frameio.client import FrameioError
 
-    real_stack, calls = uploads._stack, []
+    real_stack, calls = stacking.stack_version, []
 
     def flaky(job):
         calls.append(job.upload.pk)
@@ -410,7 +411,7 @@ def test_steps_after_the_bytes_are_retried_by_the_reconciler(sandbox, shot, tmp_
             raise FrameioError(503, False, "Service Unavailable", "files.move")
         return real_stack(job)
 
-    monkeypatch.setattr(uploads, "_stack", flaky)
+    monkeypatch.setattr(stacking, "stack_version", flaky)
     enqueued = []
     monkeypatch.setattr(jobs, "async_task", lambda *args: enqueued.append(args))
     upload = uploads.upload_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
@@ -437,7 +438,7 @@ def test_a_restart_during_an_attempt_stops_that_attempt(sandbox, shot, tmp_path,
     render = queued_render(tmp_path, shot, 1, size=MB)
     path = Path(render.root) / render.path
     upload = uploads.upload_for_render(render_id=render.pk)
-    real_put_parts = uploads._put_parts
+    real_put_parts = transfer.put_parts
 
     def restarted_meanwhile(job, keeper, on_progress):
         real_put_parts(job, keeper, on_progress)
@@ -450,7 +451,7 @@ def test_a_restart_during_an_attempt_stops_that_attempt(sandbox, shot, tmp_path,
         )
         uploads.upload_for_render(render_id=render.pk)
 
-    monkeypatch.setattr(uploads, "_put_parts", restarted_meanwhile)
+    monkeypatch.setattr(transfer, "put_parts", restarted_meanwhile)
     upload = uploads.upload_run(upload_id=upload.pk)
     assert upload.state == Upload.State.QUEUED and upload.frameio_file_id == "" and upload.orphan_file_id
     assert upload.last_error == "" and upload.attempts == 0 and upload.lease_owner == ""
@@ -484,13 +485,13 @@ def test_an_attempt_on_a_render_the_watcher_reset_stops_cleanly(sandbox, shot, t
 def test_a_render_reset_while_parts_go_up_is_not_marked_processing(sandbox, shot, tmp_path, monkeypatch):
     render = queued_render(tmp_path, shot, 1, size=MB)
     upload = uploads.upload_for_render(render_id=render.pk)
-    real_put_parts = uploads._put_parts
+    real_put_parts = transfer.put_parts
 
     def reset_meanwhile(job, keeper, on_progress):
         real_put_parts(job, keeper, on_progress)
         _watcher_reset(render)
 
-    monkeypatch.setattr(uploads, "_put_parts", reset_meanwhile)
+    monkeypatch.setattr(transfer, "put_parts", reset_meanwhile)
     upload = uploads.upload_run(upload_id=upload.pk)
     assert upload.state == Upload.State.UPLOADING and upload.last_error == ""
     render.refresh_from_db()
@@ -585,8 +586,8 @@ def test_the_lease_keeper_survives_a_database_error_and_gives_up_when_the_lease_
         failures.append(until)
         raise RuntimeError("database is locked")
 
-    monkeypatch.setattr(uploads._LeaseKeeper, "_renew", broken)
-    keeper = uploads._LeaseKeeper(0, "me")
+    monkeypatch.setattr(claims.LeaseKeeper, "_renew", broken)
+    keeper = claims.LeaseKeeper(0, "me")
     keeper.start()
     time.sleep(0.25)
     assert keeper.is_alive() and not keeper.lost.is_set() and failures  # retried, lease not over yet
@@ -602,8 +603,8 @@ def test_the_lease_keeper_survives_a_database_error_and_gives_up_when_the_lease_
             raise RuntimeError("database is locked")
         return 1
 
-    monkeypatch.setattr(uploads._LeaseKeeper, "_renew", once_broken)
-    keeper = uploads._LeaseKeeper(0, "me")
+    monkeypatch.setattr(claims.LeaseKeeper, "_renew", once_broken)
+    keeper = claims.LeaseKeeper(0, "me")
     keeper.start()
     time.sleep(0.6)
     keeper.stop()
@@ -617,7 +618,7 @@ def test_an_unexpected_error_is_a_counted_failed_attempt(sandbox, shot, tmp_path
     def boom(job, keeper, on_progress):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(uploads, "_put_parts", boom)
+    monkeypatch.setattr(transfer, "put_parts", boom)
     upload = uploads.upload_run(upload_id=upload.pk)
     assert upload.state == Upload.State.UPLOADING and upload.attempts == 1
     assert upload.last_error == "bug" and upload.next_attempt_at is not None and upload.lease_owner == ""
@@ -627,9 +628,9 @@ def test_part_urls_expiring_twice_is_a_failed_attempt(sandbox, shot, tmp_path, m
     upload = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
 
     def expired(job, keeper, on_progress):
-        raise uploads.UrlsExpired()
+        raise errors.UrlsExpired()
 
-    monkeypatch.setattr(uploads, "_put_parts", expired)
+    monkeypatch.setattr(transfer, "put_parts", expired)
     upload = uploads.upload_run(upload_id=upload.pk)
     assert upload.state == Upload.State.UPLOADING and upload.attempts == 1 and upload.lease_owner == ""
     assert "expired again" in upload.last_error and upload.next_attempt_at is not None

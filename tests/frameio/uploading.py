@@ -7,7 +7,8 @@ import pytest
 import xxhash
 from django.utils import timezone
 
-from frameio import auth, uploads
+from frameio import auth
+from frameio.uploads import status_field
 from frameio_sandbox.server import SandboxConfig, run_sandbox
 from ingest.models import Render
 from shots.workflow import Status
@@ -27,7 +28,7 @@ def connect_to_sandbox(settings, sb) -> None:
     settings.FRAMEIO_DEFAULT_PROJECT_ID = ""
     settings.FRAMEIO_TOKEN_KEY = ""
     auth.connect_server_to_server()
-    uploads._status_cache.clear()
+    status_field._status_cache.clear()
 
 
 @pytest.fixture

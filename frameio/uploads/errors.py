@@ -1,0 +1,17 @@
+"""How an upload attempt ends early: the three exceptions the upload modules raise and catch."""
+
+
+class UploadFailed(Exception):
+    """This attempt failed; `permanent` ones are not tried again automatically."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+
+
+class UrlsExpired(Exception):
+    """A part URL answered 403 "Request has expired": the Frame.io file must be created again."""
+
+
+class Stopped(Exception):
+    """The lease was lost or the upload cancelled while parts were going up."""

@@ -1,0 +1,211 @@
+"""The bytes: parts streamed from the verified file with pread (bounded memory), in parallel, each
+recorded when it lands, retried with jitter; progress (bytes, rate, ETA) published twice a second."""
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+
+import requests
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from frameio.client import redact, redact_url
+from frameio.crypto import decrypt
+from frameio.models import Upload, UploadPart
+from frameio.uploads.claims import LeaseKeeper
+from frameio.uploads.errors import Stopped, UploadFailed, UrlsExpired
+from frameio.uploads.states import Job
+from ingest.models import Render
+from postflow import realtime
+
+logger = logging.getLogger(__name__)
+
+
+PART_TIMEOUT = (10, 300)  # connect, read (per socket operation) for part PUTs
+
+
+def open_render(render: Render, path: Path) -> int:
+    """A descriptor on the very file that was verified: opened without following a symlink, then
+    checked (inode, size, mtime) on the descriptor itself, so a file swapped for a link to something
+    else (a key, another render) after the check is never read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise UploadFailed(
+            f"{render.path}: cannot open ({exc.strerror}); the watcher will look again", permanent=True
+        ) from None
+    stat = os.fstat(fd)
+    if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != (render.inode, render.size, render.mtime_ns):
+        os.close(fd)
+        raise UploadFailed(f"{render.path}: the file changed since it was verified", permanent=True)
+    return fd
+
+
+class PartBody:
+    """A slice of an open file as a request body: read in small blocks with pread (parts in flight
+    share one descriptor), with a length so that requests sends Content-Length (S3 refuses chunked
+    PUTs). Memory stays at one block per part in flight."""
+
+    def __init__(self, fd: int, offset: int, size: int, on_bytes: Callable[[int], None]) -> None:
+        self._fd = fd
+        self._position = offset
+        self._left = size
+        self._size = size
+        self._on_bytes = on_bytes
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, amount: int = -1) -> bytes:
+        amount = self._left if amount is None or amount < 0 else min(amount, self._left)
+        data = os.pread(self._fd, amount, self._position)
+        self._position += len(data)
+        self._left -= len(data)
+        self._on_bytes(len(data))
+        return data
+
+
+class Progress:
+    """Bytes sent (including parts in flight), the rate over the last seconds, and the ETA."""
+
+    def __init__(self, upload_id: int, total: int, done: int, sink: Callable[["Progress"], None]) -> None:
+        self.upload_id, self.total, self.sent = upload_id, total, done
+        self._sink = sink
+        self._lock = threading.Lock()
+        self._samples: list[tuple[float, int]] = [(time.monotonic(), done)]
+        self._last_emit = 0.0
+
+    def add(self, amount: int) -> None:
+        with self._lock:
+            self.sent += amount
+            now = time.monotonic()
+            if now - self._last_emit < 0.5:  # two updates a second at most
+                return
+            self._last_emit = now
+            self._samples = [(t, b) for t, b in self._samples if now - t < 5.0] + [(now, self.sent)]
+        self._sink(self)
+
+    def rewind(self, amount: int) -> None:  # a part that failed half-way is sent again
+        with self._lock:
+            self.sent -= amount
+
+    @property
+    def rate(self) -> float:
+        (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
+        return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.rate
+        return (self.total - self.sent) / rate if rate > 0 else None
+
+
+def store_progress(progress: Progress) -> None:
+    """The live figure for the dashboard (the resume point is the parts' done_at, not this)."""
+    realtime.publish(
+        "upload.progress",
+        {
+            "upload_id": progress.upload_id,
+            "bytes_sent": progress.sent,
+            "bytes_total": progress.total,
+            "rate_bps": round(progress.rate),
+            "eta_seconds": None if progress.eta_seconds is None else round(progress.eta_seconds),
+            "state": Upload.State.UPLOADING,
+        },
+    )
+
+
+_thread_sessions = threading.local()
+
+
+def _session() -> requests.Session:
+    if not hasattr(_thread_sessions, "session"):
+        _thread_sessions.session = requests.Session()
+    return _thread_sessions.session
+
+
+def put_parts(job: Job, keeper: LeaseKeeper, on_progress) -> None:
+    pending = list(UploadPart.objects.filter(upload=job.upload, done_at__isnull=True))
+    if not pending:
+        return
+    progress = Progress(job.upload.pk, job.upload.bytes_total, job.upload.bytes_done, on_progress)
+    stop = threading.Event()
+    fd = open_render(job.render, job.path)
+
+    def send(part: UploadPart) -> None:
+        try:
+            if stop.is_set():
+                return
+            keeper.check()
+            put_part(job, fd, part, progress, stop)
+            now = timezone.now()
+            with transaction.atomic():
+                UploadPart.objects.filter(pk=part.pk).update(done_at=now)
+                Upload.objects.filter(pk=job.upload.pk, lease_owner=job.owner).update(
+                    bytes_done=F("bytes_done") + part.size
+                )
+        finally:
+            connection.close()  # each pool thread has its own database connection
+
+    try:
+        with ThreadPoolExecutor(max_workers=settings.FRAMEIO_PART_CONCURRENCY, thread_name_prefix="part") as pool:
+            futures = [pool.submit(send, part) for part in pending]
+            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            errors = [f.exception() for f in finished if f.exception() is not None]
+            if errors:
+                stop.set()  # the parts not started yet are left for the next attempt
+                wait(futures)
+                raise _first_of(errors)
+    finally:
+        os.close(fd)
+    job.upload.refresh_from_db(fields=["bytes_done", "state"])
+    if job.upload.state == Upload.State.CANCELLED:
+        raise Stopped()
+
+
+def _first_of(errors: list[BaseException]) -> BaseException:
+    for kind in (Stopped, UrlsExpired):  # these decide what happens next
+        for error in errors:
+            if isinstance(error, kind):
+                return error
+    return errors[0]
+
+
+def put_part(job: Job, fd: int, part: UploadPart, progress: Progress, stop: threading.Event) -> None:
+    url = decrypt(part.url_enc)
+    headers = {"Content-Type": job.upload.media_type, "x-amz-acl": "private"}
+    for attempt in range(settings.FRAMEIO_PART_RETRIES):
+        sent = 0
+
+        def counted(amount: int) -> None:
+            nonlocal sent
+            sent += amount
+            progress.add(amount)
+
+        body = PartBody(fd, part.offset, part.size, counted)
+        try:
+            response = _session().put(url, data=body, headers=headers, timeout=PART_TIMEOUT)
+        except requests.RequestException as exc:
+            reason = f"part {part.index + 1}: {type(exc).__name__}"
+        else:
+            if response.ok:
+                return
+            if response.status_code == 403 and "Request has expired" in response.text:
+                raise UrlsExpired()
+            reason = f"part {part.index + 1}: HTTP {response.status_code}"
+            if response.status_code < 500 and response.status_code not in (408, 429):
+                raise UploadFailed(f"{reason} from {redact_url(url)}: {redact(response.text[:200])}")
+        progress.rewind(sent)
+        if stop.is_set():
+            raise Stopped()
+        delay = random.uniform(0, min(30.0, 0.5 * 2**attempt))  # noqa: S311 - jitter, not crypto
+        logger.info("upload %s %s; retrying in %.1f s", job.upload.pk, reason, delay)
+        time.sleep(delay)
+    raise UploadFailed(f"{reason} after {settings.FRAMEIO_PART_RETRIES} tries")
