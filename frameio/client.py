@@ -86,6 +86,7 @@ VERSION_STACK_CHILDREN = Endpoint(  # version_stacks.index [§4]
     "version_stacks.index", "GET", _A + "/version_stacks/{version_stack_id}/children"
 )
 COMMENTS = Endpoint("comments.index", "GET", _A + "/files/{file_id}/comments")  # comments.index [§5]
+COMMENT = Endpoint("comments.show", "GET", _A + "/comments/{comment_id}")  # comments.show [§5]
 COMMENT_CREATE = Endpoint("comments.create", "POST", _A + "/files/{file_id}/comments")  # comments.create [§5]
 FIELD_DEFINITIONS = Endpoint(  # metadata.field_definitions.index [§7]
     "metadata.field_definitions.index", "GET", _A + "/metadata/field_definitions"
@@ -378,9 +379,19 @@ def _version_stack(data: dict) -> VersionStack:
     return _build(VersionStack, data, head_version=_file(head) if isinstance(head, dict) else None)
 
 
-def _comment(data: dict) -> Comment:
+def parse_comment(data: dict, *, parent: Comment | None = None) -> Comment:
+    """A comment, or a reply in a comment's `replies` (`parent`): a reply keeps its own timestamp
+    (usually none), as the webhook job, which reads it alone, sees it, and its thread's file. The
+    author's name falls back to their e-mail."""
     owner = data.get("owner") if isinstance(data.get("owner"), dict) else {}
-    return _build(Comment, data, owner_id=owner.get("id"), owner_name=owner.get("name"))
+    return _build(
+        Comment,
+        data,
+        id=str(data["id"]),
+        file_id=data.get("file_id") or (parent.file_id if parent else None),
+        owner_id=owner.get("id"),
+        owner_name=owner.get("name") or owner.get("email"),
+    )
 
 
 def _field_definition(data: dict) -> FieldDefinition:
@@ -840,7 +851,11 @@ class FrameioClient:
         if timestamp_as_timecode:
             params["timestamp_as_timecode"] = "true"
         items = self.paginate(COMMENTS, params=params, account_id=account_id, file_id=file_id)
-        return [_comment(c) for c in items]
+        return [parse_comment(c) for c in items]
+
+    def show_comment(self, *, account_id: str, comment_id: str, include: Iterable[str] = ("owner",)) -> Comment:
+        params = {"include": ",".join(include)} if include else None
+        return parse_comment(self._data(COMMENT, params=params, account_id=account_id, comment_id=comment_id))
 
     def create_comment(
         self,
@@ -859,7 +874,7 @@ class FrameioClient:
         if duration is not None:
             data["duration"] = duration
         params = {"timestamp_as_timecode": "true"} if timestamp_as_timecode else None
-        return _comment(
+        return parse_comment(
             self._data(COMMENT_CREATE, params=params, json={"data": data}, account_id=account_id, file_id=file_id)
         )
 

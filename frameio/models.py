@@ -2,6 +2,8 @@ from datetime import datetime, timedelta
 
 from django.db import models
 
+from postflow.lib.timecode import frames_to_timecode, render_timecode
+
 # Adobe IMS refresh tokens live 14 days by default; every refresh returns a new one.
 REFRESH_TOKEN_LIFETIME = timedelta(days=14)
 
@@ -236,7 +238,7 @@ class ReviewNote(models.Model):
     where that frame falls from the shot's first frame, in project frames (through time when the
     render's rate differs from the project's: `fps_mismatch`). The record position is computed, not
     stored: the shot's current `timeline_in` plus the offset, so the notes follow a re-cut.
-    Written by `frameio.review` only; a deleted comment keeps its note, with `deleted_at`.
+    Written by `frameio.review.notes` only; a deleted comment keeps its note, with `deleted_at`.
     """
 
     frameio_comment_id = models.CharField(max_length=64, unique=True)
@@ -275,8 +277,6 @@ class ReviewNote(models.Model):
     @property
     def render_timecode(self) -> str:
         """The frame's timecode from the render's start (frame 1 = 00:00:00:00), at the render's rate."""
-        from frameio.review import render_timecode
-
         return render_timecode(self.frame, self.render_fps)
 
     @property
@@ -288,7 +288,5 @@ class ReviewNote(models.Model):
 
     @property
     def record_timecode(self) -> str:
-        from postflow.lib.timecode import frames_to_timecode
-
         frames = self.record_frame
         return "" if frames is None else frames_to_timecode(frames, self.shot.project.fps)

@@ -26,7 +26,7 @@ from ingest.scanner import FileStat, ScanResult
 from ingest.selectors import resolve_name
 from ingest.verify import MediaError, MediaFacts, checksum_xxh128, probe
 from postflow import realtime
-from postflow.lib.timecode import fps_label
+from postflow.lib.timecode import fps_label, same_rate
 from shots.models import Shot
 from shots.services import shot_try_transition
 
@@ -338,7 +338,7 @@ def _check_collision(render: Render, shot: Shot, version: int) -> None:
 
 def _check_media(facts: MediaFacts, shot: Shot, tolerance: int) -> None:
     project_fps = shot.project.fps
-    if abs(facts.fps - project_fps) > 0.01:
+    if not same_rate(facts.fps, project_fps):
         raise VerifyError(f"frame rate {fps_label(facts.fps)} fps, the project is at {fps_label(project_fps)} fps")
     if shot.duration is None:
         return

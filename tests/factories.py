@@ -9,9 +9,9 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from frameio import review
 from frameio.models import ReviewNote
 from ingest.models import Render
+from postflow.lib import timecode
 from shots.models import Project, Scene, Shot, SourceFile
 from shots.workflow import Status
 
@@ -105,8 +105,8 @@ def make_review_note(
         author=author,
         frame=frame,
         render_fps=render_fps,
-        offset_frames=review.offset_in_shot(frame, render_fps, shot.project.fps),
-        fps_mismatch=not review.same_rate(render_fps, shot.project.fps),
+        offset_frames=timecode.offset_in_shot(frame, render_fps, shot.project.fps),
+        fps_mismatch=not timecode.same_rate(render_fps, shot.project.fps),
         commented_at=commented_at or timezone.now(),
         **fields,
     )

@@ -6,6 +6,7 @@ textual shape first, because opentime accepts things a sheet must not (minute 61
 field).
 """
 
+import math
 import re
 from fractions import Fraction
 
@@ -51,3 +52,37 @@ def timecode_to_frames(text: str, rate: float) -> int:
 
 def frames_to_timecode(frames: int, rate: float) -> str:
     return otime.to_timecode(otime.RationalTime(frames, rate), rate)
+
+
+# --- where a frame of a render falls in the cut ------------------------------------------------
+
+SAME_RATE_TOLERANCE = 0.01  # fps: 23.976 and 24000/1001 are one rate
+
+
+def exact_rate(fps: float) -> Fraction:
+    """The rational rate behind a float: 23.976 or 23.976024 -> 24000/1001, 25.0 -> 25."""
+    return Fraction(otime.RationalTime.nearest_valid_timecode_rate(fps)).limit_denominator(1001)
+
+
+def same_rate(a: float, b: float) -> bool:
+    return abs(a - b) <= SAME_RATE_TOLERANCE
+
+
+def offset_in_shot(frame: int | None, render_fps: float, project_fps: float) -> int | None:
+    """Project frames from the shot's first frame to the render's frame `frame` (counted from 1).
+
+    Frame.io's spec allows a timestamp of 0: it is the first frame too. None without a frame.
+    """
+    if frame is None:
+        return None
+    index = max(frame, 1) - 1
+    if same_rate(render_fps, project_fps):
+        return index
+    return math.floor(Fraction(index) * exact_rate(project_fps) / exact_rate(render_fps))
+
+
+def render_timecode(frame: int | None, render_fps: float) -> str:
+    """The render's frame `frame` as a timecode from its start (frame 1 = 00:00:00:00), or ''."""
+    if frame is None:
+        return ""
+    return frames_to_timecode(max(frame, 1) - 1, float(exact_rate(render_fps)))

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dashboard import selectors
-from frameio import review
 from frameio.models import FrameioConnection, ReviewNote, Upload
+from frameio.review import notes as review_notes
 from ingest.models import Render, WatcherHeartbeat
 from postflow.models import LiveEvent
 from shots.models import ShotEvent
@@ -474,7 +474,7 @@ def test_the_review_note_event_carries_what_the_page_draws(noted, django_capture
     shot, notes = noted
     note = ReviewNote.objects.select_related("shot__project").get(pk=notes["new"].pk)
     with django_capture_on_commit_callbacks(execute=True):
-        review._publish(note, "created")
+        review_notes._publish(note, "created")
     event = LiveEvent.objects.get()
     assert event.kind == "review.note"
     expected = {"action": "created", "note_id": note.pk, "shot_id": shot.pk, "shot": str(shot), "version": 2}

@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from frameio import review
 from frameio.models import ReviewNote
+from frameio.review.export import NOTES_CSV_HEADER
 from postflow.lib.timecode import frames_to_timecode, timecode_to_frames
 from tests.factories import make_project, make_review_note, make_scene, make_shot
 
@@ -68,7 +68,7 @@ def test_csv_lists_live_notes_in_cut_order_neutralised(cut):
     text, _ = export("--format", "csv")
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert rows[0] == list(review.NOTES_CSV_HEADER)
+    assert rows[0] == list(NOTES_CSV_HEADER)
     body = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
     assert [(r["RECORD_TC"], r["NOMENCLATURE"], r["RENDER_TC"], r["FRAME"]) for r in body] == [
         ("10:00:00:00", "UNDLM_00010", "", ""),
@@ -144,7 +144,7 @@ def test_an_empty_export_is_still_a_valid_file(db):
     timeline = otio.adapters.read_from_string(edl, "cmx_3600", rate=25)
     assert not any(track.find_clips() for track in timeline.video_tracks())
     text, _ = export("--format", "csv")
-    assert text.strip() == "\ufeff" + ",".join(review.NOTES_CSV_HEADER)
+    assert text.strip() == "\ufeff" + ",".join(NOTES_CSV_HEADER)
 
 
 def test_out_refuses_a_directory(cut, tmp_path):

@@ -10,7 +10,9 @@ import pytest
 
 from frameio import review, uploads
 from frameio.models import ReviewNote, ReviewState, Upload
+from frameio.review import reads
 from frameio_sandbox.server import SandboxConfig, run_sandbox
+from postflow.lib import timecode
 from postflow.models import LiveEvent
 from shots.models import ShotEvent
 from shots.workflow import Status
@@ -116,13 +118,13 @@ def note_events() -> list[dict]:
     ],
 )
 def test_offset_and_render_timecode(frame, render_fps, project_fps, offset, render_tc):
-    assert review.offset_in_shot(frame, render_fps, project_fps) == offset
-    assert review.render_timecode(frame, render_fps) == render_tc
+    assert timecode.offset_in_shot(frame, render_fps, project_fps) == offset
+    assert timecode.render_timecode(frame, render_fps) == render_tc
 
 
 def test_no_timestamp_means_the_whole_shot():
-    assert review.offset_in_shot(None, 25, 25) is None
-    assert review.render_timecode(None, 25) == ""
+    assert timecode.offset_in_shot(None, 25, 25) is None
+    assert timecode.render_timecode(None, 25) == ""
 
 
 # --- comments -> notes ---------------------------------------------------------------------------
@@ -352,7 +354,7 @@ def test_replies_are_notes_of_their_own():
             raw = {"id": "c1", "file_id": "f1", "timestamp": 10, "replies": [{"id": "r1", "text": "agreed"}]}
             return [Comment(id="c1", file_id="f1", timestamp=10, raw=raw)]
 
-    found = list(review.list_file_comments(Client(), account_id="a", file_id="f1"))
+    found = list(reads.list_file_comments(Client(), account_id="a", file_id="f1"))
     assert [(c.id, c.file_id, c.timestamp, c.text) for c in found] == [
         ("c1", "f1", 10, None),
         ("r1", "f1", None, "agreed"),

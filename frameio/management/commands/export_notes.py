@@ -5,9 +5,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from frameio.review import NotesExportError, notes_csv, notes_edl, notes_for_export
+from frameio.review.export import NotesExportError, notes_csv, notes_edl, notes_for_export
 from shots.exports import write_atomic
-from shots.management.commands.export_shots import resolve_project
+from shots.selectors import ProjectChoiceError, project_to_export
 
 FORMATS = ("csv", "edl-markers")
 
@@ -31,7 +31,10 @@ class Command(BaseCommand):
     def handle(
         self, *args, fmt: str, scene: list[str], out: str | None, project: str | None, open_only: bool, **options
     ):
-        target = resolve_project(project)
+        try:
+            target = project_to_export(project)
+        except ProjectChoiceError as exc:
+            raise CommandError(str(exc)) from None
         try:
             notes = notes_for_export(target, scenes=scene, open_only=open_only)
         except NotesExportError as exc:

@@ -2,36 +2,19 @@
 
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from shots.exports import ExportFormat, export_shots, shots_for_export, stale_scene_files, write_files
 from shots.models import Project
+from shots.selectors import ProjectChoiceError, project_to_export
 
 
 def resolve_project(code: str | None) -> Project:
-    """--project CODE, else the configured POSTFLOW_PROJECT_CODE, else the only project there is."""
-    if code:
-        try:
-            return Project.objects.get(code=code)
-        except Project.DoesNotExist:
-            raise CommandError(f"no project {code!r}; projects: {_codes() or 'none'}") from None
-    configured = Project.objects.filter(code=settings.POSTFLOW_PROJECT_CODE).first()
-    if configured:
-        return configured
-    projects = list(Project.objects.all()[:2])
-    if not projects:
-        raise CommandError("there is no project yet: import a shot list first (manage.py import_shots SHOTS.csv)")
-    if len(projects) > 1:
-        raise CommandError(
-            f"POSTFLOW_PROJECT_CODE={settings.POSTFLOW_PROJECT_CODE!r} matches no project and there are several: "
-            f"pass --project (one of {_codes()})"
-        )
-    return projects[0]
-
-
-def _codes() -> str:
-    return ", ".join(Project.objects.values_list("code", flat=True))
+    """--project CODE, else the configured project, else the only one there is (see project_to_export)."""
+    try:
+        return project_to_export(code)
+    except ProjectChoiceError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _out_dir(raw: str) -> Path:
