@@ -21,3 +21,5 @@ class AlertsConfig(AppConfig):
             (ingest_signals.watcher_scanned, hooks.watcher_scanned),
         ):
             signal.connect(hook, dispatch_uid=f"alerts.{hook.__name__}")
+        # The system checks of the settings this app reads (alerts/checks.py), registered on import.
+        from alerts import checks  # noqa: F401

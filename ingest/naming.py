@@ -2,7 +2,7 @@
 
 A template is literal text with placeholders; it must match the whole file name without its
 extension. Placeholders: {project} letters and digits, {scene} {shot} {version} digits.
-No models here: settings validate the templates at start.
+No models here: ingest's system check validates POSTFLOW_NAMING_TEMPLATES at start (ingest/checks.py).
 """
 
 import re

@@ -13,6 +13,23 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postflow.settings")
 django_asgi_app = get_asgi_application()
 
+
+def _refuse_a_bad_configuration() -> None:
+    """Run the system checks once, as every manage.py command does and daphne does not: the apps check there
+    what their settings mean (ingest/checks.py, ...), and a web process must never serve with a bad value.
+    About 30 ms, most of it loading the URLconf that the first request would load anyway."""
+    from django.core import checks
+    from django.core.exceptions import ImproperlyConfigured
+
+    errors = [e for e in checks.run_checks() if e.is_serious() and not e.is_silenced()]
+    if errors:
+        raise ImproperlyConfigured(
+            "System check identified some issues:\n" + "\n".join(str(e) for e in errors) + "\n(manage.py check)"
+        )
+
+
+_refuse_a_bad_configuration()
+
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up first)
 from django.conf import settings  # noqa: E402
 

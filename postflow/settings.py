@@ -1,8 +1,14 @@
 """postflow settings, read from the environment (django-environ).
 
-Every variable is documented in `.env.example`. A bad value fails at start with
-ImproperlyConfigured naming the variable. Unset, everything falls back to the embedded
-default: SQLite (WAL) under var/, no Redis, the Frame.io sandbox.
+Every variable is documented in `.env.example`. A bad value fails at start naming the variable.
+Unset, everything falls back to the embedded default: SQLite (WAL) under var/, no Redis, the
+Frame.io sandbox.
+
+This module imports no app (they sit above it). It reads each value and checks its shape, raising
+ImproperlyConfigured; what a value means to an app (a naming template, a stage rule, a shot status, a
+sheet field) is checked by that app's system checks (ingest/checks.py, sheets/checks.py,
+frameio/checks.py, alerts/checks.py): `manage.py check` and every other command run them, and so does
+the web process when it starts (postflow/asgi.py).
 """
 
 import os
@@ -265,23 +271,12 @@ def _check_postflow_settings() -> None:
 
 
 def _check_watcher_settings() -> None:
-    from ingest.naming import TemplateError, compile_template
-    from ingest.rules import RuleError, parse_rules
-
+    """The numbers; the templates and stage rules are checked by ingest (ingest/checks.py)."""
     for name in ("POSTFLOW_SCAN_INTERVAL_SECONDS", "POSTFLOW_FULL_SCAN_SECONDS"):
         if globals()[name] <= 0:
             raise ImproperlyConfigured(f"{name} must be more than 0 seconds")
     if POSTFLOW_SETTLE_SECONDS < 0:
         raise ImproperlyConfigured("POSTFLOW_SETTLE_SECONDS cannot be negative")
-    try:
-        for template in POSTFLOW_NAMING_TEMPLATES:
-            compile_template(template)
-    except TemplateError as exc:
-        raise ImproperlyConfigured(f"POSTFLOW_NAMING_TEMPLATES: {exc}") from None
-    try:
-        parse_rules(POSTFLOW_STAGE_RULES)
-    except RuleError as exc:
-        raise ImproperlyConfigured(f"POSTFLOW_STAGE_RULES: {exc}") from None
 
 
 _check_postflow_settings()
@@ -319,9 +314,8 @@ GOOGLE_SHEETS_MAX_ATTEMPTS = env_number("GOOGLE_SHEETS_MAX_ATTEMPTS", 6, int)
 
 
 def _google_sheet_columns() -> dict[str, str]:
+    """The JSON object; its field names are checked by sheets (sheets/checks.py)."""
     import json
-
-    from shots.sheet import CANONICAL_FIELDS, PUSHED_ALIASES
 
     raw = env_str("GOOGLE_SHEET_COLUMNS", "{}")
     try:
@@ -330,9 +324,6 @@ def _google_sheet_columns() -> dict[str, str]:
         columns = None
     if not isinstance(columns, dict) or not all(isinstance(v, str) and v.strip() for v in columns.values()):
         raise ImproperlyConfigured('GOOGLE_SHEET_COLUMNS must be a JSON object like {"status": "État VFX"}')
-    fields = (*CANONICAL_FIELDS, *PUSHED_ALIASES)
-    if unknown := sorted(set(columns) - set(fields)):
-        raise ImproperlyConfigured(f"GOOGLE_SHEET_COLUMNS: unknown field(s) {unknown}; fields are: {', '.join(fields)}")
     return {name: header.strip() for name, header in columns.items()}
 
 
@@ -471,23 +462,12 @@ ALERT_UPLOAD_STUCK_MINUTES = env_number("ALERT_UPLOAD_STUCK_MINUTES", 15.0)
 ALERT_PROCESS_MEMORY_MB = env_number("ALERT_PROCESS_MEMORY_MB", 500.0)
 # A watcher that has not beaten for this long is missing.
 ALERT_HEARTBEAT_MINUTES = env_number("ALERT_HEARTBEAT_MINUTES", 2.0)
-# Shots sitting in one of these statuses longer than this many days.
+# Shots sitting in one of these statuses longer than this many days (statuses checked by alerts/checks.py).
 ALERT_SHOT_STALE_DAYS = env_number("ALERT_SHOT_STALE_DAYS", 7.0)
 ALERT_SHOT_STALE_STATUSES = env_list(
     "ALERT_SHOT_STALE_STATUSES", ["ae_in_progress", "ebsynth_in_progress", "review_uploaded", "revision_requested"]
 )
 
-
-def _check_statuses(name: str, values: list[str]) -> None:
-    from shots.workflow import Status
-
-    if unknown := sorted(set(values) - set(Status.values)):
-        raise ImproperlyConfigured(
-            f"{name}: unknown status {', '.join(unknown)} (statuses: {', '.join(Status.values)})"
-        )
-
-
-_check_statuses("ALERT_SHOT_STALE_STATUSES", ALERT_SHOT_STALE_STATUSES)
 # Adobe IMS refresh tokens live 14 days: warn when the stored one is older than this.
 ALERT_REFRESH_TOKEN_DAYS = env_number("ALERT_REFRESH_TOKEN_DAYS", 12.0)
 # Frame.io webhook deliveries that failed within the window.
@@ -571,17 +551,13 @@ for _name in (
 
 
 def _status_map(pairs: list[str]) -> dict[str, str]:
-    """Pairs like 'Approved=review_approved' -> {"Approved": "review_approved"}; each status must exist."""
-    from shots.workflow import Status
-
+    """Pairs like 'Approved=review_approved' -> {"Approved": "review_approved"}; that each status exists is
+    checked by frameio (frameio/checks.py)."""
     mapping = {}
     for pair in pairs:
         name, sep, status = pair.partition("=")
-        if not sep or not name.strip() or status.strip() not in Status.values:
-            raise ImproperlyConfigured(
-                f"FRAMEIO_STATUS_MAP: {pair!r} is not 'Frame.io option=shot status' "
-                f"(statuses: {', '.join(Status.values)})"
-            )
+        if not sep or not name.strip() or not status.strip():
+            raise ImproperlyConfigured(f"FRAMEIO_STATUS_MAP: {pair!r} is not 'Frame.io option=shot status'")
         mapping[name.strip()] = status.strip()
     return mapping
 

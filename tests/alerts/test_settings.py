@@ -17,7 +17,11 @@ def start(tmp_path, **env) -> subprocess.CompletedProcess:
         "DJANGO_SETTINGS_MODULE": "postflow.settings",
         **env,
     }
-    code = "import django; django.setup(); from django.conf import settings as s; print(s.DISCORD_WEBHOOK_URLS)"
+    # As a command starts: the settings, then the system checks (the statuses are alerts/checks.py's).
+    code = (
+        "import django; django.setup(); from django.core.management import call_command; call_command('check'); "
+        "from django.conf import settings as s; print(s.DISCORD_WEBHOOK_URLS)"
+    )
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True)
 
 
@@ -39,6 +43,7 @@ def test_good_values_and_bad_thresholds(tmp_path):
     ok = start(tmp_path, DISCORD_WEBHOOK_URL_DIGEST="https://discord.com/api/webhooks/1/tok")
     assert ok.returncode == 0 and "'digest': 'https://discord.com/api/webhooks/1/tok'" in ok.stdout
     bad = start(tmp_path, ALERT_SHOT_STALE_STATUSES="review_uploaded,reviewing")
-    assert "ALERT_SHOT_STALE_STATUSES: unknown status reviewing" in bad.stderr
+    assert bad.returncode != 0 and "SystemCheckError" in bad.stderr
+    assert "(alerts.E001) ALERT_SHOT_STALE_STATUSES: unknown status reviewing" in bad.stderr
     assert "ALERT_PROCESS_MEMORY_MB must be a number" in start(tmp_path, ALERT_PROCESS_MEMORY_MB="lots").stderr
     assert "ALERTS_DIGEST_HOUR must be an hour" in start(tmp_path, ALERTS_DIGEST_HOUR="25").stderr

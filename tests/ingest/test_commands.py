@@ -113,8 +113,17 @@ def test_watch_stops_cleanly_on_sigterm(tmp_path):
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("POSTFLOW_NAMING_TEMPLATES", "{project}_{shot}", "needs {version} exactly once"),
-        ("POSTFLOW_STAGE_RULES", "renders/*=publish", "action must be review, ignore or a status"),
+        # What a template or a rule means is ingest's system check (ingest/checks.py), run by every command.
+        (
+            "POSTFLOW_NAMING_TEMPLATES",
+            "{project}_{shot}",
+            "(ingest.E001) POSTFLOW_NAMING_TEMPLATES: template '{project}_{shot}' needs {version} exactly once",
+        ),
+        (
+            "POSTFLOW_STAGE_RULES",
+            "renders/*=publish",
+            "(ingest.E002) POSTFLOW_STAGE_RULES: 'renders/*=publish': action must be review, ignore or a status",
+        ),
         ("POSTFLOW_SCAN_INTERVAL_SECONDS", "0", "must be more than 0 seconds"),
     ],
 )

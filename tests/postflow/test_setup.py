@@ -1,3 +1,4 @@
+import ast
 import os
 import stat
 import subprocess
@@ -45,6 +46,9 @@ def test_secret_key_is_created_private_and_then_reused(tmp_path):
         ("POSTFLOW_NOMENCLATURE_REGEX", "([", "POSTFLOW_NOMENCLATURE_REGEX is not a valid regex"),
         ("DEBUG", "maybe", "DEBUG must be true or false"),
         ("Q_WORKERS", "two", "Q_WORKERS must be a whole number"),
+        # The shape is the settings'; what the values mean is the apps' system checks (tests/*/test_checks.py).
+        ("FRAMEIO_STATUS_MAP", "Approved", "FRAMEIO_STATUS_MAP: 'Approved' is not 'Frame.io option=shot status'"),
+        ("GOOGLE_SHEET_COLUMNS", '{"status": ""}', "GOOGLE_SHEET_COLUMNS must be a JSON object like"),
     ],
 )
 def test_bad_settings_fail_at_start_naming_the_variable(tmp_path, variable, value, message):
@@ -63,6 +67,28 @@ def test_check_passes_on_the_embedded_default(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_web_process_refuses_to_start_when_a_system_check_fails(tmp_path):
+    """daphne runs no system checks: postflow/asgi.py runs them, so a bad value never gets served."""
+    env = {**os.environ, "POSTFLOW_VAR_DIR": str(tmp_path), "FRAMEIO_STATUS_MAP": "Approved=approved"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import postflow.asgi"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: System check identified some issues" in result.stderr
+    assert (
+        "(frameio.E001) FRAMEIO_STATUS_MAP: 'Approved=approved' is not 'Frame.io option=shot status'" in result.stderr
+    )
+
+
+def test_settings_import_no_app():
+    """The project's settings sit below the apps: they may import postflow.lib and libraries, no app."""
+    apps = {"shots", "ingest", "frameio", "alerts", "sheets", "dashboard"}
+    tree = ast.parse((ROOT / "postflow" / "settings.py").read_text())
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert not [name for name in imported if name.split(".")[0] in apps]
 
 
 def test_env_example_as_is_gives_a_working_setup(tmp_path):

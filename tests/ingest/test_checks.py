@@ -1,0 +1,29 @@
+"""ingest's system checks: what the naming templates and stage rules mean (settings.py reads them only)."""
+
+from django.core.checks import run_checks
+
+from ingest.checks import check_watcher_settings
+
+
+def test_the_default_config_passes_every_check():
+    assert not [e for e in run_checks() if e.is_serious()]
+    assert check_watcher_settings() == []
+
+
+def test_a_bad_template_and_bad_rules_are_reported_naming_the_variable(settings):
+    settings.POSTFLOW_NAMING_TEMPLATES = ["{project}_{shot}_v{version}", "{project}_{shot}", "{project}_{take}"]
+    settings.POSTFLOW_STAGE_RULES = ["renders/*=publish", "renders/ae/*", "*=review"]
+    errors = check_watcher_settings()
+    assert [(e.id, e.msg) for e in errors] == [
+        ("ingest.E001", "POSTFLOW_NAMING_TEMPLATES: template '{project}_{shot}' needs {version} exactly once"),
+        (
+            "ingest.E001",
+            "POSTFLOW_NAMING_TEMPLATES: template '{project}_{take}': unknown placeholder(s) ['take']; "
+            "use ['project', 'scene', 'shot', 'version']",
+        ),
+        ("ingest.E002", errors[2].msg),
+        ("ingest.E002", "POSTFLOW_STAGE_RULES: 'renders/ae/*' is not glob=action (e.g. renders/ae/*=ae_completed)"),
+    ]
+    assert errors[2].msg.startswith("POSTFLOW_STAGE_RULES: 'renders/*=publish': action must be review, ignore or a")
+    assert "ae_completed" in errors[2].msg  # the statuses it could be
+    assert all(e.is_serious() for e in errors)
