@@ -519,7 +519,7 @@ for _name in ("ALERTS_METRIC_RETENTION_DAYS", "ALERT_API_WINDOW_MINUTES", "ALERT
 # Webhook URLs and presigned URLs must never reach a log line: urllib3 prints request lines at DEBUG, and a
 # filter on the console handler blanks any Discord webhook URL that still gets through.
 LOGGING.setdefault("loggers", {})["urllib3"] = {"level": "WARNING"}
-LOGGING.setdefault("filters", {})["redact_discord"] = {"()": "alerts.redaction.RedactDiscordWebhooks"}
+LOGGING.setdefault("filters", {})["redact_discord"] = {"()": "postflow.lib.redaction.RedactDiscordWebhooks"}
 LOGGING["handlers"]["console"].setdefault("filters", []).append("redact_discord")
 
 # --- uploads to Frame.io -----------------------------------------------------------------

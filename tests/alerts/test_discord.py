@@ -15,8 +15,8 @@ from alerts import notify, services
 from alerts.models import Alert, DiscordTarget, OutboxMessage
 from alerts.notifiers import Result
 from alerts.notifiers.discord import body, embed
-from alerts.redaction import RedactDiscordWebhooks
 from alerts.services import CLAIM_TIMEOUT, outbox_flush, outbox_queue, outbox_send
+from postflow.lib.redaction import RedactDiscordWebhooks
 from tests.alerts.conftest import TOKEN, URL, discord_messages
 
 pytestmark = pytest.mark.django_db

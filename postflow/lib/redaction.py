@@ -1,7 +1,7 @@
 """A logging filter that blanks Discord webhook URLs (their path holds the webhook's token).
 
 postflow never logs one on purpose; this catches what a library or a traceback would print. No model
-imports: the logging configuration loads it before the apps.
+imports: the logging configuration loads it before the apps, so it lives in postflow.lib (below them).
 """
 
 import logging
