@@ -33,9 +33,11 @@ test-scale: setup
 	  export $$env_lines; echo "scale mode: $$env_lines" | sed 's/[^ ]*@/***@/g'; \
 	  $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Style (ruff) and architecture (import-linter: the layers of docs/architecture.md, pyproject.toml).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format .

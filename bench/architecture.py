@@ -25,7 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOT_PRODUCT = {"tests", "bench", ".venv", "var", "docs", "templates", "samples", ".git"}
 SANDBOX_PACKAGES = ("frameio_sandbox", "frameio.sandbox")
-POSTFLOW_SPLIT = ("postflow.lib", "postflow.realtime")
+POSTFLOW_SPLIT = ("postflow.lib", "postflow.realtime", "postflow.dashboard")
+# The live-event table is the realtime layer's own (postflow.realtime writes and reads it).
+SAME_LAYER = {"postflow.models": "postflow.realtime"}
 
 
 def product_files() -> list[Path]:
@@ -50,6 +52,7 @@ def app_of(module: str) -> str:
     for prefix in SANDBOX_PACKAGES:
         if module == prefix or module.startswith(prefix + "."):
             return "sandbox"
+    module = SAME_LAYER.get(module, module)
     for prefix in POSTFLOW_SPLIT:
         if module == prefix or module.startswith(prefix + "."):
             return prefix
@@ -60,9 +63,16 @@ def imports_of(tree: ast.Module, module: str, is_package: bool) -> list[tuple[st
     """(imported module, at module level) for every import in the file."""
     found: list[tuple[str, bool]] = []
     top_level = {id(node) for node in tree.body}
-    # Imports under `if TYPE_CHECKING:` at the top count as module level too: they are how a
-    # layer states what it knows of.
+    # Imports under `if TYPE_CHECKING:` never run: they are annotations, not dependencies.
+    typing_only = {
+        id(inner)
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+        for inner in ast.walk(node)
+    }
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             found += [(alias.name, id(node) in top_level) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
