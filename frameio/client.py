@@ -456,6 +456,18 @@ class RatePacer:
             self._sleep(wait)
         return wait
 
+    def try_acquire(self, key: str) -> bool:
+        """Take one token for `key` if one is there now; never sleeps."""
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                return True
+            self._refill(bucket, self._clock())
+            if bucket[2] < 1:
+                return False
+            bucket[2] -= 1
+            return True
+
     def observe(self, key: str, headers: Any) -> None:
         try:
             limit = int(headers["x-ratelimit-limit"])
@@ -592,18 +604,23 @@ class FrameioClient:
         params: dict[str, Any] | None = None,
         json: Any = None,
         path: str | None = None,
+        wait: bool = True,
         **ids: str,
     ) -> requests.Response:
         """Call `endpoint` (path ids as keyword arguments) with retries, pacing and one re-auth.
 
         Returns the successful response; raises `FrameioError` otherwise. `path` replaces the
-        formatted template (used to follow pagination links; it must stay under /v4/).
+        formatted template (used to follow pagination links; it must stay under /v4/). With
+        `wait=False` the call is made only if the endpoint's rate budget allows it now, and is not
+        retried: for work that can be done later by someone else (a 429 FrameioError says so).
         """
         url = self.base_url + (path if path is not None else endpoint.format(**ids))
         attempt = 0
         reauthorized = False
         while True:
-            if self._pacer:
+            if self._pacer and not wait and not self._pacer.try_acquire(endpoint.op):
+                raise FrameioError(429, False, "rate budget spent: not waiting", endpoint.op)
+            if self._pacer and wait:
                 self._pacer.acquire(endpoint.op)
             token = self._token_provider()
             started = time.monotonic()
@@ -620,7 +637,7 @@ class FrameioClient:
                 _observe(CallRecord(endpoint.op, endpoint.method, None, (time.monotonic() - started) * 1000))
                 detail = f"{type(exc).__name__}: {exc}"
                 retry_ok = not endpoint.creates or _never_sent(exc)
-                if retry_ok and attempt + 1 < self._retry.max_attempts:
+                if wait and retry_ok and attempt + 1 < self._retry.max_attempts:
                     delay = self._retry.backoff(attempt, self._rng)
                     logger.warning(
                         "frameio %s: %s; retry %d in %.1f s",
@@ -653,7 +670,7 @@ class FrameioClient:
                 return resp  # an earlier attempt deleted it before its response was lost
             if status == 429 and self._pacer:
                 self._pacer.exhausted(endpoint.op)
-            delay = self._retry_delay(endpoint, resp, attempt)
+            delay = self._retry_delay(endpoint, resp, attempt) if wait else None
             if delay is None:
                 raise self._error(endpoint, resp)
             logger.warning("frameio %s: HTTP %s; retry %d in %.1f s", endpoint.op, status, attempt + 1, delay)
@@ -888,7 +905,13 @@ class FrameioClient:
         return [_build(MetadataValue, v) for v in (data or {}).get("metadata") or []]
 
     def update_metadata_values(
-        self, *, account_id: str, project_id: str, file_ids: list[str], values: list[dict[str, Any]]
+        self,
+        *,
+        account_id: str,
+        project_id: str,
+        file_ids: list[str],
+        values: list[dict[str, Any]],
+        wait: bool = True,
     ) -> None:
         """Set field values on up to 100 files: values = [{"field_definition_id": ..., "value": [...]}, ...].
 
@@ -897,7 +920,7 @@ class FrameioClient:
         if not 1 <= len(file_ids) <= 100:
             raise ValueError("metadata bulk update takes 1 to 100 files")
         body = {"data": {"file_ids": list(file_ids), "values": values}}
-        self.request(METADATA_VALUES, json=body, account_id=account_id, project_id=project_id)
+        self.request(METADATA_VALUES, json=body, account_id=account_id, project_id=project_id, wait=wait)
 
     # -- shares
 

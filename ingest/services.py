@@ -430,6 +430,28 @@ def render_mark_uploaded(*, render_id: int, checksum: str) -> bool:
     return bool(moved)
 
 
+def render_return_to_watcher(*, render_id: int, checksum: str, reason: str, now: datetime | None = None) -> bool:
+    """queued -> gone (its file is not there any more) or discovered (there, but not what was
+    verified): the upload pipeline could not read the verified file, so the watcher takes it back
+    instead of the upload retrying forever. A gone render starts over when its file shows again; a
+    discovered one settles and is verified again. Compare-and-set on the queued content."""
+    render = Render.objects.filter(pk=render_id, state=Render.State.QUEUED, checksum=checksum).first()
+    if render is None:
+        return False
+    present = os.path.lexists(Path(render.root) / render.path)
+    target = Render.State.DISCOVERED if present else Render.State.GONE
+    moved = Render.objects.filter(pk=render_id, state=Render.State.QUEUED, checksum=checksum).update(
+        state=target,
+        reason=f"{reason}; back to the watcher",
+        observed_since=now or timezone.now(),
+        stable_since=None,
+    )
+    if moved:
+        logger.warning("render %s: %s; back to the watcher (%s)", render.path, reason, target)
+        _publish_render(render_id)
+    return bool(moved)
+
+
 def render_queue_by_hand(*, path: Path, shot: Shot, version: int | None, templates: list[str]) -> Render:
     """A file given by hand (`manage.py frameio_upload`), recorded as a queued render of `shot` for
     review. The version comes from `version`, else from the name, else the shot's next one. The same

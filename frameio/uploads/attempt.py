@@ -3,7 +3,6 @@ it is done, so that the next attempt resumes from there."""
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,8 +21,8 @@ from frameio.client import FrameioClient, FrameioError
 from frameio.crypto import encrypt
 from frameio.models import Upload, UploadPart
 from frameio.structure import scene_folder
-from frameio.uploads import claims, stacking, transfer
-from frameio.uploads.errors import Stopped, UploadFailed, UrlsExpired
+from frameio.uploads import claims, stacking, status_field, transfer
+from frameio.uploads.errors import RenderUnreadable, Stopped, UploadFailed, UrlsExpired
 from frameio.uploads.states import (
     Job,
     attempt_record,
@@ -34,9 +33,8 @@ from frameio.uploads.states import (
     upload_mark_uploading,
     upload_requeue_for_new_file,
 )
-from frameio.uploads.status_field import flush_review_status
 from ingest.models import Render
-from ingest.services import render_check_unchanged
+from ingest.services import render_check_unchanged, render_return_to_watcher
 from shots.services import shot_try_transition
 from shots.workflow import Status
 
@@ -60,7 +58,7 @@ def upload_run(
 ) -> Upload:
     """Run one attempt of an upload, if this worker can claim it. Never raises for Frame.io or I/O
     trouble: the attempt is recorded (last_error, next_attempt_at) and the reconciler retries."""
-    owner = uuid.uuid4().hex
+    owner = claims.new_owner()
     if not claims.claim(upload_id, owner):
         return Upload.objects.get(pk=upload_id)
     keeper = claims.LeaseKeeper(upload_id, owner)
@@ -69,6 +67,9 @@ def upload_run(
         _attempt(upload_id, owner, client or build_client(), keeper, on_progress or transfer.store_progress)
     except Stopped:
         logger.info("upload %s stopped (cancelled, restarted, render changed or lease lost)", upload_id)
+    except RenderUnreadable as exc:
+        _return_to_watcher(upload_id, exc)
+        upload_attempt_failed(upload_id, owner, exc)
     except (UploadFailed, FrameioError, OSError, requests.RequestException) as exc:
         upload_attempt_failed(upload_id, owner, exc)
     except Exception as exc:  # a bug or a database error: still an attempt, counted and backed off
@@ -77,7 +78,15 @@ def upload_run(
     finally:
         keeper.stop()
         claims.release(upload_id, owner)
+        claims.start_next_waiting()  # the slot this attempt held is free: not a minute's wait for the reconciler
     return Upload.objects.get(pk=upload_id)
+
+
+def _return_to_watcher(upload_id: int, exc: RenderUnreadable) -> None:
+    """The file is not the one verified any more: the watcher takes the render back (gone, or to be
+    verified again), and this upload fails; new content is queued afresh by the watcher."""
+    upload = Upload.objects.only("render_id", "checksum").get(pk=upload_id)
+    render_return_to_watcher(render_id=upload.render_id, checksum=upload.checksum, reason=str(exc))
 
 
 def _render_current(render: Render, upload: Upload) -> None:
@@ -96,7 +105,7 @@ def _attempt(upload_id: int, owner: str, client: FrameioClient, keeper: claims.L
     if upload.state in (Upload.State.QUEUED, Upload.State.UPLOADING):
         changed = render_check_unchanged(render_id=render.pk)
         if changed:
-            raise UploadFailed(f"{render.path}: {changed}; the watcher will verify it again", permanent=True)
+            raise RenderUnreadable(f"{render.path}: {changed}")
     target = target_or_connect()
     if not target.account_id:
         raise UploadFailed("Frame.io is not connected (or no account chosen): open /frameio/connect/")
@@ -223,4 +232,4 @@ def _after_upload(job: Job) -> None:
             details={"upload_id": job.upload.pk, "version": job.render.version, "view_url": job.upload.view_url},
         )
         attempt_record(job, shot_moved_at=now, last_error="")
-    flush_review_status(job.client)
+    status_field.flush_soon(job.client)

@@ -2,14 +2,18 @@
 lease a worker holds (renewed while it works) so that a job delivered twice does nothing."""
 
 import logging
+import os
+import socket
 import threading
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from frameio import jobs
 from frameio.models import Upload
 from frameio.uploads.errors import Stopped
 from ingest.models import Render
@@ -23,6 +27,53 @@ AFTER_PENDING = Q(state__in=Upload.IN_FRAMEIO) & (Q(stacked_at__isnull=True) | Q
 
 # Any fixed number: the PostgreSQL advisory lock under which a worker counts the slots and takes one.
 _SLOTS_LOCK = 0x706F7374666C6F77  # "postflow"
+
+
+def new_owner() -> str:
+    """A lease owner that says who holds it: `host:pid:token` (a message can name the machine and the
+    process; the token tells two attempts of one process apart)."""
+    host = socket.gethostname()[:40] or "host"
+    return f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def waiting_uploads() -> QuerySet[Upload]:
+    """Uploads a worker could start now, oldest verified first: active (or with steps after the bytes
+    pending), unleased, due, and the render still the content they send."""
+    now = timezone.now()
+    return (
+        Upload.objects.filter(
+            Q(state__in=Upload.ACTIVE, render__state=Render.State.QUEUED, render__checksum=F("checksum"))
+            | AFTER_PENDING
+        )
+        .filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        )
+        .order_by(F("render__verified_at").asc(nulls_last=True), "pk")
+    )
+
+
+def start_next_waiting() -> list[int]:
+    """A slot was freed: enqueue the oldest waiting uploads, one per free slot, so that a batch goes
+    up as fast as the slots allow (any worker of any machine takes the job). A job that finds the
+    slot taken meanwhile returns; the next freed slot enqueues again, and the reconciler remains the
+    safety net. Returns the upload ids enqueued."""
+    free = settings.MAX_CONCURRENT_UPLOADS - Upload.objects.filter(lease_until__gt=timezone.now()).count()
+    if free <= 0:
+        return []
+    ids = list(waiting_uploads().values_list("pk", flat=True)[:free])
+    for upload_id in ids:
+        jobs.enqueue_upload_run(upload_id)
+    return ids
+
+
+def lease_holder(upload: Upload) -> str:
+    """Who holds the upload's lease and until when, for a person ("render-box:4242 until 18:03:12"),
+    or "" when nobody does."""
+    if not upload.lease_owner or upload.lease_until is None or upload.lease_until <= timezone.now():
+        return ""
+    holder = ":".join(upload.lease_owner.split(":")[:2])
+    return f"{holder} until {timezone.localtime(upload.lease_until):%H:%M:%S}"
 
 
 def claim(upload_id: int, owner: str) -> bool:
@@ -41,12 +92,7 @@ def claim(upload_id: int, owner: str) -> bool:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SLOTS_LOCK])
             now = timezone.now()  # the lock may have waited: leases are read as of now
-        running = Upload.objects.filter(lease_until__gt=now).exclude(pk=upload_id)
-        busy = running.count()
-        if busy >= settings.MAX_CONCURRENT_UPLOADS:
-            logger.info("upload %s waits: %s uploads running (MAX_CONCURRENT_UPLOADS)", upload_id, busy)
-            return False
-        waits_for = _earlier_or_running_version(upload_id, running)
+        waits_for = why_waiting(upload_id, now=now)
         if waits_for:
             logger.info("upload %s waits: %s", upload_id, waits_for)
             return False
@@ -56,6 +102,16 @@ def claim(upload_id: int, owner: str) -> bool:
                 lease_owner=owner, lease_until=now + lease_duration(), attempts=F("attempts") + 1, started_at=now
             )
         )
+
+
+def why_waiting(upload_id: int, *, now: datetime | None = None) -> str:
+    """Why a claim of this upload would wait, or "": every slot is taken, or another version of its
+    shot must go first."""
+    running = Upload.objects.filter(lease_until__gt=now or timezone.now()).exclude(pk=upload_id)
+    busy = running.count()
+    if busy >= settings.MAX_CONCURRENT_UPLOADS:
+        return f"{busy} uploads running (MAX_CONCURRENT_UPLOADS)"
+    return _earlier_or_running_version(upload_id, running)
 
 
 def _earlier_or_running_version(upload_id: int, running) -> str:

@@ -9,6 +9,13 @@ class UploadFailed(Exception):
         self.permanent = permanent
 
 
+class RenderUnreadable(UploadFailed):
+    """The verified file is gone or changed: the render goes back to the watcher, the upload fails."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, permanent=True)
+
+
 class UrlsExpired(Exception):
     """A part URL answered 403 "Request has expired": the Frame.io file must be created again."""
 

@@ -3,17 +3,16 @@ Frame.io has transcoded them, and flush the Status batch. The safety net behind 
 
 import logging
 
-from django.db.models import Exists, F, OuterRef, Q
-from django.utils import timezone
+from django.db.models import Exists, OuterRef, Q
 
 from frameio import jobs
 from frameio.auth import (
     build_client,
     effective_target,
 )
-from frameio.client import FrameioClient
+from frameio.client import FrameioClient, FrameioError
 from frameio.models import Upload
-from frameio.uploads.claims import AFTER_PENDING
+from frameio.uploads.claims import waiting_uploads
 from frameio.uploads.states import upload_mark_ready
 from frameio.uploads.status_field import flush_review_status, pending_status
 from ingest.models import Render
@@ -23,27 +22,28 @@ logger = logging.getLogger(__name__)
 
 def uploads_reconcile(*, client: FrameioClient | None = None) -> dict[str, int]:
     """The schedule's job: enqueue what is due, follow uploaded files, flush the Status batch."""
-    now = timezone.now()
-    sending = Upload.objects.filter(render=OuterRef("pk"), state__in=Upload.ACTIVE, checksum=OuterRef("checksum"))
+    # A queued render whose upload is sending, or failed or was cancelled since the render was queued,
+    # is not an orphan: failed and cancelled wait for a person. One the watcher queued again after its
+    # upload ended is, if its job was lost.
+    has_upload = Upload.objects.filter(render=OuterRef("pk"), checksum=OuterRef("checksum")).filter(
+        Q(state__in=Upload.ACTIVE) | Q(state__in=Upload.ENDED, updated_at__gte=OuterRef("queued_at"))
+    )
     orphans = list(
-        Render.objects.filter(state=Render.State.QUEUED).filter(~Exists(sending)).values_list("pk", flat=True)
+        Render.objects.filter(state=Render.State.QUEUED).filter(~Exists(has_upload)).values_list("pk", flat=True)
     )
     for render_id in orphans:
         jobs.enqueue_upload_render(render_id)
-    due = Upload.objects.filter(
-        Q(state__in=Upload.ACTIVE, render__state=Render.State.QUEUED, render__checksum=F("checksum")) | AFTER_PENDING
-    ).filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
-    )
-    due_ids = list(due.values_list("pk", flat=True))
+    due_ids = list(waiting_uploads().values_list("pk", flat=True))
     for upload_id in due_ids:
         jobs.enqueue_upload_run(upload_id)
     followed = 0
     if Upload.objects.filter(state=Upload.State.UPLOADED).exists() or pending_status().exists():
         client = client or build_client()
         followed = _follow_transcoding(client)
-        flush_review_status(client)
+        try:
+            flush_review_status(client)
+        except FrameioError as exc:  # the next run tries again; what was enqueued above stands
+            logger.warning("the Status field batch failed: %s", exc)
     return {"renders": len(orphans), "uploads": len(due_ids), "followed": followed}
 
 

@@ -42,7 +42,9 @@ class Job:
 
 def upload_for_render(*, render_id: int) -> Upload | None:
     """The render's Upload, created on first call. A render queued again after its file changed
-    (the watcher verified new content) gets its finished or failed upload started over."""
+    (the watcher verified new content) gets its finished or failed upload started over. A failed or
+    cancelled upload of the same content stays so (a person retries it) unless the watcher queued the
+    render again since it ended: a job delivered late, or the reconciler, never starts it over."""
     render = Render.objects.filter(pk=render_id).first()
     existing = Upload.objects.filter(render_id=render_id).first()
     if render is None or render.state != Render.State.QUEUED:
@@ -56,7 +58,7 @@ def upload_for_render(*, render_id: int) -> Upload | None:
         existing = upload
     if existing.checksum != render.checksum:
         _restart(existing, render)
-    elif existing.state in Upload.ENDED:  # same bytes queued again: try again
+    elif existing.state in Upload.ENDED and _queued_since_it_ended(render, existing):
         upload_requeue(upload_id=existing.pk)
         existing.refresh_from_db()
     elif existing.state in Upload.IN_FRAMEIO:  # these bytes are in Frame.io already
@@ -83,12 +85,19 @@ def upload_requeue(*, upload_id: int) -> bool:
 
 
 def upload_cancel(*, upload_id: int) -> bool:
-    """Stop an upload that has not finished; a worker sending its parts stops at the next part."""
+    """Stop an upload that has not finished; a worker sending its parts stops at the next part. It
+    stays cancelled until a person retries it or the watcher queues new content."""
     return bool(
         Upload.objects.filter(pk=upload_id, state__in=Upload.ACTIVE).update(
-            state=Upload.State.CANCELLED, last_error="cancelled"
+            state=Upload.State.CANCELLED, last_error="cancelled", updated_at=timezone.now()
         )
     )
+
+
+def _queued_since_it_ended(render: Render, upload: Upload) -> bool:
+    """The watcher verified and queued the render after the upload failed or was cancelled (ENDED
+    moves stamp updated_at): the file is worth another try without a person."""
+    return render.queued_at is not None and render.queued_at > upload.updated_at
 
 
 def _restart(upload: Upload, render: Render) -> None:
@@ -193,7 +202,9 @@ def upload_attempt_failed(upload_id: int, owner: str, exc: BaseException) -> Non
     reason = str(exc) or type(exc).__name__
     mine = Upload.objects.filter(pk=upload_id, lease_owner=owner)
     if upload.state in Upload.ACTIVE and (permanent or upload.attempts >= settings.FRAMEIO_UPLOAD_MAX_ATTEMPTS):
-        mine.filter(state__in=Upload.ACTIVE).update(state=Upload.State.FAILED, last_error=reason, next_attempt_at=None)
+        mine.filter(state__in=Upload.ACTIVE).update(
+            state=Upload.State.FAILED, last_error=reason, next_attempt_at=None, updated_at=timezone.now()
+        )
         logger.error("upload %s failed after %s attempt(s): %s", upload_id, upload.attempts, reason)
         return
     delay = timedelta(seconds=min(3600, 30 * 2 ** (max(upload.attempts, 1) - 1)))

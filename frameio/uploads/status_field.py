@@ -8,7 +8,7 @@ from django.utils import timezone
 from frameio.auth import (
     effective_target,
 )
-from frameio.client import FrameioClient
+from frameio.client import FrameioClient, FrameioError
 from frameio.models import Upload
 from frameio.uploads.errors import UploadFailed
 
@@ -24,9 +24,10 @@ def pending_status():
     )
 
 
-def flush_review_status(client: FrameioClient) -> int:
+def flush_review_status(client: FrameioClient, *, wait: bool = True) -> int:
     """Set Frame.io's "Status" field to FRAMEIO_STATUS_NEEDS_REVIEW on every new upload, up to
-    100 files a call (the bulk update allows 10 calls a minute)."""
+    100 files a call (the bulk update allows 10 calls a minute). With `wait=False` nothing waits
+    for the rate budget (see flush_soon)."""
     pending = list(
         pending_status().values_list("pk", "frameio_file_id", "render__shot__project__frameio_project_id")[
             :METADATA_BATCH
@@ -43,9 +44,20 @@ def flush_review_status(client: FrameioClient) -> int:
             project_id=project_id,
             file_ids=[file_id for _, file_id in batch],
             values=[{"field_definition_id": field_id, "value": [option_id]}],
+            wait=wait,
         )
         Upload.objects.filter(pk__in=[pk for pk, _ in batch]).update(status_field_set_at=timezone.now())
     return len(pending)
+
+
+def flush_soon(client: FrameioClient) -> None:
+    """After an upload: the batch now if the endpoint's budget allows it, else left to the uploads
+    reconciler (every minute). An upload never holds its slot waiting for a call that allows 10 a
+    minute: a batch of small renders finishing every second would queue behind it."""
+    try:
+        flush_review_status(client, wait=False)
+    except (FrameioError, UploadFailed) as exc:
+        logger.info("the Status field batch is left to the reconciler: %s", exc)
 
 
 _status_cache: dict[str, tuple[str, str]] = {}

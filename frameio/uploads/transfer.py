@@ -20,7 +20,7 @@ from frameio.client import redact, redact_url
 from frameio.crypto import decrypt
 from frameio.models import Upload, UploadPart
 from frameio.uploads.claims import LeaseKeeper
-from frameio.uploads.errors import Stopped, UploadFailed, UrlsExpired
+from frameio.uploads.errors import RenderUnreadable, Stopped, UploadFailed, UrlsExpired
 from frameio.uploads.states import Job
 from ingest.models import Render
 from postflow import realtime
@@ -38,13 +38,11 @@ def open_render(render: Render, path: Path) -> int:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
-        raise UploadFailed(
-            f"{render.path}: cannot open ({exc.strerror}); the watcher will look again", permanent=True
-        ) from None
+        raise RenderUnreadable(f"{render.path}: cannot open ({exc.strerror})") from None
     stat = os.fstat(fd)
     if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != (render.inode, render.size, render.mtime_ns):
         os.close(fd)
-        raise UploadFailed(f"{render.path}: the file changed since it was verified", permanent=True)
+        raise RenderUnreadable(f"{render.path}: the file changed since it was verified")
     return fd
 
 

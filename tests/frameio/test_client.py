@@ -553,3 +553,19 @@ def test_backoff_math_matches_the_aws_formula():
     policy = RetryPolicy(base=1.0, cap=20.0)
     assert [policy.backoff(n, lambda: 1.0) for n in range(6)] == [1.0, 2.0, 4.0, 8.0, 16.0, 20.0]
     assert math.isclose(policy.backoff(3, lambda: 0.5), 4.0)
+
+
+def test_a_call_that_may_not_wait_is_refused_when_the_budget_is_spent_and_never_retried(rsps, fake_time):
+    """`wait=False` (the Status batch after an upload): no sleep for the pacer, no retry on 429."""
+    url = f"{API}/v4/accounts/a/projects/p/metadata/values"
+    limited = {"x-ratelimit-limit": "10", "x-ratelimit-remaining": "0", "x-ratelimit-window": "60000"}
+    rsps.add(responses.PATCH, url, status=429, json={"errors": [{"detail": "slow down"}]}, headers=limited)
+    client = make_client(fake_time)
+    values = [{"field_definition_id": "f", "value": ["o"]}]
+    with pytest.raises(FrameioError) as first:
+        client.update_metadata_values(account_id="a", project_id="p", file_ids=["x"], values=values, wait=False)
+    assert first.value.status == 429 and len(rsps.calls) == 1
+    with pytest.raises(FrameioError) as second:  # the pacer knows the bucket is empty: not even sent
+        client.update_metadata_values(account_id="a", project_id="p", file_ids=["x"], values=values, wait=False)
+    assert second.value.status == 429 and len(rsps.calls) == 1
+    assert fake_time.sleeps == []

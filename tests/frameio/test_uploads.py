@@ -502,6 +502,8 @@ def test_a_render_queued_again_with_the_same_bytes_is_not_stranded(sandbox, shot
     render = queued_render(tmp_path, shot, 1, size=MB)
     upload = uploads.upload_for_render(render_id=render.pk)
     Upload.objects.filter(pk=upload.pk).update(state=Upload.State.FAILED, attempts=5, last_error="old")
+    # The watcher verified the same bytes again and queued the render after the failure; its job was lost.
+    Render.objects.filter(pk=render.pk).update(queued_at=timezone.now() + timedelta(seconds=1))
     enqueued = []
     monkeypatch.setattr(jobs, "async_task", lambda *args: enqueued.append(args))
     uploads.uploads_reconcile()

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from frameio import uploads
 from frameio.models import Upload
+from frameio.uploads import claims
 from ingest.services import VerifyError, render_queue_by_hand
 from shots.models import Shot
 
@@ -43,12 +44,28 @@ class Command(BaseCommand):
         upload = uploads.upload_render(render_id=render.pk, on_progress=bar)
         if bar:
             bar.finish()
-        if upload is None or upload.state not in (Upload.State.UPLOADED, Upload.State.READY):
-            state = upload.state if upload else "not queued"
-            raise CommandError(
-                f"upload {state}: {upload.last_error if upload else ''} (run the command again to resume)"
-            )
+        if upload is None or upload.state not in Upload.IN_FRAMEIO:
+            raise CommandError(_not_uploaded(upload))
         self.stdout.write(self.style.SUCCESS(f"uploaded: {upload.view_url or upload.frameio_file_id}"))
+
+
+def _not_uploaded(upload: Upload | None) -> str:
+    """Why the file is not in Frame.io yet, and what to do: never a blank reason."""
+    if upload is None:
+        return "not queued: the render changed meanwhile; run the command again"
+    holder = claims.lease_holder(upload)
+    if holder:
+        return (
+            f"upload {upload.pk} is {upload.state} by another worker ({holder}, its lease); "
+            "wait for it, or run the command again after that time to take over"
+        )
+    if upload.state in Upload.ENDED:
+        reason = upload.last_error or "no reason recorded"
+        return f"upload {upload.state}: {reason} (retry it in the admin or the dashboard)"
+    waits = claims.why_waiting(upload.pk)
+    if waits:
+        return f"upload {upload.state}: it waits ({waits}); run the command again later"
+    return f"upload {upload.state}: {upload.last_error or 'not finished'} (run the command again to resume)"
 
 
 class _Bar:
