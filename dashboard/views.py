@@ -18,6 +18,7 @@ from dashboard import selectors
 from dashboard.forms import ForceStatusForm
 from frameio.models import Upload
 from frameio.uploads import upload_retry
+from frameio.views import CONNECTION_PERMISSIONS
 from ingest.models import Render
 from ingest.services import render_release
 from postflow import realtime
@@ -32,6 +33,8 @@ CONTROL_PERMISSIONS = {
     "release": "ingest.change_render",
     "retry": "frameio.change_upload",
     "acknowledge": "alerts.change_alert",
+    # The health panel's "Connect…" link: frameio's own table, which its pages draw and enforce.
+    "frameio_connect": CONNECTION_PERMISSIONS["connect"],
 }
 
 
@@ -121,7 +124,7 @@ def shot_notes(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_member_required
 def panel_health(request: HttpRequest) -> HttpResponse:
     """Watcher heartbeats and the Frame.io connection: the page refreshes it every few seconds."""
-    return render(request, "dashboard/_health.html", _health())
+    return render(request, "dashboard/_health.html", {**_health(), "controls": _controls(request)})
 
 
 @never_cache
@@ -138,7 +141,11 @@ def _panels() -> dict:
 
 def _health() -> dict:
     now = timezone.now()
-    return {"heartbeats": selectors.heartbeats(now), "frameio": selectors.frameio_state(now)}
+    return {
+        "heartbeats": selectors.heartbeats(now),
+        "frameio": selectors.frameio_state(now),
+        "frameio_permission": CONTROL_PERMISSIONS["frameio_connect"],
+    }
 
 
 # --- supervisor controls: POST + CSRF, staff only; each one calls a service ---------------------

@@ -1,10 +1,17 @@
 from django.conf import settings
 from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from frameio.client import FrameioError
-from frameio.models import FrameioConnection, FrameioWebhook, ReviewNote, Upload, WebhookDelivery
+from frameio.models import (
+    FrameioConnection,
+    FrameioConnectionEvent,
+    FrameioWebhook,
+    ReviewNote,
+    Upload,
+    WebhookDelivery,
+)
 from frameio.uploads import upload_cancel, upload_retry
 from frameio.webhooks import WebhookError, webhook_register, webhook_remove
 from shots.admin import ShotAdmin
@@ -12,10 +19,13 @@ from shots.admin import ShotAdmin
 
 @admin.register(FrameioConnection)
 class FrameioConnectionAdmin(admin.ModelAdmin):
-    """Read-only: the connection changes through /frameio/connect/ (frameio.auth), never by hand.
+    """Read-only: the connection changes through /frameio/connect/ (frameio.auth), never by hand,
+    and never by deleting the row here (that would drop the tokens unrevoked, with no audit row).
 
-    The encrypted token fields are not shown at all.
+    The encrypted token fields are not shown at all. The last changes (FrameioConnectionEvent) are.
     """
+
+    HISTORY_LIMIT = 10
 
     list_display = ("__str__", "mode", "connected_as", "needs_reauth", "expires_at", "updated_at")
     fields = (
@@ -33,17 +43,64 @@ class FrameioConnectionAdmin(admin.ModelAdmin):
         ("needs_reauth", "reauth_reason"),
         "connected_at",
         "updated_at",
+        "history",
     )
-    readonly_fields = ("connect_page",)
+    readonly_fields = ("connect_page", "history")
 
     @admin.display(description="Manage")
     def connect_page(self, obj: FrameioConnection) -> str:
         return format_html('<a href="{}">Open the Frame.io connection page</a>', reverse("frameio:connect"))
 
+    @admin.display(description="Last changes")
+    def history(self, obj: FrameioConnection) -> str:
+        events = FrameioConnectionEvent.objects.all()[: self.HISTORY_LIMIT]
+        rows = format_html_join(
+            "",
+            "<li>{} — {} by {}</li>",
+            ((f"{e.at:%Y-%m-%d %H:%M}", e.get_kind_display(), e.actor) for e in events),
+        )
+        everything = reverse("admin:frameio_frameioconnectionevent_changelist")
+        return format_html('<ul>{}</ul><a href="{}">All changes</a>', rows or "none yet", everything)
+
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # disconnecting goes through /frameio/connect/: revoked, and audited
+
+    def has_register_webhook_permission(self, request) -> bool:
+        return request.user.has_perm("frameio.add_frameiowebhook")
+
+
+@admin.register(FrameioConnectionEvent)
+class FrameioConnectionEventAdmin(admin.ModelAdmin):
+    """The audit of the connection, newest first: read-only (frameio.auth writes it)."""
+
+    list_display = ("at", "kind", "actor", "summary")
+    list_filter = ("kind",)
+    search_fields = ("actor",)
+    date_hierarchy = "at"
+    fields = ("at", "kind", "actor", "details")
+    readonly_fields = fields
+
+    @admin.display(description="Details")
+    def summary(self, obj: FrameioConnectionEvent) -> str:
+        details = obj.details or {}
+        if details.get("reason"):
+            return details["reason"]
+        names = (details.get(key) for key in ("auth_mode", "account_name", "workspace_name", "project_name"))
+        return " · ".join(filter(None, names)) or "—"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -108,11 +165,10 @@ def _register_webhook(modeladmin: admin.ModelAdmin, request, *, replace: bool) -
         modeladmin.message_user(request, f"The webhook was already registered: {url}", messages.INFO)
 
 
-@admin.action(description="Register the review webhook for the workspace")
+@admin.action(description="Register the review webhook for the workspace", permissions=["register_webhook"])
 def register_review_webhook(modeladmin: admin.ModelAdmin, request, queryset) -> None:
-    if not request.user.has_perm("frameio.add_frameiowebhook"):
-        modeladmin.message_user(request, "You may not register the webhook.", messages.ERROR)
-        return
+    # Offered (and accepted) only to users with frameio.add_frameiowebhook, the same permission as
+    # the webhook's own admin actions: FrameioConnectionAdmin.has_register_webhook_permission.
     _register_webhook(modeladmin, request, replace=False)
 
 

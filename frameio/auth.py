@@ -4,6 +4,9 @@
   (`begin_authorization` / `exchange_code`), then refresh ahead of expiry and once after a 401.
 - Server-to-Server (FRAMEIO_AUTH=s2s): client credentials, fetched again when the token runs out.
 
+Every connect, choice of target and disconnect names its actor ("user:alice", or "system" for the
+Server-to-Server first use) and writes a `FrameioConnectionEvent` in the same transaction.
+
 Refresh tokens are single-use. `refresh_access_token` therefore serializes on the connection row
 (`select_for_update` on PostgreSQL; on SQLite `transaction_mode=IMMEDIATE` takes the database write
 lock at BEGIN), re-reads the row once it holds the lock, and uses the token another worker just
@@ -38,7 +41,7 @@ from requests_oauthlib import OAuth2Session
 
 from frameio.client import FrameioClient, FrameioError, Project, RetryPolicy, redact
 from frameio.crypto import TokenDecryptError, decrypt, encrypt
-from frameio.models import FrameioConnection
+from frameio.models import FrameioConnection, FrameioConnectionEvent
 
 logger = logging.getLogger(__name__)
 
@@ -324,6 +327,19 @@ def _apply_target(conn: FrameioConnection, target: Target) -> None:
         setattr(conn, name, getattr(target, name))
 
 
+def _target_details(source: FrameioConnection | Target) -> dict[str, str]:
+    """The ids and names of a target (of a Target or of the connection row), for an audit row."""
+    return {name: getattr(source, name) for name in Target.__dataclass_fields__}
+
+
+def _audit(kind: str, *, actor: str, at: datetime | None = None, **details: Any) -> None:
+    """The audit row of a change, written by the function that makes it (in its transaction).
+
+    `details` are ids, names and modes only: no caller passes a token.
+    """
+    FrameioConnectionEvent.objects.create(kind=kind, actor=actor[:150], at=at or timezone.now(), details=details)
+
+
 @transaction.atomic
 @sensitive_variables()
 def connection_connect(
@@ -331,11 +347,13 @@ def connection_connect(
     mode: str,
     tokens: TokenSet,
     target: Target,
+    actor: str,
     connected_as: str = "",
     now: datetime | None = None,
     keep_existing: bool = False,
 ) -> FrameioConnection:
-    """Store a fresh connection: tokens, identity and target in one transaction (all or nothing).
+    """Store a fresh connection: tokens, identity, target and the audit row in one transaction (all
+    or nothing). `actor`: who connected ("user:alice", "system").
 
     `keep_existing`: leave a connection stored meanwhile as it is (another worker connected first;
     its target may already hold the production's project, which this one's would reset).
@@ -344,6 +362,7 @@ def connection_connect(
     conn, created = FrameioConnection.objects.select_for_update().get_or_create(key=FrameioConnection.SINGLETON_KEY)
     if keep_existing and not created and conn.access_token_enc and conn.account_id:
         return conn
+    reconnect = conn.has_tokens
     conn.mode = mode
     conn.connected_as = connected_as[:255]
     conn.refresh_token_enc = ""
@@ -353,16 +372,36 @@ def connection_connect(
     conn.connected_at = now
     conn.last_refreshed_at = None
     conn.save()
-    logger.info("Frame.io connected (%s) as %s", mode, connected_as or "unknown user")
+    _audit(
+        FrameioConnectionEvent.Kind.CONNECTED,
+        actor=actor,
+        at=now,
+        auth_mode=mode,
+        connected_as=conn.connected_as,
+        reconnect=reconnect,
+        scopes=conn.scopes,
+        **_target_details(target),
+    )
+    logger.info("Frame.io connected (%s) as %s by %s", mode, connected_as or "unknown user", actor)
     return conn
 
 
 @transaction.atomic
-def connection_set_target(*, target: Target) -> FrameioConnection:
+def connection_set_target(*, target: Target, actor: str) -> FrameioConnection:
+    """Set where postflow works in Frame.io. `actor`: who chose it ("user:alice"; "system" when the
+    first upload found or created the project)."""
     conn = FrameioConnection.objects.select_for_update().get(key=FrameioConnection.SINGLETON_KEY)
+    previous = _target_details(conn)
     _apply_target(conn, target)
     conn.save()
-    logger.info("Frame.io target set: account %s, workspace %s, project %s", *_ids(target))
+    _audit(
+        FrameioConnectionEvent.Kind.ACCOUNT_CHOSEN,
+        actor=actor,
+        auth_mode=conn.mode,
+        previous={name: value for name, value in previous.items() if name.endswith("_id")},
+        **_target_details(target),
+    )
+    logger.info("Frame.io target set by %s: account %s, workspace %s, project %s", actor, *_ids(target))
     return conn
 
 
@@ -371,8 +410,10 @@ def _ids(target: Target) -> tuple[str, str, str]:
 
 
 @sensitive_variables()
-def connection_disconnect() -> str:
+def connection_disconnect(*, actor: str) -> str:
     """Forget the tokens (the ids stay, for the next connect), then revoke them at Adobe IMS.
+
+    `actor` ("user:alice") is recorded with the disconnect, and again if the revocation failed.
 
     The tokens are forgotten first and whatever IMS answers: a disconnect never leaves them usable
     here. Returns "" once IMS revoked every stored token (or none was stored), else why not (the
@@ -384,18 +425,22 @@ def connection_disconnect() -> str:
         if conn is None:
             return ""
         tokens, unreadable = _stored_tokens(conn)
+        details = {"auth_mode": conn.mode, "connected_as": conn.connected_as, **_target_details(conn)}
+        details["tokens_deleted"] = len(tokens) + unreadable
         conn.access_token_enc = conn.refresh_token_enc = ""
         conn.expires_at = conn.refresh_token_issued_at = None
         conn.needs_reauth = False
         conn.reauth_reason = ""
         conn.connected_as = ""
         conn.save()
-    logger.info("Frame.io disconnected")
+        _audit(FrameioConnectionEvent.Kind.DISCONNECTED, actor=actor, **details)
+    logger.info("Frame.io disconnected by %s", actor)
     problem = revoke_tokens(tokens)  # after the commit: no HTTP call inside a transaction
     if not problem and unreadable:
         problem = f"{unreadable} stored token(s) could not be decrypted (FRAMEIO_TOKEN_KEY changed?)"
     if problem:
         logger.warning("Frame.io tokens forgotten but not all revoked at Adobe IMS: %s", problem)
+        _audit(FrameioConnectionEvent.Kind.TOKEN_REVOKE_FAILED, actor=actor, reason=problem)
     return problem
 
 
@@ -635,26 +680,30 @@ def target_with_project(base: Target, project: Project) -> Target:
 
 
 @sensitive_variables()
-def connect_oauth(*, code: str, pending: PendingAuthorization) -> FrameioConnection:
+def connect_oauth(*, code: str, pending: PendingAuthorization, actor: str) -> FrameioConnection:
     """Finish an OAuth sign-in: exchange, identify, resolve the target, then store it all at once."""
     tokens = exchange_code(code=code, pending=pending)
-    return _connect(FrameioConnection.Mode.OAUTH, tokens)
+    return _connect(FrameioConnection.Mode.OAUTH, tokens, actor=actor)
 
 
-def connect_server_to_server(*, keep_existing: bool = False) -> FrameioConnection:
+def connect_server_to_server(*, actor: str = "system", keep_existing: bool = False) -> FrameioConnection:
     """Fetch a client-credentials token now and store the connection (FRAMEIO_AUTH=s2s).
 
+    `actor`: the person who pressed Connect ("user:alice"), else "system" (the first upload
+    connects by itself: Server-to-Server needs nobody to sign in).
     `keep_existing`: a connection stored while this one was being made wins (first use by two
     workers at once: each calls IMS outside any transaction, the first to store it is kept).
     """
-    return _connect(FrameioConnection.Mode.S2S, _client_credentials(), keep_existing=keep_existing)
+    return _connect(FrameioConnection.Mode.S2S, _client_credentials(), actor=actor, keep_existing=keep_existing)
 
 
 @sensitive_variables()
-def _connect(mode: str, tokens: TokenSet, *, keep_existing: bool = False) -> FrameioConnection:
+def _connect(mode: str, tokens: TokenSet, *, actor: str, keep_existing: bool = False) -> FrameioConnection:
     client = static_client(tokens.access_token, retry=INTERACTIVE_RETRY)
     me = client.me()
     conn = connection_get()
     target = resolve_target(client, previous=effective_target(conn) if conn else None)
     who = " ".join(filter(None, [me.name, f"<{me.email}>" if me.email else ""])) or me.id
-    return connection_connect(mode=mode, tokens=tokens, target=target, connected_as=who, keep_existing=keep_existing)
+    return connection_connect(
+        mode=mode, tokens=tokens, target=target, actor=actor, connected_as=who, keep_existing=keep_existing
+    )

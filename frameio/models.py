@@ -1,6 +1,7 @@
 from datetime import datetime, timedelta
 
 from django.db import models
+from django.utils import timezone
 
 from postflow.lib.timecode import frames_to_timecode, render_timecode
 
@@ -16,6 +17,9 @@ class FrameioConnection(models.Model):
     """
 
     SINGLETON_KEY = "default"
+    # Connecting, choosing the account/workspace/project and disconnecting (frameio.views
+    # CONNECTION_PERMISSIONS); being staff only shows the connection.
+    MANAGE_PERMISSION = "frameio.manage_connection"
 
     class Mode(models.TextChoices):
         OAUTH = "oauth", "OAuth Web App (a person connected)"
@@ -44,6 +48,7 @@ class FrameioConnection(models.Model):
 
     class Meta:
         verbose_name = "Frame.io connection"
+        permissions = [("manage_connection", "Can connect, choose the account of, and disconnect Frame.io")]
 
     def __str__(self) -> str:
         target = self.project_name or self.project_id or "no project chosen"
@@ -64,6 +69,33 @@ class FrameioConnection(models.Model):
     def refresh_token_expires_in(self, now: datetime) -> timedelta | None:
         age = self.refresh_token_age(now)
         return REFRESH_TOKEN_LIFETIME - age if age is not None else None
+
+
+class FrameioConnectionEvent(models.Model):
+    """The audit of the connection: who connected, chose the target or disconnected, and when.
+
+    Written only by `frameio.auth`, in the transaction of the change it records (a revocation that
+    failed is recorded after the disconnect, which must not wait on Adobe IMS). `details` holds ids,
+    names and the auth mode, never a token. No foreign key: the history outlives the row.
+    """
+
+    class Kind(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        ACCOUNT_CHOSEN = "account_chosen", "Account, workspace or project chosen"
+        DISCONNECTED = "disconnected", "Disconnected"
+        TOKEN_REVOKE_FAILED = "token_revoke_failed", "Token revocation failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.CharField(max_length=150, help_text='"user:alice", or "system" (Server-to-Server first use)')
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "Frame.io connection event"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.actor}"
 
 
 class Upload(models.Model):

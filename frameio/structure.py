@@ -43,7 +43,7 @@ def ensure_project(client: FrameioClient, *, project: Project) -> Project:
         frameio_project_id=remote.id, frameio_root_folder_id=remote.root_folder_id or ""
     )
     if won and not target.project_id:
-        connection_set_target(target=target_with_project(target, remote))
+        connection_set_target(target=target_with_project(target, remote), actor="system")
     project.refresh_from_db(fields=["frameio_project_id", "frameio_root_folder_id"])
     return project
 

@@ -1,5 +1,8 @@
 """Staff pages: connect Frame.io (Adobe IMS OAuth), the callback, choose the project, disconnect.
 
+Staff see the connection; changing it needs the permission of `CONNECTION_PERMISSIONS`, the one
+table that both draws the buttons and refuses the request (403) to those without it.
+
 Every failure renders `frameio/error.html` with what happened and what to do, and writes nothing:
 the connection row changes only in `auth.connection_*`, after every check has passed.
 """
@@ -24,11 +27,21 @@ from django.views.decorators.http import require_http_methods, require_POST
 from frameio import auth
 from frameio.client import FrameioError
 from frameio.forms import ProjectChoiceForm
-from frameio.models import REFRESH_TOKEN_LIFETIME
+from frameio.models import REFRESH_TOKEN_LIFETIME, FrameioConnection, FrameioConnectionEvent
 
 logger = logging.getLogger(__name__)
 
 SESSION_KEY = "frameio_oauth_pending"
+
+# What each control of the connection needs (the OAuth callback is part of "connect"). The templates
+# draw a control only for a user who has its permission, and its view refuses everyone else with 403.
+# Superusers have every permission. Grant it in the admin: Users → the user → User permissions.
+CONNECTION_PERMISSIONS = {
+    "connect": FrameioConnection.MANAGE_PERMISSION,
+    "choose": FrameioConnection.MANAGE_PERMISSION,
+    "disconnect": FrameioConnection.MANAGE_PERMISSION,
+}
+HISTORY_LIMIT = 5  # audit rows shown on the connection page
 
 # What a person sees for each IMS failure during the code exchange: (title, explanation).
 EXCHANGE_ERRORS = {
@@ -63,7 +76,33 @@ def _error(request: HttpRequest, title: str, message: str, *, status: int = 400)
 
 
 def _render(request: HttpRequest, template: str, context: dict, *, status: int = 200) -> HttpResponse:
-    return render(request, template, {**admin.site.each_context(request), **context}, status=status)
+    context = {**admin.site.each_context(request), "controls": _controls(request), **context}
+    return render(request, template, context, status=status)
+
+
+def _controls(request: HttpRequest) -> dict[str, bool]:
+    """Which controls the pages draw for this user."""
+    return {control: request.user.has_perm(permission) for control, permission in CONNECTION_PERMISSIONS.items()}
+
+
+def _refused(request: HttpRequest, control: str) -> HttpResponse | None:
+    """The 403 page naming the permission `control` needs, or None when the user has it."""
+    permission = CONNECTION_PERMISSIONS[control]
+    if request.user.has_perm(permission):
+        return None
+    logger.warning("Frame.io %s refused to %s: no %s permission", control, request.user.get_username(), permission)
+    label = dict(FrameioConnection._meta.permissions).get(permission.partition(".")[2], permission)
+    return _error(
+        request,
+        "You may not change the Frame.io connection",
+        f"This needs the {permission} permission, which you do not have; nothing was changed. An administrator "
+        f"can grant it in the admin: Users → your user → User permissions → “{label}”.",
+        status=403,
+    )
+
+
+def _actor(request: HttpRequest) -> str:
+    return f"user:{request.user.get_username()}"
 
 
 def _redirect_uri(request: HttpRequest) -> str:
@@ -83,9 +122,11 @@ def connect(request: HttpRequest) -> HttpResponse:
     """GET: the connection page. POST: start connecting (redirect to IMS, or fetch an S2S token)."""
     if request.method == "GET":
         return _render(request, "frameio/connect.html", _status_context(request))
+    if refused := _refused(request, "connect"):
+        return refused
     if settings.FRAMEIO_AUTH == "s2s":
         try:
-            conn = auth.connect_server_to_server()
+            conn = auth.connect_server_to_server(actor=_actor(request))
         except FrameioError as exc:
             return _error(request, "Server-to-Server connection failed", f"{exc}. Nothing was changed.", status=502)
         return _after_connect(request, conn)
@@ -101,6 +142,9 @@ def callback(request: HttpRequest) -> HttpResponse:
     """IMS sends the browser back here with ?code&state (or ?error)."""
     # One use: whatever happens next, a second visit of this URL finds no pending sign-in.
     pending = auth.PendingAuthorization.from_session(request.session.pop(SESSION_KEY, None))
+    # The state binds the answer to this session, not to a permission: checked here too, before IMS.
+    if refused := _refused(request, "connect"):
+        return refused
     if pending is None:
         return _error(
             request,
@@ -140,7 +184,7 @@ def callback(request: HttpRequest) -> HttpResponse:
             "(and allow it in the Adobe Developer Console), then start again.",
         )
     try:
-        conn = auth.connect_oauth(code=code, pending=pending)
+        conn = auth.connect_oauth(code=code, pending=pending, actor=_actor(request))
     except auth.FrameioAuthError as exc:
         title, message = EXCHANGE_ERRORS.get(exc.kind, ("Adobe IMS refused the sign-in", str(exc.detail)))
         return _error(request, title, f"{message} ({exc.kind})", status=502 if not exc.permanent else 400)
@@ -166,6 +210,8 @@ def _after_connect(request: HttpRequest, conn) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def choose(request: HttpRequest) -> HttpResponse:
     """Pick the account, then the workspace, then the project (or create one)."""
+    if refused := _refused(request, "choose"):
+        return refused
     conn = auth.connection_get()
     if conn is None or not conn.has_tokens:
         messages.error(request, "Connect Frame.io first.")
@@ -179,7 +225,7 @@ def choose(request: HttpRequest) -> HttpResponse:
             form = ProjectChoiceForm(client=client, current=current, selection=request.GET)
         if request.method == "POST" and form.is_valid():
             target = form.save_target()
-            auth.connection_set_target(target=target)
+            auth.connection_set_target(target=target, actor=_actor(request))
             messages.success(request, f"postflow now works in Frame.io project “{target.project_name}”.")
             return redirect("frameio:connect")
     except FrameioError as exc:
@@ -191,7 +237,9 @@ def choose(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 @require_POST
 def disconnect(request: HttpRequest) -> HttpResponse:
-    problem = auth.connection_disconnect()
+    if refused := _refused(request, "disconnect"):
+        return refused
+    problem = auth.connection_disconnect(actor=_actor(request))
     if problem:
         messages.warning(
             request,
@@ -219,6 +267,8 @@ def _status_context(request: HttpRequest) -> dict:
         "refresh_age": conn.refresh_token_age(now) if conn else None,
         "refresh_lifetime": REFRESH_TOKEN_LIFETIME,
         "refresh_expires_in": conn.refresh_token_expires_in(now) if conn else None,
+        "permission": FrameioConnection.MANAGE_PERMISSION,
+        "history": FrameioConnectionEvent.objects.all()[:HISTORY_LIMIT],
         "env_ids": {
             "FRAMEIO_ACCOUNT_ID": settings.FRAMEIO_ACCOUNT_ID,
             "FRAMEIO_WORKSPACE_ID": settings.FRAMEIO_WORKSPACE_ID,

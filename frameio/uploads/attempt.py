@@ -129,7 +129,7 @@ def target_or_connect() -> Target:
     target = effective_target()
     if target.account_id or settings.FRAMEIO_AUTH != "s2s":
         return target
-    connect_server_to_server(keep_existing=True)
+    connect_server_to_server(actor="system", keep_existing=True)
     return effective_target()
 
 

@@ -68,6 +68,7 @@ def make_connection(*, access="at-old", refresh="rt-old", expires_in=timedelta(h
         tokens=TokenSet(access_token=access, refresh_token=refresh, expires_in=3600),
         target=target,
         connected_as="Ada <ada@example.com>",
+        actor="user:test",  # every change of the connection names who made it (the audit row)
     )
     FrameioConnection.objects.filter(pk=conn.pk).update(expires_at=timezone.now() + expires_in, **fields)
     conn.refresh_from_db()
