@@ -28,7 +28,7 @@ from ingest.verify import MediaError, MediaFacts, checksum_xxh128, probe
 from postflow import realtime
 from postflow.lib.timecode import fps_label, same_rate
 from shots.models import Shot
-from shots.services import shot_try_transition
+from shots.services import shot_catch_up
 
 logger = logging.getLogger(__name__)
 
@@ -375,7 +375,7 @@ def _render_verified(
                 reason="",
             )
             if claimed:
-                _apply_rule(render.pk, shot=shot, action=action, now=now)
+                _apply_rule(render.pk, shot=shot, action=action, now=now, evidence=render.path)
                 _publish_render(render.pk)
     except IntegrityError:
         # Another watcher verified a different file as the same version at the same moment.
@@ -391,7 +391,7 @@ def _difference(facts: MediaFacts, shot: Shot) -> int | None:
     return None if shot.duration is None else facts.frames - shot.duration
 
 
-def _apply_rule(render_id: int, *, shot: Shot, action: str, now: datetime) -> None:
+def _apply_rule(render_id: int, *, shot: Shot, action: str, now: datetime, evidence: str) -> None:
     if action == REVIEW:
         Render.objects.filter(pk=render_id).update(state=Render.State.QUEUED, queued_at=now)
         # The upload pipeline (above ingest) enqueues its job on commit: it must find the row queued.
@@ -399,7 +399,10 @@ def _apply_rule(render_id: int, *, shot: Shot, action: str, now: datetime) -> No
         return
     Render.objects.filter(pk=render_id).update(state=Render.State.DONE)
     if action != IGNORE:
-        shot_try_transition(shot_id=shot.pk, to_status=action, actor="watcher", details={"render_id": render_id})
+        # The render is evidence: a shot behind it catches up step by step (a refusal only backwards).
+        shot_catch_up(
+            shot_id=shot.pk, to_status=action, actor="watcher", evidence=evidence, details={"render_id": render_id}
+        )
 
 
 # --- producers' actions (admin) ----------------------------------------------------------

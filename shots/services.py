@@ -6,7 +6,7 @@ from django.db import transaction
 
 from postflow import realtime
 from shots.models import Shot, ShotEvent
-from shots.workflow import Status, describe_allowed, is_allowed
+from shots.workflow import Status, catch_up_path, describe_allowed, is_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -89,18 +89,48 @@ def shot_try_transition(
     try:
         shot_transition(shot_id=shot_id, to_status=to_status, actor=actor, reason=reason, details=details)
     except InvalidTransition as exc:
-        refused = ShotEvent.objects.create(
-            shot=exc.shot,
-            kind=ShotEvent.Kind.REFUSED,
-            from_status=exc.from_status,
-            to_status=exc.to_status,
-            actor=actor,
-            reason=str(exc),
-            details=details or {},
-        )
-        _publish_status_event(refused)
+        _record_refusal(exc.shot, exc.to_status, actor=actor, reason=str(exc), details=details or {})
         return False
     return True
+
+
+@transaction.atomic
+def shot_catch_up(*, shot_id: int, to_status: str, actor: str, evidence: str, details: dict | None = None) -> bool:
+    """For moves from evidence (a render, a source, a file in a shot's folder): the shot walks the legal
+    path forward to `to_status` (workflow.catch_up_path), one TRANSITION event per step, each naming
+    the evidence. The same status again is a no-op. What cannot be reached forward (backwards, out of
+    final_delivery) is recorded as REFUSED, never forced. True when the shot is at `to_status`."""
+    target = _parse_status(to_status)
+    shot = Shot.objects.select_related("project").get(pk=shot_id)
+    path = catch_up_path(shot.status, target)
+    facts = {**(details or {}), "evidence": evidence}
+    if path is None:
+        _record_refusal(
+            shot, target, actor=actor, reason=f"{_refusal(shot, target)} (evidence: {evidence})", details=facts
+        )
+        return False
+    reason = f"evidence: {evidence}"
+    for step in path:
+        _apply(shot=shot, to_status=step, kind=ShotEvent.Kind.TRANSITION, actor=actor, reason=reason, details=facts)
+    return True
+
+
+def _refusal(shot: Shot, target: Status) -> str:
+    return str(InvalidTransition(shot, target))
+
+
+def _record_refusal(shot: Shot, target: Status, *, actor: str, reason: str, details: dict) -> None:
+    """What the pipeline wanted and why it did not happen, for producers to see; nothing is forced."""
+    refused = ShotEvent.objects.create(
+        shot=shot,
+        kind=ShotEvent.Kind.REFUSED,
+        from_status=shot.status,
+        to_status=target,
+        actor=actor,
+        reason=reason,
+        details=details,
+    )
+    _publish_status_event(refused)
 
 
 def _publish_status_event(event: ShotEvent) -> None:

@@ -88,6 +88,46 @@ def allowed_targets(from_status: str) -> list[Status]:
     return [status for status in ORDER if status in targets]
 
 
+# Set by a reviewer in Frame.io (or a person), never inferred from files.
+REVIEW_DECISIONS = frozenset({Status.REVIEW_APPROVED, Status.REVISION_REQUESTED})
+
+
+def catch_up_path(from_status: str, to_status: str) -> list[Status] | None:
+    """The statuses a shot walks through, in order, when evidence shows it is at `to_status` already
+    (a render for a pending shot), or None when that is not a move forward.
+
+    A legal edge is taken as it is. Otherwise the shortest path whose every step is legal and goes
+    forward: along the pipeline's order, or out of revision_requested into its rework (a revision
+    sends the work back to AE or EbSynth, and the new work's evidence walks it forward again). A
+    review decision (approved, revision requested) is a person's: never passed through on the way.
+    Backwards (an AE render for an approved shot) and out of final_delivery: None. The same status:
+    an empty path.
+    """
+    start, target = Status(from_status), Status(to_status)
+    if start == target:
+        return []
+    if target in ALLOWED[start]:
+        return [target]
+    paths: dict[Status, list[Status]] = {start: []}
+    frontier = [start]
+    while frontier:  # breadth first: the shortest walk, each step recorded
+        reached = []
+        for status in frontier:
+            for step in sorted(ALLOWED[status], key=ORDER.index):
+                if step in paths or not _forward(status, step) or step in REVIEW_DECISIONS:
+                    continue
+                paths[step] = [*paths[status], step]
+                if step == target:
+                    return paths[step]
+                reached.append(step)
+        frontier = reached
+    return None
+
+
+def _forward(from_status: Status, to_status: Status) -> bool:
+    return from_status == Status.REVISION_REQUESTED or ORDER.index(to_status) > ORDER.index(from_status)
+
+
 def describe_allowed(from_status: str) -> str:
     targets = allowed_targets(from_status)
     return ", ".join(targets) if targets else "nothing (final status)"

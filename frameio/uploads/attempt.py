@@ -35,7 +35,7 @@ from frameio.uploads.states import (
 )
 from ingest.models import Render
 from ingest.services import render_check_unchanged, render_return_to_watcher
-from shots.services import shot_try_transition
+from shots.services import shot_catch_up
 from shots.workflow import Status
 
 logger = logging.getLogger(__name__)
@@ -225,10 +225,12 @@ def _after_upload(job: Job) -> None:
         stacking.stack_version(job)
         attempt_record(job, stacked_at=now)
     if not job.upload.shot_moved_at:
-        shot_try_transition(
+        # The uploaded render is evidence: a shot behind it catches up; a v2 while in review changes nothing.
+        shot_catch_up(
             shot_id=job.shot.pk,
             to_status=Status.REVIEW_UPLOADED,
             actor="frameio",
+            evidence=job.render.path,
             details={"upload_id": job.upload.pk, "version": job.render.version, "view_url": job.upload.view_url},
         )
         attempt_record(job, shot_moved_at=now, last_error="")

@@ -71,8 +71,8 @@ def test_versions_stack_in_order(sandbox, shot, tmp_path):
     client = FrameioClient(base_url=sandbox.base_url, token_provider=sandbox.issue_token)
     head = client.show_version_stack(account_id=sandbox.account_id, version_stack_id=stack["id"]).head_version
     assert head.id == files[2]
-    # The second and third versions refused to move the shot (already in review): recorded, not forced.
-    assert shot.events.filter(kind=ShotEvent.Kind.REFUSED).count() == 2
+    # The second and third versions find the shot in review already: nothing to record (#13: no refusal).
+    assert not shot.events.filter(kind=ShotEvent.Kind.REFUSED).exists()
 
 
 def test_an_upload_whose_structure_exists_costs_three_api_calls(sandbox, shot, tmp_path, monkeypatch):

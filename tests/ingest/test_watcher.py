@@ -279,14 +279,29 @@ def test_stage_rule_moves_the_shot_instead_of_uploading(shot, root, watcher, clo
     assert enqueued == []
 
 
-def test_stage_rule_move_the_machine_forbids_is_recorded_not_forced(shot, root, watcher, clock, enqueued):
+def test_stage_rule_catches_a_shot_behind_up_step_by_step(shot, root, watcher, clock, enqueued):
+    """An AE render for a pending shot is evidence (#13): the shot walks the legal path, one event a step."""
     shot.status = Status.PENDING
     shot.save()
     path = "renders/ae/UNDLM_00042_v001.mov"
     make_clip(root / path, frames=50)
     scan_across_the_settle_window(watcher, clock)
     shot.refresh_from_db()
-    assert shot.status == Status.PENDING
+    assert shot.status == Status.AE_COMPLETED
+    steps = [(e.kind, e.to_status, e.details["evidence"]) for e in shot.events.order_by("id")]
+    assert steps == [
+        (ShotEvent.Kind.TRANSITION, status, path)
+        for status in ("sources_verified", "ae_ready", "ae_in_progress", "ae_completed")
+    ]
+
+
+def test_stage_rule_move_backwards_is_recorded_not_forced(shot, root, watcher, clock, enqueued):
+    shot.status = Status.REVIEW_APPROVED
+    shot.save()
+    make_clip(root / "renders/ae/UNDLM_00042_v001.mov", frames=50)
+    scan_across_the_settle_window(watcher, clock)
+    shot.refresh_from_db()
+    assert shot.status == Status.REVIEW_APPROVED
     event = shot.events.get()
     assert (event.kind, event.to_status) == (ShotEvent.Kind.REFUSED, "ae_completed")
 
