@@ -245,8 +245,9 @@ def read_sheet(path: Path, overrides: Mapping[str, str] | None = None) -> Sheet:
 
 
 def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """(starting line, cells) for each non-blank record; quoted cells may span lines."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    """(starting line, cells) for each non-blank record; quoted cells may span lines. Strict: a
+    quote never closed would otherwise take every row below into one cell."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     start = 1
     try:
         for cells in reader:
@@ -254,6 +255,8 @@ def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
                 yield start, cells
             start = reader.line_num + 1
     except csv.Error as exc:
+        if str(exc) == "unexpected end of data":
+            raise SheetError(f"line {start}: a quoted cell opened on this row is never closed") from None
         raise SheetError(f"line {reader.line_num}: {exc}; check the quoting of that row") from None
 
 

@@ -81,4 +81,7 @@ def find_control(text: str, *, multiline: bool = False) -> int | None:
 def control_problem(text: str, *, multiline: bool = False) -> str | None:
     """'a control character (U+0000) at character 6', or None when there is none."""
     at = find_control(text, multiline=multiline)
-    return None if at is None else f"a control character (U+{ord(text[at]):04X}) at character {at + 1}"
+    if at is None:
+        return None
+    kind = "a line break" if text[at] in "\r\n" else "a control character"
+    return f"{kind} (U+{ord(text[at]):04X}) at character {at + 1}"

@@ -157,3 +157,11 @@ def test_headers_quoted_in_a_message_are_cut_short(tmp_path):
     with pytest.raises(SheetError, match="no column for required field") as error:
         read_sheet(path)
     assert len(str(error.value)) < 3000 and "and 990 more" in str(error.value)
+
+
+def test_a_quote_never_closed_is_refused_instead_of_swallowing_the_rows_below(tmp_path):
+    # Read as one cell, rows 3 and 4 would vanish, and a re-import would flag their shots omitted.
+    path = write_csv(tmp_path / "open.csv", [row(1), row(2, start=2, notes='"à revoir'), row(3, start=4)])
+    path.write_text(path.read_text().replace('"""à revoir"', '"à revoir'))
+    with pytest.raises(SheetError, match=r"^line 3: a quoted cell opened on this row is never closed"):
+        read_sheet(path)
