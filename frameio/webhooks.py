@@ -8,7 +8,11 @@ Receiving (the view: milliseconds, no Frame.io call, because Frame.io counts > 5
    body}`) for the stored secret of a registered webhook, compared with `hmac.compare_digest`. The
    timestamp must be within ±TOLERANCE_SECONDS of our clock. Anything else: 401 with an empty body
    (no hint of which check failed).
-3. The delivery is stored once. Frame.io's payload carries ids only and no event or delivery id
+3. The body must be an event we can store: UTF-8 JSON nested at most MAX_DEPTH deep, no NaN, Infinity
+   or number past 64 bits, no NUL or lone surrogate in a string (PostgreSQL's jsonb refuses them),
+   and `type`, `resource.id` and `account.id` as strings that fit their columns (`parse_event`).
+   Anything else signed is a 400, logged with the reason, and stored nowhere.
+4. The delivery is stored once. Frame.io's payload carries ids only and no event or delivery id
    (`{"type", "resource": {"id", "type"}, "account", "workspace", "project", "user"}`), and a retry
    resends the same body with a new timestamp and signature. So the event's identity is the SHA-256
    of the payload's canonical JSON. A delivery that arrives again while its row waits or is being
@@ -16,7 +20,7 @@ Receiving (the view: milliseconds, no Frame.io call, because Frame.io counts > 5
    a slow answer, or the same comment edited twice, which looks the same) queues the row again: the
    job reads the resource's current state, so running it again changes nothing twice, and the second
    edit is not lost.
-4. The answer is 202, and the job (`frameio.tasks.webhook_process`, the delivery id) is enqueued
+5. The answer is 202, and the job (`frameio.tasks.webhook_process`, the delivery id) is enqueued
    after commit.
 
 The secret is Fernet-encrypted at rest (`frameio.crypto`) and never reaches a log line, an exception
@@ -29,6 +33,8 @@ import hashlib
 import hmac
 import json
 import logging
+import math
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -71,10 +77,26 @@ TIMESTAMP_HEADER = "X-Frameio-Request-Timestamp"
 MAX_ROUNDS = 5  # a job works a delivery again when it arrived again meanwhile, this many times at most
 STUCK_AFTER = timedelta(minutes=10)  # a queued or processing delivery this old lost its job
 RETRY_FAILED = 5  # failed deliveries are tried again by the reconciliation this many times
+MAX_DEPTH = 16  # Frame.io's payload is 2 deep; json.loads recurses once per level and overflows near 1,000
+INT_RANGE = range(-(2**63), 2**63)  # no id is a number; a bigger one is something no reader holds exactly
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: refused by PostgreSQL's jsonb
+# The ids postflow stores (each a column of WebhookDelivery); `resource` and `account` are required.
+ID_COLUMNS = {
+    "resource": "resource_id",
+    "account": "account_id",
+    "workspace": "workspace_id",
+    "project": "project_id",
+    "user": "user_id",
+}
+REQUIRED_PARTS = ("resource", "account")
 
 
 class WebhookError(Exception):
     """Registering, checking or removing the webhook cannot be done; the message says what to do."""
+
+
+class BadEvent(ValueError):
+    """A signed body that is not an event postflow can store; the message says why (for the log)."""
 
 
 # --- signature ---------------------------------------------------------------------------------------
@@ -136,11 +158,9 @@ def receive(request: HttpRequest) -> HttpResponse:
         logger.warning("webhook refused: missing, wrong or stale signature (timestamp %r)", timestamp[:20])
         return HttpResponse(status=401)
     try:
-        payload = json.loads(body)
-        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-            raise ValueError("not an event")
-    except ValueError:
-        logger.warning("webhook refused: a signed body that is not an event")
+        payload = parse_event(body)
+    except BadEvent as exc:
+        logger.warning("webhook refused: a signed body that is not an event: %s", exc)
         return HttpResponse(status=400)
     delivery, enqueued = delivery_receive(payload=payload, signed_at=int(timestamp))
     logger.info(
@@ -151,6 +171,110 @@ def receive(request: HttpRequest) -> HttpResponse:
         "queued" if enqueued else f"already had it, received {delivery.received_count}x",
     )
     return HttpResponse(status=202 if enqueued else 200)
+
+
+# --- the body --------------------------------------------------------------------------------------
+
+
+def parse_event(body: bytes) -> dict:
+    """The signed body as an event dict, or BadEvent saying why it cannot be one (module doc, 3.)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadEvent(f"not UTF-8 (byte {exc.start})") from None
+    if _deeper_than(text, MAX_DEPTH):
+        raise BadEvent(f"nested deeper than {MAX_DEPTH} levels")
+    try:
+        payload = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
+    except ValueError as exc:  # JSONDecodeError, and what the three hooks raise
+        raise BadEvent(f"not JSON: {str(exc)[:200]}") from None
+    if _has_unstorable_text(payload):
+        raise BadEvent("a string holds NUL or a lone surrogate")
+    _check_fields(payload)
+    return payload
+
+
+def _deeper_than(text: str, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than `limit`, brackets in strings not counted.
+    Checked before json.loads, whose recursion a deep body exhausts (RecursionError, a 500)."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif in_string:
+            escaped, in_string = char == "\\", char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999999 reads as inf, which no JSON column stores
+        raise ValueError(f"{text[:40]} is out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 20 or int(text) not in INT_RANGE:  # length first: int() of thousands of digits is slow
+        raise ValueError(f"{text[:40]} is out of range")
+    return int(text)
+
+
+def _has_unstorable_text(value: object) -> bool:
+    """NUL or a lone surrogate in any string or key; the depth is bounded, so recursing is safe."""
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_unstorable_text(key) or _has_unstorable_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_unstorable_text(item) for item in value)
+    return False
+
+
+def _check_fields(payload: object) -> None:
+    """An object with `type` and the ids postflow reads, each a string its column holds."""
+    if not isinstance(payload, dict):
+        raise BadEvent(f"a JSON {type(payload).__name__}, not an object")
+    _check_string(payload.get("type"), "type", _max_length("event_type"), required=True)
+    resource = payload.get("resource")
+    if isinstance(resource, dict):
+        _check_string(resource.get("type"), "resource.type", _max_length("resource_type"), required=False)
+    for part, column in ID_COLUMNS.items():
+        _check_id(payload, part, column)
+
+
+def _check_id(payload: dict, part: str, column: str) -> None:
+    value = payload.get(part)
+    required = part in REQUIRED_PARTS
+    if value is None and not required:
+        return
+    if not isinstance(value, dict):
+        raise BadEvent(f"{part} is not an object")
+    _check_string(value.get("id"), f"{part}.id", _max_length(column), required=required)
+
+
+def _check_string(value: object, name: str, limit: int, *, required: bool) -> None:
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or (required and not value):
+        raise BadEvent(f"{name} is not a non-empty string" if required else f"{name} is not a string")
+    if len(value) > limit:
+        raise BadEvent(f"{name} is {len(value)} characters long; at most {limit} fit")
+
+
+def _max_length(column: str) -> int:
+    return WebhookDelivery._meta.get_field(column).max_length
 
 
 def event_key(payload: dict) -> str:

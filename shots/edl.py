@@ -1,6 +1,10 @@
 """CMX3600 EDL reading (OpenTimelineIO + otio-cmx3600-adapter) and the conform check.
 
-No models: the importer hands in the shot list's rows and gets mismatches back.
+No models: the importer hands in the shot list's rows and gets mismatches back. The file is read
+here (UTF-8/16/32 by their byte-order mark, else UTF-8, else Windows-1252) and its event lines
+checked before the adapter parses it: an EDL without events is refused, and a bad timecode is
+named with its line, event and field (the adapter calls any bad field a frame-rate mismatch).
+Anything the adapter says is quoted short: a line may be megabytes long.
 """
 
 from collections.abc import Iterable
@@ -9,7 +13,12 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from postflow.lib.timecode import fps_label, frames_to_timecode
+from postflow.lib.text import NotText, decode_text, excerpt
+from postflow.lib.timecode import FrameBeyondRate, fps_label, frames_to_timecode, timecode_to_frames
+
+# The last four fields of an event line (8 fields for a cut, 9 with a transition's duration).
+TIMECODE_NAMES = ("source in", "source out", "record in", "record out")
+EVENT_FIELD_COUNTS = (8, 9)
 
 
 class EdlError(Exception):
@@ -52,13 +61,61 @@ class Mismatch:
 
 def read_timeline(path: Path, rate: float) -> otio.schema.Timeline:
     """The EDL as an OTIO timeline at `rate`; EdlError naming the file otherwise."""
+    text = _read_text(path)
+    _check_events(path.name, text, rate)
+    try:
+        return otio.adapters.read_from_string(text, adapter_name="cmx_3600", rate=rate)
+    except Exception as exc:  # the adapter raises EDLParseError, ValueError, ... for bad input
+        hint = f"read at {fps_label(rate)} fps; if the EDL is at another rate, pass --fps"
+        raise EdlError(f"{path.name}: {excerpt(str(exc))} ({hint})") from None
+
+
+def _read_text(path: Path) -> str:
     if not path.is_file():
         raise EdlError(f"{path}: no such file")
     try:
-        return otio.adapters.read_from_file(str(path), adapter_name="cmx_3600", rate=rate)
-    except Exception as exc:  # the adapter raises EDLParseError, ValueError, ... for bad input
-        hint = f"read at {fps_label(rate)} fps; if the EDL is at another rate, pass --fps"
-        raise EdlError(f"{path.name}: {exc} ({hint})") from None
+        return decode_text(path.read_bytes())[0]
+    except OSError as exc:
+        raise EdlError(f"cannot read {path}: {exc.strerror}") from None
+    except NotText as exc:
+        raise EdlError(f"{path.name}: {exc}; is it the conform EDL (CMX3600)?") from None
+
+
+def _check_events(name: str, text: str, rate: float) -> None:
+    """EdlError when no line is an event, or when an event's timecode is invalid or its record out
+    comes before its record in. Other lines are left to the adapter."""
+    events = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields or not fields[0][0].isdigit():  # as the adapter tells an event line
+            continue
+        events += 1
+        if len(fields) in EVENT_FIELD_COUNTS:
+            _check_timecodes(fields[-4:], rate, where=f"{name}: line {number}, event {excerpt(fields[0], 20)}")
+    if not events:
+        raise EdlError(f"{name}: no events; is it the conform EDL (CMX3600)?")
+
+
+def _check_timecodes(fields: list[str], rate: float, *, where: str) -> None:
+    frames = {
+        label: _event_frames(text, rate, f"{where}: {label} {excerpt(text, 40)!r}")
+        for label, text in zip(TIMECODE_NAMES, fields, strict=True)
+    }
+    if frames["record out"] < frames["record in"]:
+        raise EdlError(f"{where}: record out {fields[3]} is before record in {fields[2]}")
+
+
+def _event_frames(text: str, rate: float, where: str) -> int:
+    if ":" not in text and ";" not in text:  # the adapter takes a frame count too
+        if text.isascii() and text.isdigit():
+            return int(text)
+        raise EdlError(f"{where}: not a timecode (HH:MM:SS:FF) nor a frame count")
+    try:
+        return timecode_to_frames(text, rate)
+    except FrameBeyondRate as exc:
+        raise EdlError(f"{where}: {exc} (if the EDL is at another rate, pass --fps)") from None
+    except ValueError as exc:
+        raise EdlError(f"{where}: {exc}") from None
 
 
 def read_edl(path: Path, rate: float) -> list[EdlEvent]:

@@ -2,6 +2,8 @@
 
 The plan is computed in full before anything is written, so `--dry-run` shows exactly what
 an import would do, and an import with invalid rows writes nothing unless asked to skip them.
+Every cell is bounded before it is looked at: no longer than its column holds (FIELD_MAX_LENGTH),
+no control characters, so a value the database would refuse is a report line, not a failed write.
 """
 
 import hashlib
@@ -15,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from postflow import realtime
+from postflow.lib.text import control_problem, excerpt
 from postflow.lib.timecode import frames_to_timecode, timecode_to_frames
 from shots.edl import ConformShot, EdlEvent, Mismatch, conform
 from shots.models import Project, Scene, Shot, ShotEvent, SourceFile
@@ -24,6 +27,18 @@ from shots.sheet import CANONICAL_FIELDS, Sheet, SheetRow
 COMPARED_FIELDS = tuple(name for name in CANONICAL_FIELDS if name != "shot_number")
 TIMECODE_FIELDS = ("source_in", "source_out", "timeline_in", "timeline_out", "duration")
 BULK_BATCH = 500
+TIMECODE_LENGTH = len("HH:MM:SS:FF")  # a duration written as a frame count is no longer either
+NOTES_MAX_LENGTH = 10_000  # notes are a TextField, unbounded in the database: a page of text is plenty
+# Derived from the columns, so the check and the database never disagree.
+FIELD_MAX_LENGTH: dict[str, int] = {
+    "shot_number": Shot._meta.get_field("shot_number").max_length,
+    "nomenclature": Shot._meta.get_field("nomenclature").max_length,
+    "scene": Scene._meta.get_field("name").max_length,
+    "source_file": SourceFile._meta.get_field("name").max_length,
+    "notes": NOTES_MAX_LENGTH,
+    **dict.fromkeys(TIMECODE_FIELDS, TIMECODE_LENGTH),
+}
+MULTILINE_FIELDS = ("notes",)  # may hold line breaks and tabs
 
 
 @dataclass(frozen=True)
@@ -108,19 +123,20 @@ def parse_rows(
         row_problems: list[Problem] = []
 
         def problem(name: str, reason: str, _row: SheetRow = sheet_row, _acc: list = row_problems) -> None:
-            _acc.append(Problem(_row.line, sheet.header_of(name), _row.cells.get(name, ""), reason))
+            _acc.append(Problem(_row.line, sheet.header_of(name), excerpt(_row.cells.get(name, "")), reason))
 
         cells = sheet_row.cells
+        unusable = _check_text(cells, problem)
         for name in ("shot_number", "scene"):
             if not cells.get(name):
                 problem(name, f"{name} is required")
         number = cells.get("shot_number", "")
         if number in first_line_of_number:
             problem("shot_number", f"shot number {number} is already on line {first_line_of_number[number]}")
-        elif number:
+        elif number and "shot_number" not in unusable:
             first_line_of_number[number] = sheet_row.line
 
-        nomenclature = cells.get("nomenclature", "")
+        nomenclature = cells.get("nomenclature", "") if "nomenclature" not in unusable else ""
         if nomenclature and not pattern.match(nomenclature):
             problem(
                 "nomenclature",
@@ -131,7 +147,8 @@ def parse_rows(
             if owner[0] != number:
                 problem("nomenclature", f"already used by shot {owner[0]} on line {owner[1]}")
 
-        frames = {name: _frames(cells.get(name, ""), rate, name, problem) for name in TIMECODE_FIELDS}
+        usable = {name: "" if name in unusable else cells.get(name, "") for name in TIMECODE_FIELDS}
+        frames = {name: _frames(usable[name], rate, name, problem) for name in TIMECODE_FIELDS}
         _check_ranges(frames, problem)
         if not row_problems:
             rows.append(_shot_row(sheet_row, frames))
@@ -139,16 +156,41 @@ def parse_rows(
     return rows, problems
 
 
+def _check_text(cells: dict[str, str], problem) -> set[str]:
+    """Report each cell over its column's bound or holding a control character, and return their
+    fields: nothing else is checked of such a value (a 5,000-character shot number is not also
+    'already on line 2')."""
+    unusable = set()
+    for name, text in cells.items():
+        limit = FIELD_MAX_LENGTH[name]
+        if len(text) > limit:
+            problem(name, f"is {len(text):,} characters long; at most {limit:,} fit")
+        elif reason := control_problem(text, multiline=name in MULTILINE_FIELDS):
+            problem(name, f"has {reason}")
+        else:
+            continue
+        unusable.add(name)
+    return unusable
+
+
 def _frames(text: str, rate: float, name: str, problem) -> int | None:
     if not text:
         return None
-    if name == "duration" and text.isdigit():  # a duration may be written as a frame count
+    if name == "duration" and text.isascii() and text.isdigit():  # a duration may be written as a frame count
+        # As long as a timecode can say at most; that also keeps the count in an IntegerField.
+        if int(text) >= _frames_in_a_day(rate):
+            problem(name, f"is {int(text):,} frames, more than 24 hours at the project rate")
+            return None
         return int(text)
     try:
         return timecode_to_frames(text, rate)
     except ValueError as exc:
         problem(name, f"bad timecode: {exc}")
         return None
+
+
+def _frames_in_a_day(rate: float) -> int:
+    return 24 * 3600 * round(rate)
 
 
 def _check_ranges(frames: dict[str, int | None], problem) -> None:

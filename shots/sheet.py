@@ -1,8 +1,9 @@
 """Reading a shot-list spreadsheet export: encoding, delimiter, header mapping.
 
 Pure functions, no models. Handles Google Sheets CSV exports and Excel exports in French
-locale (`;`, cp1252, CRLF, BOM). Column headers are matched to canonical fields through
-aliases in English and French, ignoring case, accents and punctuation.
+locale (`;`, cp1252, CRLF, BOM), and UTF-16/32 files with their byte-order mark. Column headers
+are matched to canonical fields through aliases in English and French, ignoring case, accents
+and punctuation. A header quoted in a message is cut short: the file is anyone's.
 """
 
 import csv
@@ -11,6 +12,8 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from postflow.lib.text import NotText, decode_text, excerpt
 
 REQUIRED_FIELDS = ("shot_number", "scene")
 CANONICAL_FIELDS = (
@@ -100,6 +103,8 @@ PUSHED_ALIASES: dict[str, tuple[str, ...]] = {
 # --- end Google Sheets sync ---
 
 _DELIMITERS = (",", ";", "\t")
+HEADERS_LISTED = 10  # headers named in a message; a sheet may have thousands
+HEADER_QUOTED = 60  # characters of each
 
 
 class SheetError(Exception):
@@ -136,24 +141,33 @@ _ALIAS_INDEX: dict[str, str] = {normalize_header(alias): name for name, aliases 
 
 
 def decode(data: bytes) -> tuple[str, str]:
-    """Text and the encoding it was read with: UTF-8 (BOM or not), else Windows-1252."""
+    """Text and the encoding it was read with: UTF-8/16/32 by their BOM, else UTF-8, else Windows-1252."""
     try:
-        return data.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError as exc:
-        raise SheetError(
-            f"byte {exc.start} is neither UTF-8 nor Windows-1252 text; export the sheet again as CSV (UTF-8)"
-        ) from None
+        return decode_text(data)
+    except NotText as exc:
+        raise SheetError(f"{exc}; export the sheet again as CSV (UTF-8)") from None
 
 
 def sniff_delimiter(text: str) -> str:
     """The delimiter that splits the header line into the most columns (`,` `;` or tab)."""
-    header = next((line for line in text.splitlines() if line.strip()), "")
-    counts = {delim: len(next(csv.reader([header], delimiter=delim))) for delim in _DELIMITERS}
+    numbered = enumerate(text.splitlines(), 1)
+    line, header = next(((number, content) for number, content in numbered if content.strip()), (1, ""))
+    counts = {delim: _count_cells(header, delim) for delim in _DELIMITERS}
+    if not any(counts.values()):
+        raise SheetError(
+            f"line {line}: a cell over {csv.field_size_limit():,} characters whatever the delimiter; "
+            "is it a shot list? check the quoting of that line"
+        )
     return max(_DELIMITERS, key=lambda delim: counts[delim])  # ties go to ",", the first
+
+
+def _count_cells(line: str, delimiter: str) -> int:
+    """Cells of `line` split by `delimiter`; 0 when a cell is over the csv module's limit that way
+    (a `;` header is one huge cell to `,`)."""
+    try:
+        return len(next(csv.reader([line], delimiter=delimiter)))
+    except csv.Error:
+        return 0
 
 
 def map_columns(headers: list[str], overrides: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
@@ -162,7 +176,7 @@ def map_columns(headers: list[str], overrides: Mapping[str, str] | None = None) 
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(CANONICAL_FIELDS))
     if unknown:
-        raise SheetError(f"--columns names unknown fields {unknown}; fields are: {', '.join(CANONICAL_FIELDS)}")
+        raise SheetError(f"--columns names unknown fields {_list(unknown)}; fields are: {', '.join(CANONICAL_FIELDS)}")
     mapping = map_by_alias(headers, overrides, _ALIAS_INDEX, option="--columns")
     missing = [name for name in REQUIRED_FIELDS if name not in mapping]
     if missing:
@@ -189,7 +203,7 @@ def map_by_alias(
     for field_name, header in overrides.items():
         if header not in headers:
             raise SheetError(
-                f"{option} maps {field_name} to {header!r}, which is not a header; headers seen: {_list(headers)}"
+                f"{option} maps {field_name} to {_quote(header)}, which is not a header; headers seen: {_list(headers)}"
             )
         mapping[field_name] = header
     claimed = set(mapping.values()) | taken
@@ -199,8 +213,8 @@ def map_by_alias(
             continue
         if field_name in mapping:
             raise SheetError(
-                f"columns {mapping[field_name]!r} and {header!r} both look like {field_name}; "
-                f'say which one with {option} \'{{"{field_name}": "{mapping[field_name]}"}}\''
+                f"columns {_quote(mapping[field_name])} and {_quote(header)} both look like {field_name}; "
+                f'say which one with {option} \'{{"{field_name}": "{excerpt(mapping[field_name], HEADER_QUOTED)}"}}\''
             )
         mapping[field_name] = header
     return mapping
@@ -225,12 +239,15 @@ def read_sheet(path: Path, overrides: Mapping[str, str] | None = None) -> Sheet:
     for line, cells in records:
         values = {name: (cells[i].strip() if i < len(cells) else "") for name, i in index.items()}
         sheet.rows.append(SheetRow(line=line, cells=values))
+    if not sheet.rows:  # importing it would flag every shot of the project omitted
+        raise SheetError(f"{path} has a header but no rows under it; is it the shot list?")
     return sheet
 
 
 def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """(starting line, cells) for each non-blank record; quoted cells may span lines."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    """(starting line, cells) for each non-blank record; quoted cells may span lines. Strict: a
+    quote never closed would otherwise take every row below into one cell."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     start = 1
     try:
         for cells in reader:
@@ -238,6 +255,8 @@ def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
                 yield start, cells
             start = reader.line_num + 1
     except csv.Error as exc:
+        if str(exc) == "unexpected end of data":
+            raise SheetError(f"line {start}: a quoted cell opened on this row is never closed") from None
         raise SheetError(f"line {reader.line_num}: {exc}; check the quoting of that row") from None
 
 
@@ -245,9 +264,15 @@ def _check_headers(headers: list[str]) -> None:
     seen: set[str] = set()
     for header in headers:
         if header and header in seen:
-            raise SheetError(f"the header {header!r} appears twice; rename one of the columns")
+            raise SheetError(f"the header {_quote(header)} appears twice; rename one of the columns")
         seen.add(header)
 
 
+def _quote(header: str) -> str:
+    return repr(excerpt(header, HEADER_QUOTED))
+
+
 def _list(headers: list[str]) -> str:
-    return ", ".join(repr(h) for h in headers if h) or "(none)"
+    named = [header for header in headers if header]
+    more = f", … and {len(named) - HEADERS_LISTED} more" if len(named) > HEADERS_LISTED else ""
+    return ", ".join(_quote(header) for header in named[:HEADERS_LISTED]) + more or "(none)"

@@ -1,9 +1,9 @@
 """Timecode and frame-rate helpers on top of OpenTimelineIO's opentime.
 
 Frames are counted at the project rate; a timecode is HH:MM:SS:FF (non-drop) or HH:MM:SS;FF
-(drop frame, 29.97/59.94 only). opentime does the arithmetic; this module only checks the
-textual shape first, because opentime accepts things a sheet must not (minute 61, a fifth
-field).
+(drop frame, 29.97/59.94 only). opentime does the arithmetic; this module checks each field
+first, because opentime accepts things a sheet must not (minute 61, a fifth field), and its own
+message for a bad field is "frame rate mismatch" whatever the field.
 """
 
 import math
@@ -12,7 +12,9 @@ from fractions import Fraction
 
 import opentimelineio.opentime as otime
 
-_TIMECODE_SHAPE = re.compile(r"^\d{2}:[0-5]\d:[0-5]\d[:;]\d{2}$")
+# Four fields, whatever they hold, so that a bad field can be named; two digits each is checked after.
+_TIMECODE_FIELDS = re.compile(r"^([^:;]*):([^:;]*):([^:;]*)[:;]([^:;]*)$")
+_FIELD_TOPS = (("hours", 23), ("minutes", 59), ("seconds", 59))  # SMPTE 12M: a day at most
 # Nominal rates people write in sheets, mapped to the exact rates opentime knows.
 _NTSC_RATES = {"23.976": 24000 / 1001, "23.98": 24000 / 1001, "29.97": 30000 / 1001, "59.94": 60000 / 1001}
 
@@ -36,18 +38,48 @@ def fps_label(rate: float) -> str:
     return f"{rate:.3f}".rstrip("0").rstrip(".")
 
 
+class FrameBeyondRate(ValueError):
+    """The timecode's only fault is a frame number the rate does not have: maybe another rate."""
+
+
 def timecode_to_frames(text: str, rate: float) -> int:
-    """Frame count of `text` at `rate`; ValueError with a readable reason otherwise."""
+    """Frame count of `text` at `rate`; ValueError naming each invalid field otherwise."""
     value = text.strip()
-    if not _TIMECODE_SHAPE.match(value):
+    fields = _TIMECODE_FIELDS.match(value)
+    if fields is None:
         raise ValueError("not a timecode in HH:MM:SS:FF form")
+    reasons = _field_problems(fields.groups(), rate)
+    if reasons == [_frame_problem(fields.group(4), rate)]:
+        raise FrameBeyondRate(reasons[0])
+    if reasons:
+        raise ValueError("; ".join(reasons))
     try:
         return int(otime.from_timecode(value, rate).value)
-    except ValueError as exc:
-        frames = int(value[-2:])
-        if frames >= round(rate):
-            raise ValueError(f"frame {frames} does not exist at {fps_label(rate)} fps") from None
+    except ValueError as exc:  # what is left: drop frame at a rate that has none
         raise ValueError(str(exc)) from None
+
+
+def _field_problems(fields: tuple[str, ...], rate: float) -> list[str]:
+    reasons = []
+    for (name, top), digits in zip(_FIELD_TOPS, fields[:3], strict=True):
+        if not _two_digits(digits):
+            reasons.append(f"{name} {digits!r} is not two digits")
+        elif int(digits) > top:
+            reasons.append(f"{name} {int(digits)} is over {top}")
+    frame = _frame_problem(fields[3], rate)
+    return [*reasons, frame] if frame else reasons
+
+
+def _frame_problem(digits: str, rate: float) -> str | None:
+    if not _two_digits(digits):
+        return f"frame {digits!r} is not two digits"
+    if int(digits) >= round(rate):
+        return f"frame {int(digits)} does not exist at {fps_label(rate)} fps"
+    return None
+
+
+def _two_digits(text: str) -> bool:
+    return len(text) == 2 and text.isascii() and text.isdigit()  # str.isdigit alone takes '²', which int() refuses
 
 
 def frames_to_timecode(frames: int, rate: float) -> str:

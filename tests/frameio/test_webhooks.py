@@ -168,6 +168,35 @@ def test_a_signed_body_that_is_not_an_event_is_a_400(registered, enqueued, csrf_
     assert post(csrf_client, b"not json").status_code == 400
 
 
+def _event_with(extra: str) -> bytes:
+    """event() with `extra` JSON spliced in as the value of "x" (the body stays signed)."""
+    return event()[:-1] + b',"x":' + extra.encode() + b"}"
+
+
+# Signed bodies that once got a 500 (RecursionError, IntegrityError on the JSON column) or were stored.
+UNUSABLE_BODIES = {
+    "nested 30,000 deep": _event_with("[" * 30_000 + "]" * 30_000),
+    "NaN": _event_with("NaN"),
+    "-Infinity": _event_with("-Infinity"),
+    "1e999999": _event_with("1e999999"),
+    "resource id a number": event().replace(b'"file-1"', b"123"),
+    "resource id 65 characters": event(resource="f" * 65),
+    "no resource": b'{"type":"file.ready","account":{"id":"acc-1"}}',
+    "NUL in a string": _event_with('"a\\u0000b"'),  # PostgreSQL's jsonb refuses both
+    "lone surrogate": _event_with('"\\ud800"'),
+}
+
+
+@pytest.mark.parametrize("body", UNUSABLE_BODIES.values(), ids=UNUSABLE_BODIES.keys())
+def test_a_signed_body_that_cannot_be_stored_is_a_400_and_stored_nowhere(
+    registered, enqueued, csrf_client, django_capture_on_commit_callbacks, body
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(csrf_client, body)
+    assert response.status_code == 400
+    assert not WebhookDelivery.objects.exists() and enqueued == []
+
+
 def test_a_retry_is_stored_once_and_enqueued_once(
     registered, enqueued, csrf_client, django_capture_on_commit_callbacks
 ):

@@ -1,6 +1,6 @@
 import pytest
 
-from postflow.lib.timecode import fps_label, frames_to_timecode, parse_fps, timecode_to_frames
+from postflow.lib.timecode import FrameBeyondRate, fps_label, frames_to_timecode, parse_fps, timecode_to_frames
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ def test_timecode_to_frames(text, rate, frames):
     ("text", "reason"),
     [
         ("00:00:07:25", "frame 25 does not exist at 25 fps"),
-        ("00:61:00:00", "HH:MM:SS:FF"),
+        ("00:61:00:00", "minutes 61 is over 59"),
         ("00:00:07:12:00", "HH:MM:SS:FF"),
         ("7:12", "HH:MM:SS:FF"),
         ("abc", "HH:MM:SS:FF"),
@@ -49,3 +49,26 @@ def test_parse_fps():
     for bad in ("26", "fast", "0", "1/0"):
         with pytest.raises(ValueError):
             parse_fps(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("25:61:61:99", "hours 25 is over 23; minutes 61 is over 59; seconds 61 is over 59; frame 99 does not exist"),
+        ("24:00:00:00", "hours 24 is over 23"),
+        ("00:00:AA:00", "seconds 'AA' is not two digits"),
+        ("00:0١:00:00", "minutes '0١' is not two digits"),  # a digit, but not an ASCII one
+    ],
+)
+def test_an_invalid_timecode_names_each_invalid_field(text, reason):
+    with pytest.raises(ValueError) as error:
+        timecode_to_frames(text, 25)
+    assert str(error.value).startswith(reason)
+
+
+def test_only_a_frame_beyond_the_rate_is_a_rate_problem():
+    with pytest.raises(FrameBeyondRate, match="frame 25 does not exist at 25 fps"):
+        timecode_to_frames("00:00:00:25", 25)
+    with pytest.raises(ValueError) as error:
+        timecode_to_frames("25:00:00:25", 25)
+    assert not isinstance(error.value, FrameBeyondRate)

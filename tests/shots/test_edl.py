@@ -105,7 +105,10 @@ def test_cdl_lands_in_metadata(edl):
 
 
 def test_timecode_mismatch_is_a_clear_error_at_either_rate(edl):
-    with pytest.raises(EdlError, match=r"timecode_mismatch.edl: .*frames beyond 23.*read at 24 fps"):
+    with pytest.raises(
+        EdlError,
+        match=r"^timecode_mismatch.edl: line 13, event 004: source out .*frame 24 does not exist at 24 fps.*--fps",
+    ):
         read_edl(edl("timecode_mismatch.edl"), 24)
     with pytest.raises(EdlError, match=r"timecode_mismatch.edl: .*read at 25 fps"):
         read_edl(edl("timecode_mismatch.edl"), 25)
@@ -125,3 +128,36 @@ def test_reference_timeline(samples_dir):
     assert (events[0].record_in, events[0].record_out) == (0, 187)
     assert events[62].locators == ()  # shot 063 has no nomenclature and no LOC
     assert events[-1].record_out == timecode_to_frames("00:56:19:09", 25)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty.edl: no events"),
+        ("TITLE: CUT\nFCM: NON-DROP FRAME\n\n", "empty.edl: no events"),
+    ],
+)
+def test_an_edl_without_events_is_refused(tmp_path, text, message):
+    path = tmp_path / "empty.edl"
+    path.write_text(text)
+    with pytest.raises(EdlError, match=f"^{message}"):
+        read_edl(path, 25)
+
+
+def test_an_invalid_timecode_names_its_line_event_and_fields(tmp_path):
+    path = tmp_path / "bad.edl"
+    path.write_text("TITLE: X\n\n001  AX V C 01:00:00:00 01:00:01:00 25:61:61:99 01:00:01:00\n")
+    with pytest.raises(EdlError) as error:
+        read_edl(path, 25)
+    assert str(error.value) == (
+        "bad.edl: line 3, event 001: record in '25:61:61:99': hours 25 is over 23; minutes 61 is over 59; "
+        "seconds 61 is over 59; frame 99 does not exist at 25 fps"
+    )
+
+
+def test_a_huge_line_is_quoted_short(tmp_path):
+    path = tmp_path / "huge.edl"
+    path.write_text("TITLE: X\n\n001  AX V C " + "9" * 5_000_000 + "\n")
+    with pytest.raises(EdlError, match=r"^huge\.edl: ") as error:
+        read_edl(path, 25)
+    assert len(str(error.value)) < 400

@@ -183,3 +183,11 @@ def test_exit_status_from_a_real_process(tmp_path):
     result = subprocess.run([*manage, "import_shots", str(good)], env=env, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "Applied." in result.stdout
+
+
+@pytest.mark.parametrize("code", ["P" * 33, "UND\x00LM", ""])
+def test_a_project_code_the_column_cannot_hold_is_refused(tmp_path, code):
+    path = write_csv(tmp_path / "s.csv", [row(1)])
+    with pytest.raises(CommandError, match="--project: "):
+        _call(path, "--project", code)
+    assert Project.objects.count() == 0

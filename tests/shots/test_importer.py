@@ -123,7 +123,7 @@ def test_nomenclature_held_by_an_omitted_shot_is_invalid_not_a_crash(tmp_path):
 
 INVALID_CASES = [
     (dict(timeline_in="00:00:00:25"), "TIMELINE_IN", "frame 25 does not exist"),
-    (dict(source_out="1:00:02:00"), "SOURCE_OUT", "HH:MM:SS:FF"),
+    (dict(source_out="1:00:02:00"), "SOURCE_OUT", "hours '1' is not two digits"),
     (dict(timeline_out="00:00:00:00", duration="00:00:00:00"), "TIMELINE_OUT", "not after timeline_in"),
     (dict(source_out="00:59:59:00"), "SOURCE_OUT", "not after source_in"),
     (dict(duration="00:00:03:00"), "DURATION", "75 frames but timeline_out - timeline_in is 50"),
@@ -251,3 +251,53 @@ def test_an_import_that_changed_shots_publishes_one_live_event(tmp_path, django_
             | {"omitted": 1, "restored": 0},
         ),
     ]
+
+
+def test_field_bounds_are_the_model_fields_max_length():
+    from shots.importer import FIELD_MAX_LENGTH
+
+    assert FIELD_MAX_LENGTH["shot_number"] == Shot._meta.get_field("shot_number").max_length
+    assert FIELD_MAX_LENGTH["nomenclature"] == Shot._meta.get_field("nomenclature").max_length
+    assert FIELD_MAX_LENGTH["scene"] == Scene._meta.get_field("name").max_length
+    assert FIELD_MAX_LENGTH["source_file"] == SourceFile._meta.get_field("name").max_length
+
+
+def test_an_over_long_field_is_reported_with_line_and_column_and_quoted_short(tmp_path):
+    path = write_csv(tmp_path / "long.csv", [row(1), row(2, start=2, shot_number="9" * 5000), row(3, scene="S" * 1000)])
+    with pytest.raises(ImportRefused) as refused:
+        run(path)
+    problems = [(p["line"], p["column"], p["reason"]) for p in refused.value.report.invalid]
+    assert problems == [
+        (3, "SHOT_NUMBER", "is 5,000 characters long; at most 32 fit"),
+        (4, "SCENE", "is 1,000 characters long; at most 200 fit"),
+    ]
+    assert all(len(p["value"]) < 250 for p in refused.value.report.invalid)
+    assert Shot.objects.count() == 0 and Scene.objects.count() == 0 and Project.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("override", "column", "reason"),
+    [
+        (dict(scene="SCENE\x00A"), "SCENE", "a control character (U+0000) at character 6"),
+        (dict(nomenclature="UNDLM_\x1b[31m"), "NOMENCLATURE", "a control character (U+001B) at character 7"),
+        (dict(source_file="a\tb.mov"), "SOURCE_FILE", "a control character (U+0009) at character 2"),
+        (dict(notes="ok\x00"), "NOTES", "a control character (U+0000) at character 3"),
+        (dict(duration="9" * 12), "DURATION", "is 12 characters long; at most 11 fit"),
+        (dict(duration="99999999", timeline_in="", timeline_out=""), "DURATION", "more than 24 hours"),
+        (dict(duration="5²"), "DURATION", "bad timecode"),  # isdigit() says yes, int() raises
+    ],
+)
+def test_control_characters_and_impossible_values_are_refused_with_the_column(tmp_path, override, column, reason):
+    path = write_csv(tmp_path / "ctl.csv", [row(1, **override)])
+    with pytest.raises(ImportRefused) as refused:
+        run(path)
+    [problem] = refused.value.report.invalid
+    assert (problem["line"], problem["column"]) == (2, column)
+    assert reason in problem["reason"]
+    assert Shot.objects.count() == 0 and Project.objects.count() == 0
+
+
+def test_notes_keep_their_line_breaks_and_tabs(tmp_path):
+    path = write_csv(tmp_path / "notes.csv", [row(1, notes="one\r\ntwo\tthree")])
+    run(path)
+    assert Shot.objects.get().notes == "one\r\ntwo\tthree"

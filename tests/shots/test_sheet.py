@@ -117,3 +117,51 @@ def test_unreadable_files(tmp_path):
     binary.write_bytes(b"SHOT,SCENE\n\x81\x8d\x8f\x90,\x9d\n")  # undefined in cp1252, invalid UTF-8
     with pytest.raises(SheetError, match="neither UTF-8 nor Windows-1252"):
         read_sheet(binary)
+
+
+def test_a_first_line_over_the_csv_field_limit_is_a_message(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text("A" * 140_000 + "\n1\n")
+    with pytest.raises(SheetError, match=r"^line 1: .*131,072 characters") as error:
+        read_sheet(path)
+    assert len(str(error.value)) < 300
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom", "name"),
+    [
+        ("utf-16-le", b"\xff\xfe", "utf-16-le"),
+        ("utf-16-be", b"\xfe\xff", "utf-16-be"),
+        ("utf-32-le", b"\xff\xfe\x00\x00", "utf-32-le"),
+        ("utf-32-be", b"\x00\x00\xfe\xff", "utf-32-be"),
+    ],
+)
+def test_utf16_and_utf32_with_a_byte_order_mark_are_read(tmp_path, encoding, bom, name):
+    path = write_csv(tmp_path / "wide.csv", [row(1, scene="Scène ☾")], encoding=encoding)
+    path.write_bytes(bom + path.read_bytes())
+    sheet = read_sheet(path)
+    assert sheet.encoding == name
+    assert sheet.mapping["shot_number"] == "SHOT_NUMBER"
+    assert sheet.rows[0].cells["scene"] == "Scène ☾"
+
+
+def test_utf16_without_a_byte_order_mark_is_refused_by_name(tmp_path):
+    path = write_csv(tmp_path / "u16.csv", [row(1)], encoding="utf-16-le")
+    with pytest.raises(SheetError, match="UTF-16 or UTF-32 without a byte-order mark"):
+        read_sheet(path)
+
+
+def test_headers_quoted_in_a_message_are_cut_short(tmp_path):
+    path = tmp_path / "many.csv"
+    path.write_text(",".join(f"column {i} " + "x" * 300 for i in range(1000)) + "\n1\n")
+    with pytest.raises(SheetError, match="no column for required field") as error:
+        read_sheet(path)
+    assert len(str(error.value)) < 3000 and "and 990 more" in str(error.value)
+
+
+def test_a_quote_never_closed_is_refused_instead_of_swallowing_the_rows_below(tmp_path):
+    # Read as one cell, rows 3 and 4 would vanish, and a re-import would flag their shots omitted.
+    path = write_csv(tmp_path / "open.csv", [row(1), row(2, start=2, notes='"à revoir'), row(3, start=4)])
+    path.write_text(path.read_text().replace('"""à revoir"', '"à revoir'))
+    with pytest.raises(SheetError, match=r"^line 3: a quoted cell opened on this row is never closed"):
+        read_sheet(path)

@@ -6,6 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from postflow.lib.text import control_problem
 from postflow.lib.timecode import fps_label, parse_fps
 from shots.edl import EdlError, read_edl
 from shots.importer import ImportRefused, ImportReport, import_shot_list
@@ -22,7 +23,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("csv", type=Path, help="the shot list, CSV (`,` `;` or tab; UTF-8 or Windows-1252)")
+        parser.add_argument(
+            "csv", type=Path, help="the shot list, CSV (`,` `;` or tab; UTF-8, UTF-16/32 with a BOM, or Windows-1252)"
+        )
         parser.add_argument("--edl", type=Path, help="the conform EDL (CMX3600) to check the shot list against")
         parser.add_argument("--fps", help="project frame rate (default: the project's, else POSTFLOW_FPS)")
         parser.add_argument("--columns", type=Path, help='JSON file {"canonical_field": "Header in the sheet"}')
@@ -34,6 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     def handle(self, *args, **options):
+        _check_project_code(options["project"])
         rate = self._rate(options["project"], options["fps"])
         try:
             sheet = read_sheet(options["csv"], _load_columns(options["columns"]))
@@ -76,6 +80,15 @@ class Command(BaseCommand):
             return
         for line in format_report(report, dry_run=dry_run):
             self.stdout.write(line)
+
+
+def _check_project_code(code: str) -> None:
+    """Refused here rather than by the database, which would fail the write (PostgreSQL) or keep it (SQLite)."""
+    limit = Project._meta.get_field("code").max_length
+    problem = control_problem(code)
+    if not code or len(code) > limit or problem:
+        shown = f"it has {problem}" if problem else f"it is {len(code)} characters long"
+        raise CommandError(f"--project: a code of 1 to {limit} characters without control characters; {shown}")
 
 
 def _load_columns(path: Path | None) -> dict[str, str] | None:
