@@ -6,15 +6,18 @@ watcher and a producer in the admin) never both act on one render, and a restart
 nothing that was committed.
 """
 
+import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from errno import ENOENT
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -22,7 +25,7 @@ from ingest import signals as ingest_signals
 from ingest.models import Render
 from ingest.naming import parse_name
 from ingest.rules import IGNORE, REVIEW, Rule, action_for, parse_rules
-from ingest.scanner import FileStat, ScanResult
+from ingest.scanner import FileStat, ScanResult, printable, unsafe_name_reason
 from ingest.selectors import resolve_name
 from ingest.verify import MediaError, MediaFacts, checksum_xxh128, probe
 from postflow import realtime
@@ -40,6 +43,14 @@ _RESETTABLE = [s for s in Render.State.values if s != Render.State.DISCOVERED]
 # the version count) and the vanishing is only noted in `reason`: the upload pipeline re-checks the file itself.
 _GOES = [Render.State.DISCOVERED, Render.State.STABLE, Render.State.QUARANTINED]
 _VANISHED = "file vanished while "
+# The longest path the ledger holds (PostgreSQL refuses a longer one; SQLite would take it): the scanner
+# rejects longer paths, and `stored_path` shortens the form a rejected one is stored under.
+PATH_MAX_CHARS = Render._meta.get_field("path").max_length
+# What the database refuses because of one row's values: a lone surrogate (UnicodeEncodeError, from the
+# driver), a number SQLite cannot hold (OverflowError), a value too long or out of range for PostgreSQL
+# (DataError). Such a failure is that file's problem and stays with it. Anything else (a lock, a lost
+# connection, a bug) is everyone's, and fails the scan, which the watcher repeats.
+_ROW_ERRORS = (DataError, UnicodeEncodeError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -79,31 +90,29 @@ class VerifyError(Exception):
     """A verification step failed for a reason that quarantines the render."""
 
 
+# A released row stored under an escaped or shortened path (`stored_path`): it names no file to read.
+_ESCAPED_PATH = (
+    "the name is stored escaped (it holds bytes that are not UTF-8, characters that cannot be shown or a "
+    "backslash, or the path is too long): rename the file"
+)
+
+
 # --- what a scan saw ---------------------------------------------------------------------
 
 
-@transaction.atomic
 def render_observe(*, config: WatchConfig, result: ScanResult, signals: dict[str, str], now: datetime) -> None:
-    """Bring the ledger in line with a scan: new files, changed files, vanished files, unsafe ones."""
+    """Bring the ledger in line with a scan: new files, changed files, vanished files, unsafe ones.
+
+    Not one transaction around the scan: each row is written on its own (new rows in batches), so the write
+    lock is held for moments, and a row the database refuses is quarantined alone while every other file is
+    recorded. Each step can be repeated: after a failed scan the watcher re-reports it whole.
+    """
     seen = {**result.appeared, **result.changed}
     renders = {path: stat for path, stat in seen.items() if config.is_render(path)}
     existing = {
         row.path: row for row in Render.objects.filter(root=config.root_key, path__in=list(renders) + list(result.gone))
     }
-    new = []
-    for path, stat in renders.items():
-        row = existing.get(path)
-        if row is None:
-            new.append(_new_render(config, path, stat, now, signals.get(path, "")))
-            continue
-        moved = (row.size, row.mtime_ns, row.inode) != (stat.size, stat.mtime_ns, stat.inode)
-        if moved or row.state == Render.State.GONE:
-            # A gone file back with the same stat (moved out and back, a flaky listing) starts over too.
-            _render_changed(row, stat, now, signals.get(path, ""))
-        elif row.reason.startswith(_VANISHED):
-            Render.objects.filter(pk=row.pk, reason=row.reason).update(reason="")
-    # ignore_conflicts: a second watcher on the same root may record the same new file at the same moment.
-    Render.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+    _observe_renders(config, renders, existing, signals, now)
     for path, signal in signals.items():  # a sidecar may arrive after its render: few, cheap
         Render.objects.filter(
             root=config.root_key, path=path, state=Render.State.DISCOVERED, completion_signal=""
@@ -113,7 +122,90 @@ def render_observe(*, config: WatchConfig, result: ScanResult, signals: dict[str
         if row is not None:
             _mark_vanished(row)
     for path, reason in result.rejected.items():
-        render_quarantine_path(config=config, path=path, reason=reason, now=now)
+        _per_row(config, path, now, partial(render_quarantine_path, config=config, path=path, reason=reason, now=now))
+
+
+def _observe_renders(
+    config: WatchConfig,
+    renders: dict[str, FileStat],
+    existing: dict[str, Render],
+    signals: dict[str, str],
+    now: datetime,
+) -> None:
+    new = []
+    for path, stat in renders.items():
+        signal = signals.get(path, "")
+        row = existing.get(path)
+        if row is None:
+            new.append(_new_render(config, path, stat, now, signal))
+        else:
+            _per_row(config, path, now, partial(_observe_known, row, stat, now, signal))
+    _create(config, new, now)
+
+
+def _observe_known(row: Render, stat: FileStat, now: datetime, signal: str) -> None:
+    moved = (row.size, row.mtime_ns, row.inode) != (stat.size, stat.mtime_ns, stat.inode)
+    if moved or row.state == Render.State.GONE:
+        # A gone file back with the same stat (moved out and back, a flaky listing) starts over too.
+        _render_changed(row, stat, now, signal)
+    elif row.reason.startswith(_VANISHED):
+        Render.objects.filter(pk=row.pk, reason=row.reason).update(reason="")
+
+
+def _create(config: WatchConfig, new: list[Render], now: datetime) -> None:
+    """Insert new rows in batches; a batch the database refuses is inserted again row by row, so that only
+    the row at fault is left out (and quarantined)."""
+    for start in range(0, len(new), 500):
+        batch = new[start : start + 500]
+        try:
+            with transaction.atomic():
+                # ignore_conflicts: a second watcher on the same root may record the same new file at the same moment.
+                Render.objects.bulk_create(batch, ignore_conflicts=True)
+        except _ROW_ERRORS:
+            for row in batch:
+                _per_row(config, row.path, now, partial(Render.objects.bulk_create, [row], ignore_conflicts=True))
+
+
+def _per_row(config: WatchConfig, path: str, now: datetime, write: Callable[[], object]) -> None:
+    """Run one row's write in its own transaction (a savepoint inside the caller's); if the database refuses
+    the row's values, quarantine the path with the database's words instead, and go on with the next row."""
+    try:
+        with transaction.atomic():
+            write()
+    except _ROW_ERRORS as exc:
+        reason = f"the ledger cannot record this file ({type(exc).__name__}: {printable(str(exc))})"
+        logger.warning("render %s: %s", stored_path(path), reason)
+        try:
+            with transaction.atomic():
+                render_quarantine_path(config=config, path=path, reason=reason, now=now)
+        except _ROW_ERRORS:
+            logger.exception("render %s cannot even be quarantined; it is left out of the ledger", stored_path(path))
+
+
+def stored_path(relpath: str) -> str:
+    r"""The form under which the ledger stores a path the scanner reported.
+
+    A path the scanner accepts is stored as it is. A rejected one may hold bytes that are not UTF-8 (lone
+    surrogates, which SQLite and PostgreSQL refuse) or characters a log line or a page cannot show: it is
+    stored as its `printable` form, so the producer reads `UNDLM_00209_v012\xff\xfe.mov`. That form holds a
+    backslash, which no accepted name does, so it never names a real file: such a row can only be
+    quarantined (`render_verify` refuses it). A form longer than the column is cut, and ends with a
+    backslash, the length of the whole form and a digest of the path, so that two long paths never share a
+    row.
+    """
+    text = printable(relpath)
+    if len(text) <= PATH_MAX_CHARS:
+        return text
+    digest = hashlib.blake2b(os.fsencode(relpath), digest_size=6).hexdigest()
+    tail = f"\\… ({len(text):,} characters, {digest})"
+    budget, pieces = PATH_MAX_CHARS - len(tail), []
+    for char in relpath:  # cut between characters, never inside an escape
+        piece = printable(char)
+        budget -= len(piece)
+        if budget < 0:
+            break
+        pieces.append(piece)
+    return "".join(pieces) + tail
 
 
 def render_mark_missing(
@@ -222,7 +314,9 @@ def _render_changed(row: Render, stat: FileStat, now: datetime, signal: str) -> 
 
 
 def render_quarantine_path(*, config: WatchConfig, path: str, reason: str, now: datetime) -> None:
-    """Quarantine a path the scanner refused (unsafe name, symlink out of the root)."""
+    """Quarantine a path the scanner refused (unsafe name, symlink out of the root, path too long), under
+    its stored form (`stored_path`)."""
+    path = stored_path(path)
     row, created = Render.objects.get_or_create(
         root=config.root_key,
         path=path,
@@ -260,6 +354,8 @@ def render_verify(*, render_id: int, config: WatchConfig, now: datetime) -> Rend
     if render.state != Render.State.STABLE:
         return render
     try:
+        if "\\" in render.path:
+            raise VerifyError(_ESCAPED_PATH)
         absolute = safe_path(config.root, render.path)
         if not _unchanged(render, absolute):
             _back_to_discovered(render, now, "changed before verification")
@@ -436,6 +532,9 @@ def render_queue_by_hand(*, path: Path, shot: Shot, version: int | None, templat
     unchanged file given again is the row already recorded (the upload resumes). Raises VerifyError
     if the version is held by another file. The caller runs the upload itself: no job is enqueued."""
     root, name = path.parent, path.name
+    unsafe = unsafe_name_reason(name)
+    if unsafe:
+        raise VerifyError(unsafe)  # what the watcher quarantines, the ledger does not take by hand either
     existing = Render.objects.filter(root=str(root), path=name).first()
     stat = os.stat(path)
     if existing and (existing.size, existing.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
