@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from ingest import signals as ingest_signals
 from ingest.models import Render
-from ingest.naming import parse_name
+from ingest.naming import VERSION_RANGE, NameRangeError, bounded, parse_name
 from ingest.rules import IGNORE, REVIEW, Rule, action_for, parse_rules
 from ingest.scanner import FileStat, ScanResult, printable, unsafe_name_reason
 from ingest.selectors import resolve_name
@@ -51,6 +51,9 @@ PATH_MAX_CHARS = Render._meta.get_field("path").max_length
 # (DataError). Such a failure is that file's problem and stays with it. Anything else (a lock, a lost
 # connection, a bug) is everyone's, and fails the scan, which the watcher repeats.
 _ROW_ERRORS = (DataError, UnicodeEncodeError, OverflowError)
+# Size, mtime and inode are stored in signed 64-bit columns. A modification time after 2262-04-11 (or
+# before 1677) counted in nanoseconds does not fit: `touch -d 2300-01-01` or a remote clock gone wild.
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -136,11 +139,31 @@ def _observe_renders(
     for path, stat in renders.items():
         signal = signals.get(path, "")
         row = existing.get(path)
-        if row is None:
+        problem = _stat_problem(stat)
+        if problem:
+            _per_row(
+                config, path, now, partial(render_quarantine_path, config=config, path=path, reason=problem, now=now)
+            )
+        elif row is None:
             new.append(_new_render(config, path, stat, now, signal))
         else:
             _per_row(config, path, now, partial(_observe_known, row, stat, now, signal))
     _create(config, new, now)
+
+
+def _stat_problem(stat: FileStat) -> str | None:
+    """Why the ledger cannot hold this stat (a number out of its signed 64-bit columns), or None."""
+    low, high = _INT64
+    if not low <= stat.mtime_ns <= high:
+        year = 1970 + stat.mtime_ns // 1_000_000_000 // 31_556_952  # Gregorian years, near enough for a message
+        return f"modification time (year {year}) is out of range (1677 to 2262): touch the file to set it"
+    if not low <= stat.inode <= high:
+        # Some filesystems hand out unsigned 64-bit inode numbers; the ledger and the upload's check compare
+        # them as stored, so such a file is set aside whole rather than stored wrong.
+        return f"inode number {stat.inode:,} is out of range (the ledger holds up to {high:,})"
+    if not low <= stat.size <= high:
+        return f"size {stat.size:,} bytes is out of range"
+    return None
 
 
 def _observe_known(row: Render, stat: FileStat, now: datetime, signal: str) -> None:
@@ -314,8 +337,8 @@ def _render_changed(row: Render, stat: FileStat, now: datetime, signal: str) -> 
 
 
 def render_quarantine_path(*, config: WatchConfig, path: str, reason: str, now: datetime) -> None:
-    """Quarantine a path the scanner refused (unsafe name, symlink out of the root, path too long), under
-    its stored form (`stored_path`)."""
+    """Quarantine a path the scanner refused (unsafe name, symlink out of the root, path too long), or a
+    file the ledger cannot hold (a number out of range), under its stored form (`stored_path`)."""
     path = stored_path(path)
     row, created = Render.objects.get_or_create(
         root=config.root_key,
@@ -323,7 +346,8 @@ def render_quarantine_path(*, config: WatchConfig, path: str, reason: str, now: 
         defaults={"first_seen": now, "observed_since": now, "state": Render.State.QUARANTINED, "reason": reason},
     )
     if not created and row.state not in (Render.State.QUARANTINED, Render.State.DISMISSED):
-        Render.objects.filter(pk=row.pk).update(state=Render.State.QUARANTINED, reason=reason)
+        # A known render whose stat went out of range: it holds no version any more (as render_quarantine).
+        Render.objects.filter(pk=row.pk).update(state=Render.State.QUARANTINED, reason=reason, shot=None, version=None)
     if created or row.reason != reason:
         logger.warning("quarantined %s: %s", path, reason)
         _publish_render(row.pk)
@@ -530,7 +554,8 @@ def render_queue_by_hand(*, path: Path, shot: Shot, version: int | None, templat
     """A file given by hand (`manage.py frameio_upload`), recorded as a queued render of `shot` for
     review. The version comes from `version`, else from the name, else the shot's next one. The same
     unchanged file given again is the row already recorded (the upload resumes). Raises VerifyError
-    if the version is held by another file. The caller runs the upload itself: no job is enqueued."""
+    if the name is unsafe, or the version out of range or held by another file. The caller runs the
+    upload itself: no job is enqueued."""
     root, name = path.parent, path.name
     unsafe = unsafe_name_reason(name)
     if unsafe:
@@ -539,7 +564,12 @@ def render_queue_by_hand(*, path: Path, shot: Shot, version: int | None, templat
     stat = os.stat(path)
     if existing and (existing.size, existing.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
         return existing  # run again after a failure or a crash: resume
-    parsed = parse_name(name, templates)
+    try:
+        parsed = parse_name(name, templates)
+        if version is not None:
+            version = bounded("version", str(version), VERSION_RANGE)
+    except NameRangeError as exc:
+        raise VerifyError(str(exc)) from None
     version = version or (parsed.version if parsed else None) or _next_version(shot)
     safe_path(root, name)
     checksum = checksum_xxh128(path)

@@ -1,6 +1,7 @@
 """The watcher end to end on real files: scan -> ledger -> settle -> verify -> queue/quarantine."""
 
 import json
+import logging
 import os
 import shutil
 import stat
@@ -689,3 +690,62 @@ def test_a_row_the_database_refuses_is_quarantined_alone(shot, root, watcher, cl
     )
     assert render(REVIEW).state == Render.State.QUEUED
     assert WatcherHeartbeat.objects.get().healthy
+
+
+# -- numbers out of range (issue #19) -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("UNDLM_00042_v99999999999999999999.mov", "version 99999999999999999999 is out of range (1–99,999)"),
+        ("UNDLM_00042_v100000.mov", "version 100000 is out of range (1–99,999)"),
+        ("UNDLM_00042_v000.mov", "version 000 is out of range (1–99,999)"),
+        ("UNDLM_SEQ99999999999999999999_00042_v002.mov", "scene 99999999999999999999 is out of range (0–99,999)"),
+        ("UNDLM_00042_v" + "9" * 230 + ".mov", "version 999999"),
+    ],
+)
+def test_a_number_out_of_range_in_a_name_is_quarantined_once(
+    shot, root, watcher, clock, enqueued, caplog, name, reason
+):
+    bad = f"renders/review/{name}"
+    make_clip(root / bad, frames=50)
+    make_clip(root / REVIEW, frames=50)
+    scan_across_the_settle_window(watcher, clock)
+    row = render(bad)
+    assert row.state == Render.State.QUARANTINED and reason in row.reason
+    assert render(REVIEW).state == Render.State.QUEUED
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    assert render(bad).state == Render.State.QUARANTINED
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]  # no traceback per tick
+
+
+def test_a_modification_time_the_ledger_cannot_hold_is_quarantined(shot, root, watcher, clock, enqueued):
+    late = root / "renders/review/UNDLM_00041_v001.mov"
+    make_clip(late, frames=50)
+    os.utime(late, (10_000_000_000, 10_000_000_000))  # 2286-11-20, past 2262 and a signed 64-bit count of ns
+    if late.stat().st_mtime_ns < 2**63:
+        pytest.skip("this filesystem clamps modification times before 2262")
+    make_clip(root / REVIEW, frames=50)
+    scan_across_the_settle_window(watcher, clock)
+    row = render("renders/review/UNDLM_00041_v001.mov")
+    assert row.state == Render.State.QUARANTINED
+    assert row.reason == "modification time (year 2286) is out of range (1677 to 2262): touch the file to set it"
+    assert render(REVIEW).state == Render.State.QUEUED
+    os.utime(late)  # fixed: a full scan sees it changed, and it starts over
+    clock.advance(300)
+    watcher.tick_committed(full=True)
+    assert render("renders/review/UNDLM_00041_v001.mov").state == Render.State.DISCOVERED
+
+
+def test_a_file_given_by_hand_with_a_version_out_of_range_is_refused(shot, tmp_path):
+    templates = ["{project}_{shot}_v{version}"]
+    named = make_clip(tmp_path / "UNDLM_00042_v99999999999999999999.mov", frames=50)
+    with pytest.raises(services.VerifyError, match=r"version 99999999999999999999 is out of range \(1–99,999\)"):
+        services.render_queue_by_hand(path=named, shot=shot, version=None, templates=templates)
+    plain = make_clip(tmp_path / "UNDLM_00042.mov", frames=50)
+    for version in (100_000, 0, -3):
+        with pytest.raises(services.VerifyError, match=f"version {version} is out of range"):
+            services.render_queue_by_hand(path=plain, shot=shot, version=version, templates=templates)
+    assert not Render.objects.exists()
