@@ -147,7 +147,9 @@ def _observe_renders(
         elif row is None:
             new.append(_new_render(config, path, stat, now, signal))
         else:
-            _per_row(config, path, now, partial(_observe_known, row, stat, now, signal))
+            write = _known_write(row, stat, now, signal)
+            if write is not None:  # most known files are unchanged: no transaction for them
+                _per_row(config, path, now, write)
     _create(config, new, now)
 
 
@@ -166,13 +168,15 @@ def _stat_problem(stat: FileStat) -> str | None:
     return None
 
 
-def _observe_known(row: Render, stat: FileStat, now: datetime, signal: str) -> None:
+def _known_write(row: Render, stat: FileStat, now: datetime, signal: str) -> Callable[[], object] | None:
+    """What a scan that saw a known render asks of its row, or None."""
     moved = (row.size, row.mtime_ns, row.inode) != (stat.size, stat.mtime_ns, stat.inode)
     if moved or row.state == Render.State.GONE:
         # A gone file back with the same stat (moved out and back, a flaky listing) starts over too.
-        _render_changed(row, stat, now, signal)
-    elif row.reason.startswith(_VANISHED):
-        Render.objects.filter(pk=row.pk, reason=row.reason).update(reason="")
+        return partial(_render_changed, row, stat, now, signal)
+    if row.reason.startswith(_VANISHED):
+        return partial(Render.objects.filter(pk=row.pk, reason=row.reason).update, reason="")
+    return None
 
 
 def _create(config: WatchConfig, new: list[Render], now: datetime) -> None:
