@@ -44,9 +44,8 @@ class Command(BaseCommand):
                 result = watcher.tick(full=True)
                 if result is None:
                     raise CommandError(f"watch root {watcher.config.root} is unavailable (see the log above)")
-                seen = {
-                    stored_path(path) for path in [*watcher.scanner.known(), *result.rejected]
-                }  # as the ledger has them
+                # The paths as the ledger stores them: a rejected name is stored escaped.
+                seen = {stored_path(path) for path in [*watcher.scanner.known(), *result.rejected]}
                 self._report(watcher, seen, as_json=json)
             return
         self._run(watchers)
