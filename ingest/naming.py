@@ -2,6 +2,8 @@
 
 A template is literal text with placeholders; it must match the whole file name without its
 extension. Placeholders: {project} letters and digits, {scene} {shot} {version} digits.
+A version must lie in VERSION_RANGE and a scene in SCENE_RANGE; a name whose numbers do not is
+refused with NameRangeError, which says the range.
 No models here: ingest's system check validates POSTFLOW_NAMING_TEMPLATES at start (ingest/checks.py).
 """
 
@@ -16,10 +18,20 @@ PLACEHOLDERS = {
     "version": r"(?P<version>\d+)",
 }
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# A version is stored (Render.version: a PositiveIntegerField, 2,147,483,647 at most on PostgreSQL, and a
+# 64-bit integer on SQLite, which refuses v99999999999999999999 with OverflowError); no shot reaches
+# 100,000 versions, and v000 is no render's version (a version given by hand counts from 1). A scene number
+# is compared with Scene.number; its bound only keeps a runaway number from being carried further.
+VERSION_RANGE = (1, 99_999)
+SCENE_RANGE = (0, 99_999)
 
 
 class TemplateError(ValueError):
     """A naming template that cannot work; the message says which and why."""
+
+
+class NameRangeError(ValueError):
+    """A name that matches a template but carries a number out of range; the message says which and the range."""
 
 
 @dataclass(frozen=True)
@@ -54,20 +66,45 @@ def compile_template(template: str) -> re.Pattern:
 
 
 def parse_name(filename: str, templates: list[str]) -> ParsedName | None:
-    """The first template that matches the whole stem, or None."""
+    """The first template that matches the whole stem with its numbers in range, or None if none matches.
+
+    Raises NameRangeError when templates match but a number is out of range (the first such template says).
+    """
     stem, dot, extension = filename.rpartition(".")
     if not dot:
         stem, extension = filename, ""
+    out_of_range: NameRangeError | None = None
     for template in templates:
         match = compile_template(template).match(stem)
-        if match:
-            scene = match.groupdict().get("scene")
-            return ParsedName(
-                template=template,
-                project=match["project"],
-                scene=int(scene) if scene is not None else None,
-                shot=match["shot"],
-                version=int(match["version"]),
-                extension=extension.lower(),
-            )
+        if match is None:
+            continue
+        try:
+            return _parsed(template, match, extension)
+        except NameRangeError as exc:
+            out_of_range = out_of_range or exc
+    if out_of_range is not None:
+        raise out_of_range
     return None
+
+
+def _parsed(template: str, match: re.Match, extension: str) -> ParsedName:
+    scene = match.groupdict().get("scene")
+    return ParsedName(
+        template=template,
+        project=match["project"],
+        scene=bounded("scene", scene, SCENE_RANGE) if scene is not None else None,
+        shot=match["shot"],
+        version=bounded("version", match["version"], VERSION_RANGE),
+        extension=extension.lower(),
+    )
+
+
+def bounded(label: str, digits: str, limits: tuple[int, int]) -> int:
+    """`digits` as an int within `limits` (inclusive), else NameRangeError, which names the range."""
+    low, high = limits
+    # The length first: int() of a long run of digits costs time, and past 4,300 digits Python refuses it.
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > len(str(high)) or not low <= int(significant) <= high:
+        shown = digits if len(digits) <= 40 else f"{digits[:20]}…({len(digits)} digits)"
+        raise NameRangeError(f"{label} {shown} is out of range ({low:,}–{high:,})")
+    return int(significant)

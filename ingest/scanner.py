@@ -40,6 +40,12 @@ _MOUNT_GONE_ERRNOS = frozenset({ENOTCONN})
 # C0 and C1 controls, DEL, the bidirectional overrides and isolates (they make "evil\u202evom.exe" display as
 # "evilexe.mov"), and the lone surrogates os.fsdecode makes of bytes that are not UTF-8.
 _UNSAFE_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\udc80-\udcff]")
+# What `printable` escapes: the unsafe characters and the backslash that starts an escape.
+_ESCAPED_CHAR = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\udc80-\udcff]")
+_SHORT_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Most filesystems (ext4, APFS, NTFS in UTF-16 units) refuse longer names; a longer one could not be copied
+# off the mount, nor shown whole.
+NAME_MAX_BYTES = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +65,11 @@ class FileStat:
 class ScanResult:
     """The difference between the scanner's view before and after one scan.
 
-    Keys are posix paths relative to the root, in sorted order. `rejected` holds the entries rejected by this
-    scan that the previous view had not rejected for the same reason (so each is reported once, like
-    `appeared`). `errors` holds the entries skipped because of an error (relpath -> "EACCES: ..."); the root
-    itself is "".
+    Keys are posix paths relative to the root, in sorted order, as os.fsdecode makes them: a byte that is not
+    UTF-8 is a lone surrogate there, which no database, log or JSON takes (`printable` shows it). `rejected`
+    holds the entries rejected by this scan that the previous view had not rejected for the same reason (so
+    each is reported once, like `appeared`). `errors` holds the entries skipped because of an error (relpath
+    -> "EACCES: ..."); the root itself is "".
     """
 
     appeared: dict[str, FileStat] = field(default_factory=dict)
@@ -96,22 +103,53 @@ class RootUnavailable(Exception):
 def unsafe_name_reason(name: str) -> str | None:
     """Why one path component must not be handled by the pipeline, or None if it is safe.
 
-    Rejected: '.' and '..', a leading '-' (a later subprocess would read it as an option), NUL, control and
-    bidirectional-override characters, and bytes that are not UTF-8 (they could not be stored or shown).
+    Rejected: names of only dots ('.', '..', '...': the last one is '..' to a reader, and nothing on Windows),
+    a leading '-' (a later subprocess would read it as an option), NUL, control and bidirectional-override
+    characters, bytes that are not UTF-8 (they could not be stored or shown), a backslash (the Windows
+    separator; and `printable` needs a name that holds none to tell a real path from an escaped one), and
+    names longer than NAME_MAX_BYTES. The reason shows the name escaped when it holds what cannot be shown.
     """
-    if name in (".", ".."):
-        return f"name is {name!r}"
+    if name and not name.strip("."):
+        return f"name is only dots ({name!r})"
     if name.startswith("-"):
         return "name starts with '-'"
+    size = len(os.fsencode(name))
+    if size > NAME_MAX_BYTES:
+        return f"name is longer than {NAME_MAX_BYTES} bytes ({size})"
+    if "\\" in name:
+        return f"name contains a backslash (the Windows path separator): {printable(name)}"
     match = _UNSAFE_CHAR.search(name)
     if match is None:
         return None
     char = match.group()
     if char == "\x00":
-        return "name contains NUL"
+        return f"name contains NUL: {printable(name)}"
     if "\udc80" <= char <= "\udcff":
-        return "name is not valid UTF-8"
-    return f"name contains control character U+{ord(char):04X}"
+        return f"name is not valid UTF-8: {printable(name)} (the bytes shown as \\xNN)"
+    return f"name contains control character U+{ord(char):04X}: {printable(name)}"
+
+
+def printable(text: str) -> str:
+    r"""`text` with what a log, a terminal, a web page or a database cannot take shown as escapes.
+
+    A byte that is not UTF-8 (a lone surrogate from os.fsdecode) becomes \xNN, a control or bidirectional
+    character \n, \t, \r, \xNN (below U+0080) or \uNNNN, and a backslash \\. The result is printable, valid
+    UTF-8, and one to one: two names never share a form. A name the scanner accepts holds none of these
+    characters (`unsafe_name_reason`), so its printable form is itself, and a form with a backslash in it is
+    never the path of a file the scanner accepts.
+    """
+    return _ESCAPED_CHAR.sub(_escape, text)
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # the byte os.fsdecode could not decode
+    # \u for U+0080 and above, so that a C1 control (U+0085) never looks like the undecodable byte 0x85.
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +189,8 @@ class TreeScanner:
     `accept(filename)` chooses the files tracked at all (by extension, say); the others are ignored.
     Directories that are symlinks are never followed. A symlink resolving inside the root is ignored (its
     target is seen directly); one resolving outside it is rejected, if it points to a directory or its name
-    is accepted. Names that `unsafe_name_reason` refuses are rejected, and a rejected directory is not
-    entered.
+    is accepted. Names that `unsafe_name_reason` refuses are rejected, and so are paths (relative to the root)
+    longer than `max_path` characters (what the caller can store); a rejected directory is not entered.
 
     A directory modified less than `racy_window` seconds before it was listed is listed again on the next
     scan even if its mtime has not moved: on a filesystem with coarse timestamps a second change within the
@@ -163,11 +201,17 @@ class TreeScanner:
     """
 
     def __init__(
-        self, root: Path, *, accept: Callable[[str], bool] = lambda name: True, racy_window: float = 2.0
+        self,
+        root: Path,
+        *,
+        accept: Callable[[str], bool] = lambda name: True,
+        racy_window: float = 2.0,
+        max_path: int | None = None,
     ) -> None:
         self.root = Path(root)
         self._root = os.path.abspath(root)
         self._accept = accept
+        self._max_path = max_path
         self._racy_window_ns = int(racy_window * 1_000_000_000)
         self._dirs: dict[str, _Dir] = {}
         self._files: dict[str, FileStat] = {}
@@ -320,11 +364,11 @@ class TreeScanner:
                 if entry.is_symlink():
                     reason = self._symlink_rejection(run, entry)
                 elif entry.is_dir(follow_symlinks=False):
-                    reason = unsafe_name_reason(entry.name)
+                    reason = self._rejection(path, entry.name)
                     if reason is None:
                         subdirs.append(entry.name)
                 elif entry.is_file(follow_symlinks=False) and self._accept(entry.name):
-                    reason = unsafe_name_reason(entry.name)
+                    reason = self._rejection(path, entry.name)
                     if reason is None:
                         files.append(entry.name)
                 else:
@@ -336,6 +380,13 @@ class TreeScanner:
                 rejected[path] = reason
         return files, subdirs, rejected
 
+    def _rejection(self, path: str, name: str) -> str | None:
+        """Why a directory or a tracked file is rejected, or None."""
+        reason = unsafe_name_reason(name)
+        if reason is None and self._max_path is not None and len(path) > self._max_path:
+            reason = f"path is longer than {self._max_path:,} characters ({len(path):,})"
+        return reason
+
     def _symlink_rejection(self, run: _Pass, entry: os.DirEntry[str]) -> str | None:
         """Why a symlink is rejected, or None if it is ignored (its target is inside the root, or untracked)."""
         target = os.path.realpath(entry.path)
@@ -343,7 +394,7 @@ class TreeScanner:
             return None
         if target == run.root_real or target.startswith(run.root_prefix):
             return None
-        return f"symlink to {target}, outside the root"
+        return f"symlink to {printable(target)}, outside the root"  # a link's target may hold any byte
 
     def _diff_files(
         self, run: _Pass, rel: str, files: list[str], old_files: tuple[str, ...]
@@ -410,12 +461,14 @@ class TreeScanner:
 
     def _skip(self, run: _Pass, rel: str, exc: OSError) -> None:
         """Log and report an entry that cannot be scanned now; stop the scan if the root itself is lost."""
+        # `rel` may be a name not yet classified (an entry whose type could not be read): shown escaped.
         if exc.errno in _MOUNT_GONE_ERRNOS or rel == "":
-            raise RootUnavailable(self.root, exc.errno or 0, f"{exc.strerror or exc} at {rel or '.'}") from exc
+            where = printable(rel) or "."
+            raise RootUnavailable(self.root, exc.errno or 0, f"{exc.strerror or exc} at {where}") from exc
         run.result.errors[rel] = f"{errorcode.get(exc.errno or 0, exc.errno)}: {exc.strerror or exc}"
         # Files vanishing between a listing and their stat are routine (temporary files, renames into place).
         level = logging.INFO if exc.errno == ENOENT else logging.WARNING
-        logger.log(level, "scan of %s: skipped %s: %s", self.root, rel, exc)
+        logger.log(level, "scan of %s: skipped %s: %s", self.root, printable(rel), exc)
 
     def _drop_dir(self, run: _Pass, rel: str) -> None:
         """A directory found missing or no longer a directory: forget its subtree, relist its parent."""

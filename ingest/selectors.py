@@ -4,7 +4,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from ingest.naming import ParsedName, parse_name
+from ingest.naming import NameRangeError, ParsedName, parse_name
 from shots.models import Project, Shot
 
 
@@ -25,7 +25,10 @@ def templates_for(default: list[str]) -> list[str]:
 
 def resolve_name(filename: str, default_templates: list[str]) -> Resolution:
     """Parse a render's file name and find its shot; say why not, with the closest shots."""
-    parsed = parse_name(filename, templates_for(default_templates))
+    try:
+        parsed = parse_name(filename, templates_for(default_templates))
+    except NameRangeError as exc:
+        return Resolution(filename, None, None, str(exc))
     if parsed is None:
         return Resolution(filename, None, None, _unparsed(filename, default_templates), _closest(filename))
     project = Project.objects.filter(code=parsed.project).first()
@@ -56,11 +59,13 @@ def _closest(text: str) -> tuple[str, ...]:
     stem = re.sub(r"_v\d+(\.\w+)?$", "", text.rsplit("/", 1)[-1])
     known = list(Shot.objects.exclude(nomenclature="").values_list("nomenclature", flat=True))
     number = re.search(r"(\d+)$", stem)
-    same_number = [n for n in known if number and _trailing_number(n) == int(number[1])]
+    same_number = [n for n in known if number and _trailing_number(n) == _trailing_number(number[1])]
     spelled = difflib.get_close_matches(stem, known, n=3, cutoff=0.6)
     return tuple(dict.fromkeys([*same_number, *spelled]))[:3]
 
 
-def _trailing_number(nomenclature: str) -> int | None:
-    match = re.search(r"(\d+)$", nomenclature)
-    return int(match[1]) if match else None
+def _trailing_number(text: str) -> str | None:
+    """The trailing digits without their zero padding: compared as text, as a name may carry more digits
+    than int() takes (4,300)."""
+    match = re.search(r"(\d+)$", text)
+    return (match[1].lstrip("0") or "0") if match else None

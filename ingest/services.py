@@ -6,23 +6,26 @@ watcher and a producer in the admin) never both act on one render, and a restart
 nothing that was committed.
 """
 
+import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from errno import ENOENT
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from ingest import signals as ingest_signals
 from ingest.models import Render
-from ingest.naming import parse_name
+from ingest.naming import VERSION_RANGE, NameRangeError, bounded, parse_name
 from ingest.rules import IGNORE, REVIEW, Rule, action_for, parse_rules
-from ingest.scanner import FileStat, ScanResult
+from ingest.scanner import FileStat, ScanResult, printable, unsafe_name_reason
 from ingest.selectors import resolve_name
 from ingest.verify import MediaError, MediaFacts, checksum_xxh128, probe
 from postflow import realtime
@@ -40,6 +43,17 @@ _RESETTABLE = [s for s in Render.State.values if s != Render.State.DISCOVERED]
 # the version count) and the vanishing is only noted in `reason`: the upload pipeline re-checks the file itself.
 _GOES = [Render.State.DISCOVERED, Render.State.STABLE, Render.State.QUARANTINED]
 _VANISHED = "file vanished while "
+# The longest path the ledger holds (PostgreSQL refuses a longer one; SQLite would take it): the scanner
+# rejects longer paths, and `stored_path` shortens the form a rejected one is stored under.
+PATH_MAX_CHARS = Render._meta.get_field("path").max_length
+# What the database refuses because of one row's values: a lone surrogate (UnicodeEncodeError, from the
+# driver), a number SQLite cannot hold (OverflowError), a value too long or out of range for PostgreSQL
+# (DataError). Such a failure is that file's problem and stays with it. Anything else (a lock, a lost
+# connection, a bug) is everyone's, and fails the scan, which the watcher repeats.
+_ROW_ERRORS = (DataError, UnicodeEncodeError, OverflowError)
+# Size, mtime and inode are stored in signed 64-bit columns. A modification time after 2262-04-11 (or
+# before 1677) counted in nanoseconds does not fit: `touch -d 2300-01-01` or a remote clock gone wild.
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -79,31 +93,29 @@ class VerifyError(Exception):
     """A verification step failed for a reason that quarantines the render."""
 
 
+# A released row stored under an escaped or shortened path (`stored_path`): it names no file to read.
+_ESCAPED_PATH = (
+    "the name is stored escaped (it holds bytes that are not UTF-8, characters that cannot be shown or a "
+    "backslash, or the path is too long): rename the file"
+)
+
+
 # --- what a scan saw ---------------------------------------------------------------------
 
 
-@transaction.atomic
 def render_observe(*, config: WatchConfig, result: ScanResult, signals: dict[str, str], now: datetime) -> None:
-    """Bring the ledger in line with a scan: new files, changed files, vanished files, unsafe ones."""
+    """Bring the ledger in line with a scan: new files, changed files, vanished files, unsafe ones.
+
+    Not one transaction around the scan: each row is written on its own (new rows in batches), so the write
+    lock is held for moments, and a row the database refuses is quarantined alone while every other file is
+    recorded. Each step can be repeated: after a failed scan the watcher re-reports it whole.
+    """
     seen = {**result.appeared, **result.changed}
     renders = {path: stat for path, stat in seen.items() if config.is_render(path)}
     existing = {
         row.path: row for row in Render.objects.filter(root=config.root_key, path__in=list(renders) + list(result.gone))
     }
-    new = []
-    for path, stat in renders.items():
-        row = existing.get(path)
-        if row is None:
-            new.append(_new_render(config, path, stat, now, signals.get(path, "")))
-            continue
-        moved = (row.size, row.mtime_ns, row.inode) != (stat.size, stat.mtime_ns, stat.inode)
-        if moved or row.state == Render.State.GONE:
-            # A gone file back with the same stat (moved out and back, a flaky listing) starts over too.
-            _render_changed(row, stat, now, signals.get(path, ""))
-        elif row.reason.startswith(_VANISHED):
-            Render.objects.filter(pk=row.pk, reason=row.reason).update(reason="")
-    # ignore_conflicts: a second watcher on the same root may record the same new file at the same moment.
-    Render.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+    _observe_renders(config, renders, existing, signals, now)
     for path, signal in signals.items():  # a sidecar may arrive after its render: few, cheap
         Render.objects.filter(
             root=config.root_key, path=path, state=Render.State.DISCOVERED, completion_signal=""
@@ -113,7 +125,114 @@ def render_observe(*, config: WatchConfig, result: ScanResult, signals: dict[str
         if row is not None:
             _mark_vanished(row)
     for path, reason in result.rejected.items():
-        render_quarantine_path(config=config, path=path, reason=reason, now=now)
+        _per_row(config, path, now, partial(render_quarantine_path, config=config, path=path, reason=reason, now=now))
+
+
+def _observe_renders(
+    config: WatchConfig,
+    renders: dict[str, FileStat],
+    existing: dict[str, Render],
+    signals: dict[str, str],
+    now: datetime,
+) -> None:
+    new = []
+    for path, stat in renders.items():
+        signal = signals.get(path, "")
+        row = existing.get(path)
+        problem = _stat_problem(stat)
+        if problem:
+            _per_row(
+                config, path, now, partial(render_quarantine_path, config=config, path=path, reason=problem, now=now)
+            )
+        elif row is None:
+            new.append(_new_render(config, path, stat, now, signal))
+        else:
+            write = _known_write(row, stat, now, signal)
+            if write is not None:  # most known files are unchanged: no transaction for them
+                _per_row(config, path, now, write)
+    _create(config, new, now)
+
+
+def _stat_problem(stat: FileStat) -> str | None:
+    """Why the ledger cannot hold this stat (a number out of its signed 64-bit columns), or None."""
+    low, high = _INT64
+    if not low <= stat.mtime_ns <= high:
+        year = 1970 + stat.mtime_ns // 1_000_000_000 // 31_556_952  # Gregorian years, near enough for a message
+        return f"modification time (year {year}) is out of range (1677 to 2262): touch the file to set it"
+    if not low <= stat.inode <= high:
+        # Some filesystems hand out unsigned 64-bit inode numbers; the ledger and the upload's check compare
+        # them as stored, so such a file is set aside whole rather than stored wrong.
+        return f"inode number {stat.inode:,} is out of range (the ledger holds up to {high:,})"
+    if not low <= stat.size <= high:
+        return f"size {stat.size:,} bytes is out of range"
+    return None
+
+
+def _known_write(row: Render, stat: FileStat, now: datetime, signal: str) -> Callable[[], object] | None:
+    """What a scan that saw a known render asks of its row, or None."""
+    moved = (row.size, row.mtime_ns, row.inode) != (stat.size, stat.mtime_ns, stat.inode)
+    if moved or row.state == Render.State.GONE:
+        # A gone file back with the same stat (moved out and back, a flaky listing) starts over too.
+        return partial(_render_changed, row, stat, now, signal)
+    if row.reason.startswith(_VANISHED):
+        return partial(Render.objects.filter(pk=row.pk, reason=row.reason).update, reason="")
+    return None
+
+
+def _create(config: WatchConfig, new: list[Render], now: datetime) -> None:
+    """Insert new rows in batches; a batch the database refuses is inserted again row by row, so that only
+    the row at fault is left out (and quarantined)."""
+    for start in range(0, len(new), 500):
+        batch = new[start : start + 500]
+        try:
+            with transaction.atomic():
+                # ignore_conflicts: a second watcher on the same root may record the same new file at the same moment.
+                Render.objects.bulk_create(batch, ignore_conflicts=True)
+        except _ROW_ERRORS:
+            for row in batch:
+                _per_row(config, row.path, now, partial(Render.objects.bulk_create, [row], ignore_conflicts=True))
+
+
+def _per_row(config: WatchConfig, path: str, now: datetime, write: Callable[[], object]) -> None:
+    """Run one row's write in its own transaction (a savepoint inside the caller's); if the database refuses
+    the row's values, quarantine the path with the database's words instead, and go on with the next row."""
+    try:
+        with transaction.atomic():
+            write()
+    except _ROW_ERRORS as exc:
+        reason = f"the ledger cannot record this file ({type(exc).__name__}: {printable(str(exc))})"
+        logger.warning("render %s: %s", stored_path(path), reason)
+        try:
+            with transaction.atomic():
+                render_quarantine_path(config=config, path=path, reason=reason, now=now)
+        except _ROW_ERRORS:
+            logger.exception("render %s cannot even be quarantined; it is left out of the ledger", stored_path(path))
+
+
+def stored_path(relpath: str) -> str:
+    r"""The form under which the ledger stores a path the scanner reported.
+
+    A path the scanner accepts is stored as it is. A rejected one may hold bytes that are not UTF-8 (lone
+    surrogates, which SQLite and PostgreSQL refuse) or characters a log line or a page cannot show: it is
+    stored as its `printable` form, so the producer reads `UNDLM_00209_v012\xff\xfe.mov`. That form holds a
+    backslash, which no accepted name does, so it never names a real file: such a row can only be
+    quarantined (`render_verify` refuses it). A form longer than the column is cut, and ends with a
+    backslash, the length of the whole form and a digest of the path, so that two long paths never share a
+    row.
+    """
+    text = printable(relpath)
+    if len(text) <= PATH_MAX_CHARS:
+        return text
+    digest = hashlib.blake2b(os.fsencode(relpath), digest_size=6).hexdigest()
+    tail = f"\\… ({len(text):,} characters, {digest})"
+    budget, pieces = PATH_MAX_CHARS - len(tail), []
+    for char in relpath:  # cut between characters, never inside an escape
+        piece = printable(char)
+        budget -= len(piece)
+        if budget < 0:
+            break
+        pieces.append(piece)
+    return "".join(pieces) + tail
 
 
 def render_mark_missing(
@@ -222,14 +341,17 @@ def _render_changed(row: Render, stat: FileStat, now: datetime, signal: str) -> 
 
 
 def render_quarantine_path(*, config: WatchConfig, path: str, reason: str, now: datetime) -> None:
-    """Quarantine a path the scanner refused (unsafe name, symlink out of the root)."""
+    """Quarantine a path the scanner refused (unsafe name, symlink out of the root, path too long), or a
+    file the ledger cannot hold (a number out of range), under its stored form (`stored_path`)."""
+    path = stored_path(path)
     row, created = Render.objects.get_or_create(
         root=config.root_key,
         path=path,
         defaults={"first_seen": now, "observed_since": now, "state": Render.State.QUARANTINED, "reason": reason},
     )
     if not created and row.state not in (Render.State.QUARANTINED, Render.State.DISMISSED):
-        Render.objects.filter(pk=row.pk).update(state=Render.State.QUARANTINED, reason=reason)
+        # A known render whose stat went out of range: it holds no version any more (as render_quarantine).
+        Render.objects.filter(pk=row.pk).update(state=Render.State.QUARANTINED, reason=reason, shot=None, version=None)
     if created or row.reason != reason:
         logger.warning("quarantined %s: %s", path, reason)
         _publish_render(row.pk)
@@ -260,6 +382,8 @@ def render_verify(*, render_id: int, config: WatchConfig, now: datetime) -> Rend
     if render.state != Render.State.STABLE:
         return render
     try:
+        if "\\" in render.path:
+            raise VerifyError(_ESCAPED_PATH)
         absolute = safe_path(config.root, render.path)
         if not _unchanged(render, absolute):
             _back_to_discovered(render, now, "changed before verification")
@@ -459,13 +583,22 @@ def render_queue_by_hand(*, path: Path, shot: Shot, version: int | None, templat
     """A file given by hand (`manage.py frameio_upload`), recorded as a queued render of `shot` for
     review. The version comes from `version`, else from the name, else the shot's next one. The same
     unchanged file given again is the row already recorded (the upload resumes). Raises VerifyError
-    if the version is held by another file. The caller runs the upload itself: no job is enqueued."""
+    if the name is unsafe, or the version out of range or held by another file. The caller runs the
+    upload itself: no job is enqueued."""
     root, name = path.parent, path.name
+    unsafe = unsafe_name_reason(name)
+    if unsafe:
+        raise VerifyError(unsafe)  # what the watcher quarantines, the ledger does not take by hand either
     existing = Render.objects.filter(root=str(root), path=name).first()
     stat = os.stat(path)
     if existing and (existing.size, existing.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
         return existing  # run again after a failure or a crash: resume
-    parsed = parse_name(name, templates)
+    try:
+        parsed = parse_name(name, templates)
+        if version is not None:
+            version = bounded("version", str(version), VERSION_RANGE)
+    except NameRangeError as exc:
+        raise VerifyError(str(exc)) from None
     version = version or (parsed.version if parsed else None) or _next_version(shot)
     safe_path(root, name)
     checksum = checksum_xxh128(path)

@@ -10,6 +10,15 @@ import xxhash
 
 CHUNK = 8 * 1024 * 1024
 
+# Bounds of what a probe reads from a file's header, so a crafted or broken header is quarantined with the
+# range instead of being carried into the ledger, the review timecodes and Frame.io. Generous: 1,000 fps is
+# past any camera an editor cuts; 10,000,000 frames is 46 hours at 60 fps; 65,535 pixels is past every
+# codec's own limit (H.264 and ProRes stop at 8,192 or 16,384).
+FPS_RANGE = (1, 1_000)
+FRAMES_RANGE = (1, 10_000_000)
+DECLARED_FRAMES_RANGE = (0, 10_000_000)  # 0: the header does not say
+SIZE_RANGE = (1, 65_535)
+
 
 class MediaError(Exception):
     """The file is not a usable render (unreadable, no video, truncated): quarantine it."""
@@ -84,9 +93,25 @@ def probe(path: Path) -> MediaFacts:
         )
     if readable == 0:
         raise MediaError("no readable video frame")
+    check_ranges(facts)
     if declared and readable < declared:
         raise MediaError(f"truncated: {readable} of {declared} frames readable")
     return facts
+
+
+def check_ranges(facts: MediaFacts) -> None:
+    """Raise MediaError, with the range, for the first probed number out of its range."""
+    checks = [
+        (facts.fps, FPS_RANGE, "frame rate {} fps"),
+        (facts.frames, FRAMES_RANGE, "{} frames"),
+        (facts.declared_frames, DECLARED_FRAMES_RANGE, "the header's frame count {}"),
+        (facts.width, SIZE_RANGE, "width {}"),
+        (facts.height, SIZE_RANGE, "height {}"),
+    ]
+    for value, (low, high), label in checks:
+        if not low <= value <= high:  # False for NaN too
+            shown = f"{value:,}" if isinstance(value, int) else f"{value:g}"
+            raise MediaError(f"{label.format(shown)} is out of range ({low:,}–{high:,})")
 
 
 def _count_packets(container, stream) -> int:

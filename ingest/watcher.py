@@ -17,8 +17,9 @@ from django.utils import timezone
 from ingest import signals as ingest_signals
 from ingest.lucid import Pinner
 from ingest.models import Render, WatcherHeartbeat
-from ingest.scanner import RootUnavailable, ScanResult, TreeScanner
+from ingest.scanner import RootUnavailable, ScanResult, TreeScanner, printable
 from ingest.services import (
+    PATH_MAX_CHARS,
     SIDECAR_SUFFIX,
     TEMP_SUFFIXES,
     WatchConfig,
@@ -87,7 +88,9 @@ class Watcher:
         self.full_scan_seconds = full_scan_seconds
         self.pinner = pinner or Pinner("")
         self.name = name or f"watch@{socket.gethostname()}:{config.root}"
-        self.scanner = TreeScanner(config.root, accept=config.tracks)
+        # A path longer than the ledger holds is rejected (and quarantined) by the scan itself: a directory
+        # that deep is not entered, as nothing under it could be recorded.
+        self.scanner = TreeScanner(config.root, accept=config.tracks, max_path=PATH_MAX_CHARS)
         self.completion = CompletionTracker(config)
         self.last_full: datetime | None = None
         self.healthy: bool | None = None
@@ -120,7 +123,8 @@ class Watcher:
             render_settle(config=self.config, now=now)
             self._pin_new_folders(result)
             self._verify_stable(now)
-            detail = "; ".join(f"{path or '.'}: {error}" for path, error in list(result.errors.items())[:5])
+            # An entry skipped for an error may have any name: shown escaped, as the ledger stores it.
+            detail = "; ".join(f"{printable(path) or '.'}: {error}" for path, error in list(result.errors.items())[:5])
             self._beat(healthy=True, detail=detail, started=started)
         except Exception:
             # The scanner already took this scan's differences into its view: without the undo they would

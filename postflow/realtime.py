@@ -54,7 +54,10 @@ def publish(kind: str, payload: dict[str, Any]) -> None:
     """
     if not kind or not isinstance(payload, dict):
         raise ValueError("publish needs a kind and a dict payload")
-    json.dumps(payload)  # fail in the caller, not after its commit, if it is not JSON
+    # Fail in the caller, not after its commit, if it is not strict JSON: Python writes NaN, and a lone
+    # surrogate (a file name's byte that is not UTF-8) as "\udcff", which PostgreSQL's jsonb and a browser's
+    # strict UTF-8 refuse.
+    json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
     transaction.on_commit(partial(_record, kind, payload), robust=True)
 
 

@@ -1,6 +1,8 @@
 """The supervisors' dashboard: access, aggregates, bounded queries, the scene page, the controls."""
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -14,6 +16,8 @@ from dashboard import selectors
 from frameio.models import FrameioConnection, ReviewNote, Upload
 from frameio.review import notes as review_notes
 from ingest.models import Render, WatcherHeartbeat
+from ingest.scanner import unsafe_name_reason
+from ingest.services import WatchConfig, render_quarantine_path
 from postflow.models import LiveEvent
 from shots.models import ShotEvent
 from shots.services import shot_transition
@@ -260,6 +264,23 @@ def test_renders_panel_lists_queue_and_quarantine():
     # Staff without the admin's permission see the render, not a control that would answer 403.
     html = user_client("staff-only").get(url).content.decode()
     assert "why 2" in html and ">Release</button>" not in html
+
+
+@pytest.mark.django_db
+def test_a_quarantined_name_that_cannot_be_shown_is_shown_escaped(django_capture_on_commit_callbacks):
+    raw = "renders/<b>UNDLM_00209_v012\udcff\n.mov"  # a byte that is not UTF-8, a newline, markup
+    config = WatchConfig(Path("/mnt/lucid"), 60, [], frozenset({"mov"}), 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        render_quarantine_path(
+            config=config, path=raw, reason=unsafe_name_reason(raw.rpartition("/")[2]), now=timezone.now()
+        )
+    html = user_client().get(reverse("dashboard:panel-renders")).content.decode()
+    shown = r"renders/&lt;b&gt;UNDLM_00209_v012\xff\n.mov"
+    assert f'<td class="path">{shown}</td>' in html
+    assert r"not valid UTF-8: &lt;b&gt;UNDLM_00209_v012\xff\n.mov" in html
+    payload = LiveEvent.objects.get().payload
+    assert payload["path"] == r"renders/<b>UNDLM_00209_v012\xff\n.mov"
+    json.dumps(payload, ensure_ascii=False).encode("utf-8")  # strict JSON for the browser
 
 
 # --- health --------------------------------------------------------------------------------

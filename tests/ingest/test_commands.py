@@ -131,3 +131,23 @@ def test_bad_watcher_settings_fail_at_start(tmp_path, variable, value, message):
     env = {**os.environ, "POSTFLOW_VAR_DIR": str(tmp_path), variable: value}
     result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode != 0 and variable in result.stderr and message in result.stderr
+
+
+def test_oneshot_json_shows_an_undecodable_name_escaped(mount, django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr("frameio.jobs.async_task", lambda *args: None)
+    with open(os.path.join(os.fsencode(mount), b"review/UNDLM_00209_v012\xff\xfe.mov"), "wb") as handle:
+        handle.write(b"not a movie")
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("watch", "--oneshot", "--json", "--root", str(mount), stdout=out)
+    rows = {row["path"]: row for row in map(json.loads, out.getvalue().encode("utf-8").splitlines())}
+    bad = rows[r"review/UNDLM_00209_v012\xff\xfe.mov"]
+    assert bad["state"] == "quarantined" and r"not valid UTF-8: UNDLM_00209_v012\xff\xfe.mov" in bad["reason"]
+    assert rows["review/UNDLM_SEQ01_00042_v001.mov"]["state"] == "queued"
+
+
+def test_nomenclature_shows_a_name_it_cannot_print_escaped(mount):
+    out = StringIO()
+    call_command("nomenclature", "caf\udce9/UNDLM_SEQ01_00042_v001.mov", stdout=out)
+    assert out.getvalue().startswith(r"caf\xe9/UNDLM_SEQ01_00042_v001.mov: template")
+    assert out.getvalue().encode("utf-8")  # what a terminal takes

@@ -3,7 +3,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from ingest.naming import TemplateError, compile_template, parse_name
+from ingest.naming import NameRangeError, TemplateError, compile_template, parse_name
 from ingest.rules import RuleError, action_for, parse_rules
 from ingest.selectors import resolve_name
 from tests.factories import make_project, make_scene, make_shot
@@ -29,6 +29,29 @@ def test_default_templates_parse_both_forms(name, expected):
 )
 def test_names_that_match_no_template(name):
     assert parse_name(name, DEFAULT) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("UNDLM_00042_v99999999999999999999.mov", "version 99999999999999999999 is out of range (1–99,999)"),
+        ("UNDLM_00042_v0.mov", "version 0 is out of range (1–99,999)"),
+        ("UNDLM_SEQ100000_00042_v001.mov", "scene 100000 is out of range (0–99,999)"),
+        # Past 4,300 digits Python's int() refuses a string: the length is checked first.
+        ("UNDLM_00042_v" + "7" * 5000 + ".mov", "version 777"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_with_the_range(name, message):
+    with pytest.raises(NameRangeError) as caught:
+        parse_name(name, DEFAULT)
+    assert message in str(caught.value) and "out of range (" in str(caught.value)
+    assert len(str(caught.value)) < 200
+
+
+def test_the_largest_version_and_leading_zeros_parse():
+    assert parse_name("UNDLM_00042_v99999.mov", DEFAULT).version == 99_999
+    parsed = parse_name("UNDLM_SEQ000_00042_v0000001.mov", DEFAULT)
+    assert (parsed.scene, parsed.version) == (0, 1)
 
 
 def test_custom_template():
@@ -81,6 +104,7 @@ def test_resolve_to_a_shot(undlm):
         ("UNDLM_SEQ02_00042_v001.mov", "the name says scene 02 but UNDLM_00042 is in scene 01 (REVEIL)", None),
         ("XYZ_00042_v001.mov", "no project 'XYZ' (projects: UNDLM)", None),
         ("UNDLM_00042.mov", "matches no naming template", None),
+        ("UNDLM_00042_v123456789012345678901234.mov", "version 123456789012345678901234 is out of range", None),
     ],
 )
 def test_unresolved_names_say_why(undlm, name, problem, suggestion):
@@ -111,3 +135,8 @@ def test_nomenclature_command(undlm):
     assert "→ shot UNDLM_00042" in out.getvalue()
     with pytest.raises(CommandError, match="no shot UNDLM_0042 in project UNDLM; did you mean UNDLM_00042"):
         call_command("nomenclature", "UNDLM_0042_v002.mov", stdout=StringIO())
+
+
+def test_nomenclature_command_says_a_version_is_out_of_range(undlm):
+    with pytest.raises(CommandError, match=r"version 99999999999999999999 is out of range \(1–99,999\)"):
+        call_command("nomenclature", "UNDLM_00042_v99999999999999999999.mov", stdout=StringIO())

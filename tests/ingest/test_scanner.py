@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.scanner import FileStat, RootUnavailable, TreeScanner, unsafe_name_reason
+from ingest.scanner import FileStat, RootUnavailable, TreeScanner, printable, unsafe_name_reason
 
 HOUR_NS = 3600 * 1_000_000_000
 
@@ -266,8 +266,8 @@ def test_unsafe_names_are_rejected_and_an_unsafe_directory_is_not_entered(root: 
     assert result.rejected == {
         "-rf.mov": "name starts with '-'",
         "-x": "name starts with '-'",
-        "bad\x1bname.mov": "name contains control character U+001B",
-        "caf\udce9.mov": "name is not valid UTF-8",
+        "bad\x1bname.mov": r"name contains control character U+001B: bad\x1bname.mov",
+        "caf\udce9.mov": r"name is not valid UTF-8: caf\xe9.mov (the bytes shown as \xNN)",
     }
 
 
@@ -276,17 +276,57 @@ def test_unsafe_names_are_rejected_and_an_unsafe_directory_is_not_entered(root: 
     [
         ("UNDLM_SEQ01_00042_v002.mp4", None),
         ("été-final v2.mov", None),
-        ("..", "name is '..'"),
-        (".", "name is '.'"),
+        ("..", "name is only dots ('..')"),
+        (".", "name is only dots ('.')"),
+        ("...", "name is only dots ('...')"),
+        ("...mov", None),
         ("-", "name starts with '-'"),
-        ("a\x00b", "name contains NUL"),
-        ("a\nb.mov", "name contains control character U+000A"),
-        ("a\x7f.mov", "name contains control character U+007F"),
-        ("evil\u202evom.exe", "name contains control character U+202E"),
+        ("a\x00b", r"name contains NUL: a\x00b"),
+        ("a\nb.mov", r"name contains control character U+000A: a\nb.mov"),
+        ("a\x7f.mov", r"name contains control character U+007F: a\x7f.mov"),
+        ("evil\u202evom.exe", r"name contains control character U+202E: evil\u202evom.exe"),
+        ("a\x85.mov", r"name contains control character U+0085: a\u0085.mov"),
+        ("a\udc85.mov", r"name is not valid UTF-8: a\x85.mov (the bytes shown as \xNN)"),
+        ("v2\\final.mov", r"name contains a backslash (the Windows path separator): v2\\final.mov"),
+        ("é" * 127 + ".", None),  # 255 bytes
+        ("é" * 128, "name is longer than 255 bytes (256)"),
     ],
 )
 def test_unsafe_name_reason(name: str, reason: str | None) -> None:
     assert unsafe_name_reason(name) == reason
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("UNDLM_00042_v001.mov", "UNDLM_00042_v001.mov"),
+        ("été/UNDLM.mov", "été/UNDLM.mov"),
+        ("UNDLM_00209_v012\udcff\udcfe.mov", r"UNDLM_00209_v012\xff\xfe.mov"),
+        ("a\nb\tc\rd\x1b", r"a\nb\tc\rd\x1b"),
+        ("a\\xff", r"a\\xff"),  # a real backslash never reads as an escape
+        ("\x85\udc85\u202e", r"\u0085\x85\u202e"),  # a C1 control and the byte 0x85 stay apart
+    ],
+)
+def test_printable_is_printable_one_to_one_and_keeps_safe_names(text: str, shown: str) -> None:
+    assert printable(text) == shown
+    assert shown.isprintable() and shown.encode("utf-8")
+
+
+def test_paths_longer_than_max_path_are_rejected_and_not_entered(root: Path) -> None:
+    write(root / "ok.mov")
+    write(root / ("d" * 20) / "deeper" / "a.mov")  # the folder fits (27 characters), the file does not (33)
+    write(root / ("e" * 31) / "b.mov")
+    write(root / ("f" * 30 + ".mov"))
+
+    result = TreeScanner(root, max_path=30).scan()
+
+    assert list(result.appeared) == ["ok.mov"]
+    assert result.rejected == {
+        "d" * 20 + "/deeper/a.mov": "path is longer than 30 characters (33)",
+        "e" * 31: "path is longer than 30 characters (31)",
+        "f" * 30 + ".mov": "path is longer than 30 characters (34)",
+    }
+    assert result.dirs_listed == 3  # the root, d…/ and d…/deeper/, not e…/
 
 
 # -- errors -----------------------------------------------------------------------------------------------

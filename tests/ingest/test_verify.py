@@ -1,7 +1,7 @@
 import pytest
 import xxhash
 
-from ingest.verify import MediaError, checksum_xxh128, probe
+from ingest.verify import MediaError, MediaFacts, check_ranges, checksum_xxh128, probe
 from tests.ingest.media import make_clip, truncate_copy
 
 
@@ -38,3 +38,26 @@ def test_checksum_is_xxh3_128_in_bounded_chunks(tmp_path):
     path = tmp_path / "data.bin"
     path.write_bytes(data)
     assert checksum_xxh128(path, chunk_size=1 << 20) == xxhash.xxh3_128(data).hexdigest()
+
+
+def test_a_frame_rate_out_of_range_is_a_media_error(tmp_path):
+    with pytest.raises(MediaError, match=r"frame rate 2000 fps is out of range \(1–1,000\)"):
+        probe(make_clip(tmp_path / "fast.mov", frames=5, fps=2000))
+
+
+@pytest.mark.parametrize(
+    ("fact", "value", "message"),
+    [
+        ("frames", 10_000_001, "10,000,001 frames is out of range (1–10,000,000)"),
+        ("declared_frames", 2**62, "the header's frame count 4,611,686,018,427,387,904 is out of range (0–10,000,000)"),
+        ("width", 70_000, "width 70,000 is out of range (1–65,535)"),
+        ("height", 0, "height 0 is out of range (1–65,535)"),
+        ("fps", 0.5, "frame rate 0.5 fps is out of range (1–1,000)"),
+        ("fps", float("inf"), "frame rate inf fps is out of range (1–1,000)"),
+    ],
+)
+def test_every_probed_number_is_bounded(fact, value, message):
+    facts = {"container": "mov", "codec": "mpeg4", "width": 64, "height": 36, "fps": 25.0, "frames": 50}
+    with pytest.raises(MediaError) as caught:
+        check_ranges(MediaFacts(**{**facts, "declared_frames": 50, fact: value}))
+    assert str(caught.value) == message

@@ -1,13 +1,16 @@
 """The watcher end to end on real files: scan -> ledger -> settle -> verify -> queue/quarantine."""
 
+import json
+import logging
 import os
 import shutil
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import av
 import pytest
-from django.db import OperationalError
+from django.db import DataError, OperationalError
 
 from frameio import jobs
 from ingest import services
@@ -16,6 +19,7 @@ from ingest.models import Render, WatcherHeartbeat
 from ingest.rules import parse_rules
 from ingest.services import WatchConfig, render_check_unchanged
 from ingest.watcher import Watcher
+from postflow.models import LiveEvent
 from shots.models import ShotEvent
 from shots.workflow import Status
 from tests.factories import make_project, make_scene, make_shot
@@ -576,3 +580,187 @@ def test_a_full_scan_of_an_empty_root_marks_nothing_gone(shot, root, watcher, cl
     clock.advance(SETTLE)
     restarted.tick(full=True)
     assert render(queued).state == Render.State.QUEUED and render(REVIEW).state != Render.State.GONE
+
+
+# -- names the ledger cannot hold as they are (issue #19) ---------------------------------------------------
+
+
+def make_bytes_path(root: Path, relpath: bytes, *, clip: bool = True) -> bytes:
+    """A real file at a path given as bytes (not valid UTF-8, say): a clip made under a plain name, renamed."""
+    target = os.path.join(os.fsencode(root), relpath)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if clip:
+        os.rename(make_clip(root / "staging.mov", frames=50), target)
+    else:
+        with open(target, "wb") as handle:
+            handle.write(b"not a movie")
+    return target
+
+
+def assert_printable_and_live_events_are_json() -> None:
+    """What a dashboard, a log or `watch --json` shows: printable text, strict UTF-8 JSON in live events."""
+    for path, reason in Render.objects.values_list("path", "reason"):
+        assert path.isprintable() and reason.isprintable(), (path, reason)
+    for payload in LiveEvent.objects.values_list("payload", flat=True):
+        json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def test_an_undecodable_name_is_quarantined_and_every_other_file_goes_on(shot, root, watcher, clock, enqueued):
+    make_bytes_path(root, b"renders/review/UNDLM_00209_v012\xff\xfe.mov", clip=False)
+    make_clip(root / REVIEW, frames=50)
+    scan_across_the_settle_window(watcher, clock)
+    bad = Render.objects.get(state=Render.State.QUARANTINED)
+    assert bad.path == r"renders/review/UNDLM_00209_v012\xff\xfe.mov"
+    assert r"not valid UTF-8: UNDLM_00209_v012\xff\xfe.mov" in bad.reason
+    assert render(REVIEW).state == Render.State.QUEUED  # discovered, settled and verified in the same ticks
+    assert WatcherHeartbeat.objects.get().healthy
+    assert_printable_and_live_events_are_json()
+    # A released row is checked again and quarantined again: its stored path names no real file.
+    services.render_release(render_id=bad.pk)
+    clock.advance(1)
+    watcher.tick_committed()
+    bad.refresh_from_db()
+    assert bad.state == Render.State.QUARANTINED and "rename the file" in bad.reason
+    assert Render.objects.count() == 2
+
+
+def test_a_folder_with_an_undecodable_name_is_quarantined_and_not_entered(shot, root, watcher, clock, enqueued):
+    make_bytes_path(root, b"renders/review/caf\xe9/UNDLM_00042_v002.mov")
+    make_clip(root / REVIEW, frames=50)
+    scan_across_the_settle_window(watcher, clock)
+    assert dict(Render.objects.values_list("path", "state")) == {
+        r"renders/review/caf\xe9": Render.State.QUARANTINED,
+        REVIEW: Render.State.QUEUED,
+    }
+    assert WatcherHeartbeat.objects.get().healthy
+    assert_printable_and_live_events_are_json()
+
+
+def test_a_newline_in_a_name_is_stored_escaped(shot, root, watcher, clock, enqueued):
+    make_bytes_path(root, b"renders/review/UNDLM_00042\n_v002.mov")
+    make_bytes_path(root, b"renders/review/line\nbreak/UNDLM_00042_v003.mov")
+    make_clip(root / REVIEW, frames=50)
+    scan_across_the_settle_window(watcher, clock)
+    quarantined = dict(Render.objects.filter(state=Render.State.QUARANTINED).values_list("path", "reason"))
+    assert set(quarantined) == {r"renders/review/UNDLM_00042\n_v002.mov", r"renders/review/line\nbreak"}
+    assert r"control character U+000A: UNDLM_00042\n_v002.mov" in quarantined[r"renders/review/UNDLM_00042\n_v002.mov"]
+    assert render(REVIEW).state == Render.State.QUEUED
+    assert_printable_and_live_events_are_json()
+
+
+def test_a_folder_of_only_dots_is_quarantined(shot, root, watcher, clock, enqueued):
+    make_clip(root / "renders/review/.../UNDLM_00042_v002.mov", frames=50)
+    make_clip(root / REVIEW, frames=50)
+    scan_across_the_settle_window(watcher, clock)
+    row = render("renders/review/...")
+    assert (row.state, row.reason) == (Render.State.QUARANTINED, "name is only dots ('...')")
+    assert render(REVIEW).state == Render.State.QUEUED
+    assert Render.objects.count() == 2
+
+
+def test_a_name_longer_than_255_bytes_is_quarantined(shot, root, watcher, clock, enqueued):
+    name = "UNDLM_00042_v002_" + "é" * 130 + ".mov"  # 281 bytes, 151 characters
+    try:
+        make_clip(root / "renders/review" / name, frames=50)
+    except (OSError, av.FFmpegError) as exc:
+        pytest.skip(f"this filesystem refuses a {len(name.encode())}-byte name ({exc}), as most do: NAME_MAX is 255")
+    make_clip(root / REVIEW, frames=50)
+    scan_across_the_settle_window(watcher, clock)
+    row = render(f"renders/review/{name}")
+    assert (row.state, row.reason) == (Render.State.QUARANTINED, "name is longer than 255 bytes (281)")
+    assert render(REVIEW).state == Render.State.QUEUED
+
+
+def test_a_path_longer_than_the_ledger_holds_is_quarantined_under_a_shortened_name(
+    shot, root, watcher, clock, enqueued
+):
+    folders = "renders/review/" + "/".join(f"{i}" * 200 for i in range(1, 6))  # 1,019 characters
+    make_clip(root / folders / "UNDLM_00042_v002.mov", frames=50)
+    make_clip(root / REVIEW, frames=50)
+    scan_across_the_settle_window(watcher, clock)
+    bad = Render.objects.get(state=Render.State.QUARANTINED)
+    assert bad.reason == "path is longer than 1,000 characters (1,019)"
+    assert len(bad.path) <= 1000 and bad.path.startswith("renders/review/1111") and "\\…" in bad.path
+    assert render(REVIEW).state == Render.State.QUEUED
+    assert Render.objects.count() == 2
+
+
+def test_a_row_the_database_refuses_is_quarantined_alone(shot, root, watcher, clock, enqueued, monkeypatch):
+    refused = "renders/review/UNDLM_00041_v001.mov"
+    make_clip(root / refused, frames=50)
+    make_clip(root / REVIEW, frames=50)
+    real = Render.objects.bulk_create
+
+    def like_postgresql(rows, **kwargs):  # as PostgreSQL refuses a value too long for its column
+        if any(row.path == refused for row in rows):
+            raise DataError("value too long for type character varying(1000)")
+        return real(rows, **kwargs)
+
+    monkeypatch.setattr(Render.objects, "bulk_create", like_postgresql)
+    scan_across_the_settle_window(watcher, clock)
+    row = render(refused)
+    assert row.state == Render.State.QUARANTINED
+    assert (
+        row.reason == "the ledger cannot record this file (DataError: value too long for type character varying(1000))"
+    )
+    assert render(REVIEW).state == Render.State.QUEUED
+    assert WatcherHeartbeat.objects.get().healthy
+
+
+# -- numbers out of range (issue #19) -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("UNDLM_00042_v99999999999999999999.mov", "version 99999999999999999999 is out of range (1–99,999)"),
+        ("UNDLM_00042_v100000.mov", "version 100000 is out of range (1–99,999)"),
+        ("UNDLM_00042_v000.mov", "version 000 is out of range (1–99,999)"),
+        ("UNDLM_SEQ99999999999999999999_00042_v002.mov", "scene 99999999999999999999 is out of range (0–99,999)"),
+        ("UNDLM_00042_v" + "9" * 230 + ".mov", "version 999999"),
+    ],
+)
+def test_a_number_out_of_range_in_a_name_is_quarantined_once(
+    shot, root, watcher, clock, enqueued, caplog, name, reason
+):
+    bad = f"renders/review/{name}"
+    make_clip(root / bad, frames=50)
+    make_clip(root / REVIEW, frames=50)
+    scan_across_the_settle_window(watcher, clock)
+    row = render(bad)
+    assert row.state == Render.State.QUARANTINED and reason in row.reason
+    assert render(REVIEW).state == Render.State.QUEUED
+    clock.advance(SETTLE)
+    watcher.tick_committed()
+    assert render(bad).state == Render.State.QUARANTINED
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]  # no traceback per tick
+
+
+def test_a_modification_time_the_ledger_cannot_hold_is_quarantined(shot, root, watcher, clock, enqueued):
+    late = root / "renders/review/UNDLM_00041_v001.mov"
+    make_clip(late, frames=50)
+    os.utime(late, (10_000_000_000, 10_000_000_000))  # 2286-11-20, past 2262 and a signed 64-bit count of ns
+    if late.stat().st_mtime_ns < 2**63:
+        pytest.skip("this filesystem clamps modification times before 2262")
+    make_clip(root / REVIEW, frames=50)
+    scan_across_the_settle_window(watcher, clock)
+    row = render("renders/review/UNDLM_00041_v001.mov")
+    assert row.state == Render.State.QUARANTINED
+    assert row.reason == "modification time (year 2286) is out of range (1677 to 2262): touch the file to set it"
+    assert render(REVIEW).state == Render.State.QUEUED
+    os.utime(late)  # fixed: a full scan sees it changed, and it starts over
+    clock.advance(300)
+    watcher.tick_committed(full=True)
+    assert render("renders/review/UNDLM_00041_v001.mov").state == Render.State.DISCOVERED
+
+
+def test_a_file_given_by_hand_with_a_version_out_of_range_is_refused(shot, tmp_path):
+    templates = ["{project}_{shot}_v{version}"]
+    named = make_clip(tmp_path / "UNDLM_00042_v99999999999999999999.mov", frames=50)
+    with pytest.raises(services.VerifyError, match=r"version 99999999999999999999 is out of range \(1–99,999\)"):
+        services.render_queue_by_hand(path=named, shot=shot, version=None, templates=templates)
+    plain = make_clip(tmp_path / "UNDLM_00042.mov", frames=50)
+    for version in (100_000, 0, -3):
+        with pytest.raises(services.VerifyError, match=f"version {version} is out of range"):
+            services.render_queue_by_hand(path=plain, shot=shot, version=version, templates=templates)
+    assert not Render.objects.exists()

@@ -113,6 +113,11 @@ def test_publish_refuses_what_is_not_json():
         realtime.publish("test", {"when": object()})
     with pytest.raises(ValueError, match="kind"):
         realtime.publish("", {})
+    with pytest.raises(UnicodeEncodeError):  # a byte of a file name that is not UTF-8, as os.fsdecode gives it
+        realtime.publish("test", {"path": "UNDLM_00209_v012\udcff.mov"})
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        realtime.publish("test", {"fps": float("nan")})
+    assert not LiveEvent.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)

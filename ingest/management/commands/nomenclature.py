@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from ingest.scanner import printable
 from ingest.selectors import resolve_name
 
 
@@ -14,6 +15,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, name: str, **options):
         resolution = resolve_name(name.rsplit("/", 1)[-1], list(settings.POSTFLOW_NAMING_TEMPLATES))
+        name = printable(name)  # a name pasted from a listing may hold bytes that are not UTF-8, or a newline
         parsed = resolution.parsed
         if parsed is not None:
             scene = "—" if parsed.scene is None else f"{parsed.scene:02d}"

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ingest.lucid import Pinner
 from ingest.models import Render
-from ingest.services import WatchConfig
+from ingest.services import WatchConfig, stored_path
 from ingest.watcher import Watcher, run_forever
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ class Command(BaseCommand):
                 result = watcher.tick(full=True)
                 if result is None:
                     raise CommandError(f"watch root {watcher.config.root} is unavailable (see the log above)")
-                self._report(watcher, set(watcher.scanner.known()) | set(result.rejected), as_json=json)
+                # The paths as the ledger stores them: a rejected name is stored escaped.
+                seen = {stored_path(path) for path in [*watcher.scanner.known(), *result.rejected]}
+                self._report(watcher, seen, as_json=json)
             return
         self._run(watchers)
 
