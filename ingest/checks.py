@@ -1,4 +1,4 @@
-"""System checks of the watcher's settings: what a naming template or a stage rule means is ingest's.
+"""System checks of ingest's settings: what a naming template, a stage rule or the shot tree means is ingest's.
 
 postflow/settings.py reads the lists; these checks run with `manage.py check` and every other command
 (watch among them), and when the web process starts (postflow/asgi.py). Registered by IngestConfig.ready().
@@ -9,6 +9,7 @@ from django.core import checks
 
 from ingest.naming import PLACEHOLDERS, TemplateError, compile_template
 from ingest.rules import RuleError, parse_rules
+from postflow.lib import folder_template
 
 
 @checks.register()
@@ -37,4 +38,23 @@ def check_watcher_settings(app_configs=None, **kwargs) -> list[checks.CheckMessa
                     id="ingest.E002",
                 )
             )
+    errors += _check_shot_tree_template()
     return errors
+
+
+def _check_shot_tree_template() -> list[checks.CheckMessage]:
+    """The default of `manage.py shot_tree`; a project's own template is validated by its model field."""
+    try:
+        folder_template.parse(settings.POSTFLOW_SHOT_TREE_TEMPLATE)
+    except folder_template.TemplateError as exc:
+        return [
+            checks.Error(
+                f"POSTFLOW_SHOT_TREE_TEMPLATE: {exc}",
+                hint="One path relative to the mount, e.g. "
+                "{project}/SEQ{scene:02}/{nomenclature}/{ae,ebsynth/keys,ebsynth/out,renders}; placeholders "
+                + ", ".join(f"{{{name}}}" for name in folder_template.PLACEHOLDERS)
+                + "; {a,b/c} makes one folder per alternative.",
+                id="ingest.E003",
+            )
+        ]
+    return []

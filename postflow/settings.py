@@ -250,6 +250,13 @@ POSTFLOW_DURATION_TOLERANCE_FRAMES = env_number("POSTFLOW_DURATION_TOLERANCE_FRA
 # What a verified render means, by folder: "glob=action" pairs, first match wins. action is
 # "review" (upload for review), "ignore", or a shot status to move to (e.g. ae_completed).
 POSTFLOW_STAGE_RULES = env_list("POSTFLOW_STAGE_RULES", ["renders/ae/*=ae_completed", "*=review"])
+# The folders `manage.py shot_tree` makes under the mount for each shot of a project whose own template
+# (Project.folder_template, in the admin) is empty. One string (commas are its alternatives, not a list):
+# placeholders {project} {scene} {scene_name} {nomenclature} {shot}, {a,b/c} alternatives; checked by
+# ingest (ingest/checks.py).
+POSTFLOW_SHOT_TREE_TEMPLATE = env_str(
+    "POSTFLOW_SHOT_TREE_TEMPLATE", "{project}/SEQ{scene:02}/{nomenclature}/{ae,ebsynth/keys,ebsynth/out,renders}"
+)
 # `lucid pin --set` on render folders when this binary is on PATH (empty: never pin).
 POSTFLOW_LUCID_BIN = env_str("POSTFLOW_LUCID_BIN", "lucid")
 

@@ -7,11 +7,13 @@ moves only, `shot_transition`) and "Force status…" (any status with a reason,
 
 from collections.abc import Callable, Sequence
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Field, Q, QuerySet
+from django.forms import Field as FormField
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -34,6 +36,13 @@ MAX_LISTED_SHOTS = 50
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "fps", "created_at")
     search_fields = ("code", "name")
+
+    def formfield_for_dbfield(self, db_field: Field, request: HttpRequest, **kwargs) -> FormField | None:
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "folder_template":
+            # An empty field means the setting's template: show which one.
+            formfield.widget.attrs.update(placeholder=settings.POSTFLOW_SHOT_TREE_TEMPLATE, size=100)
+        return formfield
 
 
 @admin.register(Scene)

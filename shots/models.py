@@ -1,10 +1,20 @@
 """Scenes, shots, their source files, and the audit trail of every change."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from postflow.lib import folder_template
 from postflow.lib.timecode import fps_label, frames_to_timecode
 from shots.workflow import STAGE_OF, Stage, Status
+
+
+def validate_folder_template(value: str) -> None:
+    """A shot-tree template that `manage.py shot_tree` can lay out (postflow.lib.folder_template)."""
+    try:
+        folder_template.parse(value)
+    except folder_template.TemplateError as exc:
+        raise ValidationError(str(exc), code="folder_template") from None
 
 
 class Project(models.Model):
@@ -17,6 +27,14 @@ class Project(models.Model):
         default=list,
         blank=True,
         help_text='Render file-name templates, e.g. ["{project}_{shot}_v{version}"]; empty: POSTFLOW_NAMING_TEMPLATES.',
+    )
+    folder_template = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_folder_template],
+        help_text="The folders `manage.py shot_tree` makes for each shot, e.g. "
+        "{project}/SEQ{scene:02}/{nomenclature}/{ae,ebsynth/keys,ebsynth/out,renders}; "
+        "empty: POSTFLOW_SHOT_TREE_TEMPLATE.",
     )
     # Frame.io ids, cached once known (empty: the connection's project, or one is created).
     frameio_project_id = models.CharField(max_length=64, blank=True)

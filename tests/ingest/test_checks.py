@@ -27,3 +27,16 @@ def test_a_bad_template_and_bad_rules_are_reported_naming_the_variable(settings)
     assert errors[2].msg.startswith("POSTFLOW_STAGE_RULES: 'renders/*=publish': action must be review, ignore or a")
     assert "ae_completed" in errors[2].msg  # the statuses it could be
     assert all(e.is_serious() for e in errors)
+
+
+def test_a_bad_shot_tree_template_is_reported_naming_the_variable(settings):
+    settings.POSTFLOW_SHOT_TREE_TEMPLATE = "{project}/SEQ{scene:02}/{ae,renders}"
+    errors = check_watcher_settings()
+    assert [(e.id, e.msg) for e in errors] == [
+        (
+            "ingest.E003",
+            "POSTFLOW_SHOT_TREE_TEMPLATE: the template needs {nomenclature} or {shot}, "
+            "or every shot would share its folders",
+        )
+    ]
+    assert "{scene_name}" in errors[0].hint

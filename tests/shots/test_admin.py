@@ -414,3 +414,41 @@ def test_export_refuses_a_selection_across_projects(admin_client: Client, shots:
     response = act(admin_client, "export_ae_json", [shots["001"], other])
     assert response.status_code == 302
     assert message_texts(response) == ["Export shots of one project at a time."]
+
+
+# --- the project's shot-tree template ----------------------------------------------------
+
+
+def _project_form(project: Project, folder_template: str) -> dict[str, str]:
+    return {
+        "code": project.code,
+        "name": project.name,
+        "fps": str(project.fps),
+        "naming_templates": "[]",
+        "frameio_project_id": "",
+        "frameio_root_folder_id": "",
+        "folder_template": folder_template,
+    }
+
+
+def test_project_admin_saves_a_folder_template_and_shows_the_default(admin_client: Client, settings) -> None:
+    project = make_project()
+    url = reverse("admin:shots_project_change", args=[project.pk])
+    page = admin_client.get(url)
+    assert f'placeholder="{settings.POSTFLOW_SHOT_TREE_TEMPLATE}"' in page.content.decode()
+    response = admin_client.post(url, _project_form(project, "{project}/{shot}/{comp,renders}"))
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert project.folder_template == "{project}/{shot}/{comp,renders}"
+
+
+def test_project_admin_refuses_a_bad_folder_template_with_the_reason(admin_client: Client) -> None:
+    project = make_project()
+    url = reverse("admin:shots_project_change", args=[project.pk])
+    response = admin_client.post(url, _project_form(project, "{project}/../{shot}"))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["folder_template"] == [
+        "in '{project}/../{shot}', the folder name '..' is only dots"
+    ]
+    project.refresh_from_db()
+    assert project.folder_template == ""
