@@ -41,3 +41,13 @@ def rsps():
 @pytest.fixture
 def samples_dir() -> Path:
     return SAMPLES
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[tuple]:
+    """The django-q2 jobs frameio enqueued, as (task path, id) tuples, instead of a real queue."""
+    from frameio import jobs
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(jobs, "async_task", lambda *args: calls.append(args))
+    return calls

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from frameio import jobs
 from ingest.models import Render, WatcherHeartbeat
 from ingest.rules import parse_rules
 from ingest.services import WatchConfig
@@ -98,13 +97,6 @@ def root(tmp_path) -> Path:
     path = tmp_path / "mount"
     (path / "renders" / "review").mkdir(parents=True)
     return path
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[tuple]:
-    calls: list[tuple] = []
-    monkeypatch.setattr(jobs, "async_task", lambda *args: calls.append(args))
-    return calls
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from frameio import jobs, uploads
+from frameio import uploads
 from frameio.models import Upload
 from frameio.uploads import claims
 from ingest.models import Render
@@ -18,13 +18,6 @@ from tests.factories import make_shot
 from tests.frameio.uploading import MB, queued_render
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[tuple]:
-    calls: list[tuple] = []
-    monkeypatch.setattr(jobs, "async_task", lambda *args: calls.append(args))
-    return calls
 
 
 def _failed_upload(sandbox, shot, tmp_path, settings, version: int = 1) -> Upload:

@@ -12,7 +12,6 @@ import av
 import pytest
 from django.db import DataError, OperationalError
 
-from frameio import jobs
 from ingest import services
 from ingest.lucid import Pinner
 from ingest.models import Render, WatcherHeartbeat
@@ -54,13 +53,6 @@ def root(tmp_path) -> Path:
     path = tmp_path / "mount"
     (path / "renders" / "review").mkdir(parents=True)
     return path
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[tuple]:
-    calls: list[tuple] = []
-    monkeypatch.setattr(jobs, "async_task", lambda *args: calls.append(args))
-    return calls
 
 
 @pytest.fixture
