@@ -37,6 +37,7 @@ from frameio.uploads.states import (
 from frameio.uploads.status_field import flush_review_status
 from ingest.models import Render
 from ingest.services import render_check_unchanged
+from postflow.lib import shutdown
 from shots.services import shot_try_transition
 from shots.workflow import Status
 
@@ -61,14 +62,19 @@ def upload_run(
     """Run one attempt of an upload, if this worker can claim it. Never raises for Frame.io or I/O
     trouble: the attempt is recorded (last_error, next_attempt_at) and the reconciler retries."""
     owner = uuid.uuid4().hex
+    if shutdown.requested():  # a worker stopping takes nothing new: the reconciler enqueues it again
+        logger.info("upload %s not started: the worker is stopping", upload_id)
+        return Upload.objects.get(pk=upload_id)
     if not claims.claim(upload_id, owner):
         return Upload.objects.get(pk=upload_id)
     keeper = claims.LeaseKeeper(upload_id, owner)
     keeper.start()
+    worker_stopped = False
     try:
         _attempt(upload_id, owner, client or build_client(), keeper, on_progress or transfer.store_progress)
     except Stopped:
-        logger.info("upload %s stopped (cancelled, restarted, render changed or lease lost)", upload_id)
+        worker_stopped = shutdown.requested()
+        logger.info("upload %s stopped (cancelled, restarted, render changed, lease lost, worker stopping)", upload_id)
     except (UploadFailed, FrameioError, OSError, requests.RequestException) as exc:
         upload_attempt_failed(upload_id, owner, exc)
     except Exception as exc:  # a bug or a database error: still an attempt, counted and backed off
@@ -76,7 +82,7 @@ def upload_run(
         upload_attempt_failed(upload_id, owner, exc)
     finally:
         keeper.stop()
-        claims.release(upload_id, owner)
+        claims.release(upload_id, owner, give_back_attempt=worker_stopped)
     return Upload.objects.get(pk=upload_id)
 
 
@@ -204,7 +210,8 @@ def _wait_complete(job: Job) -> None:
             raise UploadFailed(
                 f"Frame.io did not report upload_complete within {settings.FRAMEIO_UPLOAD_COMPLETE_TIMEOUT:g} s"
             )
-        time.sleep(delay)
+        if shutdown.sleep(delay):
+            raise Stopped()  # still processing: the next attempt waits on
         delay = min(delay * 2, STATUS_POLL[1])
     upload_mark_uploaded(job)
     logger.info("upload %s complete: %s", job.upload.pk, job.upload.view_url)
