@@ -94,8 +94,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
-    "django_q",
+    # Before django_q: its `qcluster` command overrides django-q2's (a bounded stop on SIGTERM).
     "postflow",
+    "django_q",
     "shots",
     "ingest",
     "frameio",
@@ -203,6 +204,11 @@ Q_CLUSTER = {
     "retry": env_number("Q_TIMEOUT_SECONDS", 3600, int) + 600,
     "catch_up": False,
 }
+# How long `manage.py qcluster` waits for its processes after SIGTERM before it kills them
+# (postflow/management/commands/qcluster.py). A running upload stops within seconds, keeps its parts
+# and gives its lease back; a job killed at this deadline is handed out again. Keep it below systemd's
+# TimeoutStopSec and FRAMEIO_UPLOAD_LEASE_SECONDS (docs/deploy.md).
+Q_STOP_SECONDS = env_number("Q_STOP_SECONDS", 30.0)
 
 LOGGING = {
     "version": 1,

@@ -35,6 +35,7 @@ from frameio.uploads.states import (
 )
 from ingest.models import Render
 from ingest.services import render_check_unchanged, render_return_to_watcher
+from postflow.lib import shutdown
 from shots.services import shot_catch_up
 from shots.workflow import Status
 
@@ -59,14 +60,19 @@ def upload_run(
     """Run one attempt of an upload, if this worker can claim it. Never raises for Frame.io or I/O
     trouble: the attempt is recorded (last_error, next_attempt_at) and the reconciler retries."""
     owner = claims.new_owner()
+    if shutdown.requested():  # a worker stopping takes nothing new: the reconciler enqueues it again
+        logger.info("upload %s not started: the worker is stopping", upload_id)
+        return Upload.objects.get(pk=upload_id)
     if not claims.claim(upload_id, owner):
         return Upload.objects.get(pk=upload_id)
     keeper = claims.LeaseKeeper(upload_id, owner)
     keeper.start()
+    worker_stopped = False
     try:
         _attempt(upload_id, owner, client or build_client(), keeper, on_progress or transfer.store_progress)
     except Stopped:
-        logger.info("upload %s stopped (cancelled, restarted, render changed or lease lost)", upload_id)
+        worker_stopped = shutdown.requested()
+        logger.info("upload %s stopped (cancelled, restarted, render changed, lease lost, worker stopping)", upload_id)
     except RenderUnreadable as exc:
         _return_to_watcher(upload_id, exc)
         upload_attempt_failed(upload_id, owner, exc)
@@ -77,7 +83,7 @@ def upload_run(
         upload_attempt_failed(upload_id, owner, exc)
     finally:
         keeper.stop()
-        claims.release(upload_id, owner)
+        claims.release(upload_id, owner, give_back_attempt=worker_stopped)
         claims.start_next_waiting()  # the slot this attempt held is free: not a minute's wait for the reconciler
     return Upload.objects.get(pk=upload_id)
 
@@ -213,7 +219,8 @@ def _wait_complete(job: Job) -> None:
             raise UploadFailed(
                 f"Frame.io did not report upload_complete within {settings.FRAMEIO_UPLOAD_COMPLETE_TIMEOUT:g} s"
             )
-        time.sleep(delay)
+        if shutdown.sleep(delay):
+            raise Stopped()  # still processing: the next attempt waits on
         delay = min(delay * 2, STATUS_POLL[1])
     upload_mark_uploaded(job)
     logger.info("upload %s complete: %s", job.upload.pk, job.upload.view_url)

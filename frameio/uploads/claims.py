@@ -17,6 +17,7 @@ from frameio import jobs
 from frameio.models import Upload
 from frameio.uploads.errors import Stopped
 from ingest.models import Render
+from postflow.lib import shutdown
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +132,13 @@ def _earlier_or_running_version(upload_id: int, running) -> str:
     return ""
 
 
-def release(upload_id: int, owner: str) -> None:
-    """The attempt is over: its lease is given back (a lease another worker took meanwhile is not)."""
-    Upload.objects.filter(pk=upload_id, lease_owner=owner).update(lease_owner="", lease_until=None)
+def release(upload_id: int, owner: str, *, give_back_attempt: bool = False) -> None:
+    """The attempt is over: its lease is given back (a lease another worker took meanwhile is not).
+    So is the attempt the claim counted, when a stopping worker cut it short: a deploy is no try."""
+    fields = {"lease_owner": "", "lease_until": None}
+    if give_back_attempt:
+        fields["attempts"] = F("attempts") - 1
+    Upload.objects.filter(pk=upload_id, lease_owner=owner).update(**fields)
 
 
 def lease_duration() -> timedelta:
@@ -141,7 +146,7 @@ def lease_duration() -> timedelta:
 
 
 class LeaseKeeper(threading.Thread):
-    """Renews the lease while the attempt runs; notices a cancel or a lost lease."""
+    """Renews the lease while the attempt runs; notices a cancel, a lost lease or a stop of the worker."""
 
     def __init__(self, upload_id: int, owner: str) -> None:
         super().__init__(daemon=True, name=f"lease-{upload_id}")
@@ -178,7 +183,7 @@ class LeaseKeeper(threading.Thread):
         )
 
     def check(self) -> None:
-        if self.lost.is_set():
+        if self.lost.is_set() or shutdown.requested():
             raise Stopped()
 
     def stop(self) -> None:

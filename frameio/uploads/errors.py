@@ -21,4 +21,4 @@ class UrlsExpired(Exception):
 
 
 class Stopped(Exception):
-    """The lease was lost or the upload cancelled while parts were going up."""
+    """The lease was lost, the upload cancelled, or the worker asked to stop (postflow.lib.shutdown)."""

@@ -24,6 +24,7 @@ from frameio.uploads.errors import RenderUnreadable, Stopped, UploadFailed, Urls
 from frameio.uploads.states import Job
 from ingest.models import Render
 from postflow import realtime
+from postflow.lib import shutdown
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ def open_render(render: Render, path: Path) -> int:
 class PartBody:
     """A slice of an open file as a request body: read in small blocks with pread (parts in flight
     share one descriptor), with a length so that requests sends Content-Length (S3 refuses chunked
-    PUTs). Memory stays at one block per part in flight."""
+    PUTs). Memory stays at one block per part in flight. A stop of the worker ends the PUT at the
+    next block (Stopped goes through requests; the part is not recorded, the next attempt sends it)."""
 
     def __init__(self, fd: int, offset: int, size: int, on_bytes: Callable[[int], None]) -> None:
         self._fd = fd
@@ -62,6 +64,8 @@ class PartBody:
         return self._size
 
     def read(self, amount: int = -1) -> bytes:
+        if shutdown.requested():
+            raise Stopped()
         amount = self._left if amount is None or amount < 0 else min(amount, self._left)
         data = os.pread(self._fd, amount, self._position)
         self._position += len(data)
@@ -205,5 +209,6 @@ def put_part(job: Job, fd: int, part: UploadPart, progress: Progress, stop: thre
             raise Stopped()
         delay = random.uniform(0, min(30.0, 0.5 * 2**attempt))  # noqa: S311 - jitter, not crypto
         logger.info("upload %s %s; retrying in %.1f s", job.upload.pk, reason, delay)
-        time.sleep(delay)
+        if shutdown.sleep(delay):
+            raise Stopped()
     raise UploadFailed(f"{reason} after {settings.FRAMEIO_PART_RETRIES} tries")

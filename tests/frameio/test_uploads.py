@@ -1,12 +1,15 @@
 """Renders to Frame.io against the sandbox over real HTTP: structure, parts, stacks, exactly once."""
 
+import os
 import queue
+import socket
 import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import requests
 import xxhash
 from django.utils import timezone
 
@@ -15,6 +18,7 @@ from frameio.client import FrameioClient
 from frameio.models import Upload, UploadPart
 from frameio.uploads import attempt, claims, errors, stacking, transfer
 from ingest.models import Render
+from postflow.lib import shutdown
 from shots.models import ShotEvent
 from shots.workflow import Status
 from tests.concurrency import race
@@ -636,6 +640,93 @@ def test_part_urls_expiring_twice_is_a_failed_attempt(sandbox, shot, tmp_path, m
     upload = uploads.upload_run(upload_id=upload.pk)
     assert upload.state == Upload.State.UPLOADING and upload.attempts == 1 and upload.lease_owner == ""
     assert "expired again" in upload.last_error and upload.next_attempt_at is not None
+
+
+@pytest.fixture
+def worker_stopping():
+    """What a qcluster worker's SIGTERM sets (postflow/management/commands/qcluster.py)."""
+    yield shutdown.request
+    shutdown.reset()
+
+
+def test_a_worker_stop_keeps_the_parts_done_and_gives_back_the_lease(
+    sandbox, shot, tmp_path, settings, worker_stopping
+):
+    settings.FRAMEIO_PART_CONCURRENCY = 1
+    render = queued_render(tmp_path, shot, 1, size=20 * MB)  # 5 parts
+    upload = uploads.upload_for_render(render_id=render.pk)
+    original_put = transfer.put_part
+    started, slow = [], []
+
+    def stop_during_the_third(job, fd, part, progress, stop):
+        started.append(part.index)
+        if len(started) == 3:  # a stop while this part goes up at 2 MB/s
+            slow.append(sandbox.faults.add("PUT /s3/*", bandwidth=2 * MB))
+            threading.Timer(0.3, worker_stopping).start()
+        return original_put(job, fd, part, progress, stop)
+
+    transfer.put_part = stop_during_the_third
+    try:
+        upload = uploads.upload_run(upload_id=upload.pk)
+    finally:
+        transfer.put_part = original_put
+    # The part in flight was cut short, or had already left in the socket's buffers and landed.
+    done = UploadPart.objects.filter(done_at__isnull=False).count()
+    assert len(started) == 3 and done in (2, 3) and upload.bytes_done == done * 4 * MB  # the last two never started
+    assert upload.state == Upload.State.UPLOADING and upload.lease_owner == "" and upload.lease_until is None
+    assert upload.last_error == "" and upload.next_attempt_at is None  # not a failure: due again at once
+    assert upload.attempts == 0  # nor a try: FRAMEIO_UPLOAD_MAX_ATTEMPTS counts failures, not deploys
+
+    shutdown.reset()  # the next worker
+    sandbox.faults.remove(slow[0])
+    counter = part_puts(sandbox)
+    upload = uploads.upload_run(upload_id=upload.pk)
+    assert upload.state == Upload.State.UPLOADED, upload.last_error
+    assert counter.hits == 5 - done
+    assert remote_bytes(sandbox, upload.frameio_file_id) == (Path(render.root) / render.path).read_bytes()
+
+
+def test_a_worker_stop_cuts_the_put_of_a_part_short(tmp_path, worker_stopping):
+    """Stopped, raised by the body as requests reads it, ends the PUT and reaches the attempt as is."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    received = []
+
+    def read_without_answering():  # a slow network: it takes the bytes and never answers
+        connection, _ = listener.accept()
+        with connection:
+            while data := connection.recv(65536):
+                received.append(len(data))
+
+    threading.Thread(target=read_without_answering, daemon=True).start()
+    path = tmp_path / "part"
+    path.write_bytes(b"x" * 64 * MB)
+    fd = os.open(path, os.O_RDONLY)
+    sent = []
+
+    def on_bytes(amount: int) -> None:
+        sent.append(amount)
+        if sum(sent) >= MB:
+            worker_stopping()
+
+    try:
+        with pytest.raises(errors.Stopped):
+            requests.put(
+                f"http://127.0.0.1:{listener.getsockname()[1]}/part",
+                data=transfer.PartBody(fd, 0, 64 * MB, on_bytes),
+                timeout=(5, 30),
+            )
+    finally:
+        os.close(fd)
+        listener.close()
+    assert MB <= sum(sent) < 64 * MB
+
+
+def test_a_stopping_worker_starts_no_upload(sandbox, shot, tmp_path, worker_stopping):
+    upload = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+    worker_stopping()
+    upload = uploads.upload_run(upload_id=upload.pk)
+    assert upload.state == Upload.State.QUEUED and upload.attempts == 0 and upload.lease_owner == ""
+    assert not sandbox.state.files
 
 
 def test_one_missing_file_does_not_stop_following_the_others(sandbox, shot, tmp_path):
