@@ -252,6 +252,9 @@ POSTFLOW_DURATION_TOLERANCE_FRAMES = env_number("POSTFLOW_DURATION_TOLERANCE_FRA
 POSTFLOW_STAGE_RULES = env_list("POSTFLOW_STAGE_RULES", ["renders/ae/*=ae_completed", "*=review"])
 # `lucid pin --set` on render folders when this binary is on PATH (empty: never pin).
 POSTFLOW_LUCID_BIN = env_str("POSTFLOW_LUCID_BIN", "lucid")
+# Where the rushes (camera and archive clips) live, at any depth: `manage.py verify_sources` and
+# the watcher look there for each shot's SOURCE_FILE.
+POSTFLOW_RUSHES_PATH = Path(env_str("POSTFLOW_RUSHES_PATH", str(LUCIDLINK_MOUNT_PATH / "rushes")))
 
 
 def _check_postflow_settings() -> None:
