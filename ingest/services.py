@@ -50,16 +50,20 @@ class WatchConfig:
     extensions: frozenset[str]
     tolerance_frames: int
     rules: list[Rule] = field(default_factory=list)
+    # Folders under the root whose files are never renders (relative, / separators): the rushes.
+    excluded: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, root: Path | None = None) -> "WatchConfig":
+        root = Path(root or settings.LUCIDLINK_MOUNT_PATH)
         return cls(
-            root=Path(root or settings.LUCIDLINK_MOUNT_PATH),
+            root=root,
             settle_seconds=settings.POSTFLOW_SETTLE_SECONDS,
             templates=list(settings.POSTFLOW_NAMING_TEMPLATES),
             extensions=frozenset(settings.POSTFLOW_RENDER_EXTENSIONS),
             tolerance_frames=settings.POSTFLOW_DURATION_TOLERANCE_FRAMES,
             rules=parse_rules(settings.POSTFLOW_STAGE_RULES),
+            excluded=_folders_inside(root, [Path(settings.POSTFLOW_RUSHES_PATH)]),
         )
 
     @property
@@ -67,12 +71,25 @@ class WatchConfig:
         return str(self.root)
 
     def is_render(self, relpath: str) -> bool:
+        if any(_is_under(relpath, folder) for folder in self.excluded):
+            return False  # a camera .mov under the rushes is a source, not a render with an unknown name
         return relpath.rpartition(".")[2].lower() in self.extensions and "." in relpath.rsplit("/", 1)[-1]
 
     def tracks(self, name: str) -> bool:
         """What the scanner keeps: renders, plus temp names and sidecars, which say a render is complete."""
         lower = name.lower()
         return self.is_render(name) or lower.endswith(TEMP_SUFFIXES) or lower.endswith(SIDECAR_SUFFIX)
+
+
+def _folders_inside(root: Path, folders: list[Path]) -> tuple[str, ...]:
+    """The folders that lie under `root` (the root itself excluded), relative to it."""
+    base = os.path.abspath(root)
+    inside = []
+    for folder in folders:
+        relative = os.path.relpath(os.path.abspath(folder), base)
+        if relative != "." and relative != ".." and not relative.startswith("../"):
+            inside.append(Path(relative).as_posix())
+    return tuple(inside)
 
 
 class VerifyError(Exception):

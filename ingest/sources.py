@@ -16,7 +16,8 @@ problem of that shot, with its reason, and the loop goes on. Once shots rest on 
 pending), a clip that is gone or changed is a problem of all its shots and an alert
 (`ingest.signals.source_changed`); the shots keep their status.
 
-`manage.py verify_sources` runs it.
+`manage.py verify_sources` runs it once; `RushesWatcher`, in `manage.py watch`, whenever rushes
+arrive, change or go.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from django.utils import timezone
 from ingest import services
 from ingest.models import SourceClip
 from ingest.rushes import RushesIndex
-from ingest.scanner import FileStat
+from ingest.scanner import FileStat, RootUnavailable, ScanResult, TreeScanner
 from ingest.verify import MediaError, SourceFacts, probe_source
 from postflow.lib.timecode import exact_rate, fps_label, frames_to_timecode, same_rate, timecode_to_frames
 from shots.models import Shot, SourceFile
@@ -434,3 +435,103 @@ def _when_ns(mtime_ns: int) -> str:
 
 def _is_under(path: str, folder: str) -> bool:
     return folder in ("", ".") or path.startswith(f"{folder}/")
+
+
+# --- in the watcher ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RushesConfig:
+    root: Path
+    settle_seconds: float
+    full_scan_seconds: float
+
+    @classmethod
+    def from_settings(cls) -> RushesConfig:
+        return cls(
+            root=Path(settings.POSTFLOW_RUSHES_PATH),
+            settle_seconds=settings.POSTFLOW_SETTLE_SECONDS,
+            full_scan_seconds=settings.POSTFLOW_FULL_SCAN_SECONDS,
+        )
+
+
+class RushesWatcher:
+    """The sources check inside `manage.py watch`, driven by a scanner of its own on the rushes root.
+
+    The render watcher's scanner keeps only render extensions (and may not cover the rushes root at
+    all), while rushes come as mov, mxf, braw, r3d, ari...: this one keeps every file. Its
+    incremental scan costs a stat per directory when nothing moved, and its view is the index the
+    check needs, so the check walks nothing. A check runs when:
+
+    - a file that appeared or changed has held still for POSTFLOW_SETTLE_SECONDS (a rush is still
+      being copied until then: a probe would read half a file);
+    - a file went away (a verified clip gone is news at once);
+    - a periodic full scan ran (every POSTFLOW_FULL_SCAN_SECONDS): shots imported since have files
+      that did not change. Unchanged clips are read from their rows, failed probes remembered until
+      their file changes, so a check that finds nothing new probes nothing.
+
+    `run_forever` ticks it with the render watchers: it has their `tick()` and `config.root`.
+    """
+
+    def __init__(self, config: RushesConfig, *, clock: Callable[[], datetime] = timezone.now) -> None:
+        self.config = config
+        self.clock = clock
+        self.scanner = TreeScanner(config.root)
+        self.unsettled: dict[str, datetime] = {}  # path -> when it was last seen changing
+        self.memo: ProbeMemo = {}
+        self.last_full: datetime | None = None
+        self.available: bool | None = None
+        self.last_report: SourcesReport | None = None
+
+    def tick(self, *, full: bool = False) -> SourcesReport | None:
+        """One scan; the check if one is due (the report), else None. Never raises for a file or the root."""
+        now = self.clock()
+        first = self.last_full is None
+        full = full or first or (now - self.last_full).total_seconds() >= self.config.full_scan_seconds
+        try:
+            result = self.scanner.scan(full=full, watch=list(self.unsettled))
+        except RootUnavailable as exc:
+            self._availability(False, str(exc))
+            return None
+        self._availability(True, "")
+        due = self._observe(result, now) or (result.full and not first)
+        if result.full:
+            self.last_full = now
+        if not due:
+            return None
+        index = RushesIndex.from_view(self.config.root, self.scanner.known())
+        report = verify_sources(
+            root=self.config.root, index=index, settling=frozenset(self.unsettled), memo=self.memo, now=now
+        )
+        self._log(report)
+        return report
+
+    def _observe(self, result: ScanResult, now: datetime) -> bool:
+        """Track files settling; True if a file went away or held still long enough (a check is due)."""
+        for path in {**result.appeared, **result.changed}:
+            self.unsettled[path] = now
+        for path in result.gone:
+            self.unsettled.pop(path, None)
+        held = [p for p, since in self.unsettled.items() if (now - since).total_seconds() >= self.config.settle_seconds]
+        for path in held:
+            del self.unsettled[path]
+        return bool(result.gone or held)
+
+    def _availability(self, available: bool, detail: str) -> None:
+        if available != self.available:
+            if available:
+                logger.info("rushes root %s is available", self.config.root)
+            else:
+                logger.warning("rushes root %s unavailable, sources are not checked: %s", self.config.root, detail)
+            self.available = available
+
+    def _log(self, report: SourcesReport) -> None:
+        previous, self.last_report = self.last_report, report
+        if report.verified or previous is None or previous.problems != report.problems:
+            logger.info(
+                "sources: %s verified, %s already, %s problem(s), %s probed",
+                report.verified,
+                report.already,
+                len(report.problems),
+                report.probed,
+            )

@@ -253,7 +253,7 @@ POSTFLOW_STAGE_RULES = env_list("POSTFLOW_STAGE_RULES", ["renders/ae/*=ae_comple
 # `lucid pin --set` on render folders when this binary is on PATH (empty: never pin).
 POSTFLOW_LUCID_BIN = env_str("POSTFLOW_LUCID_BIN", "lucid")
 # Where the rushes (camera and archive clips) live, at any depth: `manage.py verify_sources` and
-# the watcher look there for each shot's SOURCE_FILE.
+# the watcher look there for each shot's SOURCE_FILE. Inside the mount, the render watcher skips it.
 POSTFLOW_RUSHES_PATH = Path(env_str("POSTFLOW_RUSHES_PATH", str(LUCIDLINK_MOUNT_PATH / "rushes")))
 
 

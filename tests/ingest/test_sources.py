@@ -3,7 +3,13 @@
 import json
 import os
 import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 import unicodedata
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -13,15 +19,18 @@ from django.urls import reverse
 
 from ingest import signals as ingest_signals
 from ingest import sources
-from ingest.models import SourceClip
+from ingest.models import Render, SourceClip
 from ingest.rushes import RushesIndex
-from ingest.sources import verify_sources
+from ingest.services import WatchConfig
+from ingest.sources import RushesConfig, RushesWatcher, verify_sources
+from ingest.watcher import Watcher
 from postflow.lib.timecode import timecode_to_frames
 from shots.models import Shot, ShotEvent
 from shots.workflow import Status
 from tests.factories import make_project, make_scene, make_shot, make_source
 from tests.ingest.media import make_clip
 
+ROOT = Path(__file__).resolve().parents[2]
 # The clip every test starts from: 50 frames at 25 fps from 01:00:10:00, so [01:00:10:00, 01:00:12:00).
 START = "01:00:10:00"
 
@@ -381,7 +390,136 @@ def test_the_command_reads_root_and_project_and_prints_a_summary(project, rushes
         call_command("verify_sources", "--project", "NOPE")
 
 
-# --- the admin ---------------------------------------------------------------------------------------
+# --- in the watcher ----------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def test_the_watcher_checks_a_rush_that_arrives_later_once_it_holds_still(project, rushes, probes):
+    shot = shot_on(project, "A001C003.mov", "01:00:10:00", "01:00:11:00")
+    clock = FakeClock()
+    watcher = RushesWatcher(RushesConfig(root=rushes, settle_seconds=60, full_scan_seconds=300), clock=clock)
+    assert watcher.tick() is None  # nothing there yet, nothing to check
+
+    clip_path = rush(rushes, "day3/A/A001C003.mov")
+    clock.advance(10)
+    assert watcher.tick() is None  # arrived: still being copied, as far as anyone knows
+    clock.advance(30)
+    assert watcher.tick() is None
+    assert probes == []
+
+    clock.advance(30)
+    report = watcher.tick()  # held still for the settle window
+
+    assert (report.verified, report.problems, probes) == (1, [], [clip_path])
+    shot.refresh_from_db()
+    assert shot.status == Status.SOURCES_VERIFIED
+    assert ShotEvent.objects.get(shot=shot, actor="sources").details["clip"] == "day3/A/A001C003.mov"
+
+    clock.advance(10)
+    assert watcher.tick() is None  # nothing moved: no check
+    clock.advance(300)
+    periodic = watcher.tick()  # the full scan's check, for shots imported since: it reads no file again
+    assert (periodic.already, periodic.problems, periodic.probed) == (1, [], 0)
+
+    clip_path.unlink()
+    clock.advance(10)
+    gone = watcher.tick()  # a file gone is checked at once
+    assert [p.kind for p in gone.problems] == ["gone"]
+    shot.refresh_from_db()
+    assert shot.status == Status.SOURCES_VERIFIED
+
+
+def test_the_watcher_reads_a_failed_rush_again_only_once_it_changes(project, rushes, probes):
+    shot_on(project, "A001C003.mov", "01:00:10:00", "01:00:11:00")
+    clip_path = rush(rushes, "A001C003.mov", timecode=None)
+    clock = FakeClock()
+    watcher = RushesWatcher(RushesConfig(root=rushes, settle_seconds=0, full_scan_seconds=60), clock=clock)
+    assert [p.kind for p in watcher.tick().problems] == ["no_timecode"]
+    clock.advance(60)
+    assert [p.kind for p in watcher.tick().problems] == ["no_timecode"]  # the full scan's check: remembered
+    assert probes == [clip_path]
+
+    _rewrite(clip_path)  # the DIT re-delivers it with its timecode
+    clock.advance(10)
+    assert watcher.tick().verified == 1
+    assert len(probes) == 2
+
+
+def test_the_watcher_survives_a_missing_rushes_root(db, tmp_path):
+    watcher = RushesWatcher(RushesConfig(root=tmp_path / "nowhere", settle_seconds=0, full_scan_seconds=60))
+    assert watcher.tick() is None
+    assert watcher.available is False
+
+
+def test_the_render_watcher_leaves_the_rushes_alone(project, tmp_path, settings):
+    mount = tmp_path / "mount"
+    settings.LUCIDLINK_MOUNT_PATH = mount
+    settings.POSTFLOW_RUSHES_PATH = mount / "rushes"
+    settings.POSTFLOW_SETTLE_SECONDS = 0
+    rush(mount / "rushes", "day1/A001C003.mov")
+    make_clip(mount / "renders" / "UNDLM_00099_v001.mov")
+
+    config = WatchConfig.from_settings()
+    Watcher(config).tick(full=True)
+
+    assert config.excluded == ("rushes",)
+    assert list(Render.objects.values_list("path", flat=True)) == ["renders/UNDLM_00099_v001.mov"]
+    assert WatchConfig.from_settings(mount / "renders").excluded == ()  # rushes outside that root
+
+
+def test_manage_py_watch_verifies_a_rush_that_arrives(tmp_path):
+    """The real process: the rushes root under the mount (the default), a rush moved in while it runs."""
+    mount = tmp_path / "mount"
+    (mount / "rushes").mkdir(parents=True)
+    database = tmp_path / "db.sqlite3"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "POSTFLOW_VAR_DIR": str(tmp_path),
+        "LUCIDLINK_MOUNT_PATH": str(mount),
+        "POSTFLOW_SCAN_INTERVAL_SECONDS": "0.2",
+        "POSTFLOW_SETTLE_SECONDS": "0",
+    }
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
+    create = (
+        "from tests.factories import make_project, make_shot, make_source;"
+        "p = make_project(code='UNDLM', fps=25);"
+        "make_shot(p, source=make_source(p, 'A001C003.mov'), source_in=90250, source_out=90275)"  # 01:00:10:00 + 1 s
+    )
+    subprocess.run([*manage, "shell", "-c", create], env=env, check=True, cwd=ROOT)
+    process = subprocess.Popen([*manage, "watch"], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert "watching" in process.stdout.readline()
+        assert f"under {mount / 'rushes'}" in process.stdout.readline()
+        written = rush(tmp_path, "A001C003.mov")
+        (mount / "rushes" / "day1").mkdir()
+        written.rename(mount / "rushes" / "day1" / "A001C003.mov")  # arrives whole, as a copy renamed into place
+        deadline = time.monotonic() + 30
+        while _status(database) != "sources_verified" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _status(database) == "sources_verified"
+        with sqlite3.connect(database) as db:
+            assert db.execute("SELECT count(*) FROM ingest_render").fetchone() == (0,)  # a rush is no render
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        process.kill()
+
+
+def _status(database: Path) -> str:
+    with sqlite3.connect(database) as db:
+        return db.execute("SELECT status FROM shots_shot").fetchone()[0]
 
 
 def test_the_admin_lists_the_verified_clips_read_only(project, rushes, admin_client):
