@@ -289,8 +289,8 @@ def _resolve(run: _Run, source: SourceFile, recorded: SourceClip | None) -> _Cli
             services.source_clip_moved(clip_id=recorded.pk, path=path)
         facts = SourceFacts("", "", recorded.fps, recorded.frames, recorded.start_timecode)
         return _Clip(path, stat, facts, recorded.start_frame, probed=False)
-    facts = _probe(run, path, stat)
-    return _Clip(path, stat, facts, _start_frame(path, facts), probed=True)
+    facts, start = _probe(run, path, stat)
+    return _Clip(path, stat, facts, start, probed=True)
 
 
 def _locate(run: _Run, name: str) -> str:
@@ -307,24 +307,26 @@ def _locate(run: _Run, name: str) -> str:
     return paths[0]
 
 
-def _probe(run: _Run, path: str, stat: FileStat) -> SourceFacts:
+def _probe(run: _Run, path: str, stat: FileStat) -> tuple[SourceFacts, int]:
+    """The clip's facts and its start as a frame count; a failure is remembered for this size and mtime."""
     key = (path, stat.size, stat.mtime_ns)
     if key not in run.memo:
         run.report.probed += 1
         try:
             facts = probe_source(run.index.absolute(path))
+            return facts, _start_frame(path, facts)
         except MediaError as exc:
             run.memo[key] = (UNREADABLE, f"{path}: {exc}")
+        except _SourceProblem as problem:
+            run.memo[key] = (problem.kind, problem.detail)
         except OSError as exc:  # EACCES, EIO, a symlink swapped in: not remembered, it may pass next time
             raise _SourceProblem(UNREADABLE, f"cannot read {path}: {exc.strerror or exc}") from None
-        else:
-            if facts.timecode:
-                return facts
-            run.memo[key] = (NO_TIMECODE, f"{path} carries no start timecode (no tmcd track, no timecode tag)")
     raise _SourceProblem(*run.memo[key])
 
 
 def _start_frame(path: str, facts: SourceFacts) -> int:
+    if not facts.timecode:
+        raise _SourceProblem(NO_TIMECODE, f"{path} carries no start timecode (no tmcd track, no timecode tag)")
     try:
         return timecode_to_frames(facts.timecode, _rate(facts.fps))
     except ValueError as exc:
@@ -482,6 +484,7 @@ class RushesWatcher:
         self.last_full: datetime | None = None
         self.available: bool | None = None
         self.last_report: SourcesReport | None = None
+        self.owed = False  # a check that was due did not finish (the database went away): run it next tick
 
     def tick(self, *, full: bool = False) -> SourcesReport | None:
         """One scan; the check if one is due (the report), else None. Never raises for a file or the root."""
@@ -494,15 +497,16 @@ class RushesWatcher:
             self._availability(False, str(exc))
             return None
         self._availability(True, "")
-        due = self._observe(result, now) or (result.full and not first)
+        self.owed = self._observe(result, now) or (result.full and not first) or self.owed
         if result.full:
             self.last_full = now
-        if not due:
+        if not self.owed:
             return None
         index = RushesIndex.from_view(self.config.root, self.scanner.known())
         report = verify_sources(
             root=self.config.root, index=index, settling=frozenset(self.unsettled), memo=self.memo, now=now
         )
+        self.owed = False
         self._log(report)
         return report
 

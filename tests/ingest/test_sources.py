@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import OperationalError
 from django.urls import reverse
 
 from ingest import signals as ingest_signals
@@ -453,6 +454,24 @@ def test_the_watcher_reads_a_failed_rush_again_only_once_it_changes(project, rus
     clock.advance(10)
     assert watcher.tick().verified == 1
     assert len(probes) == 2
+
+
+def test_a_check_that_failed_is_run_at_the_next_tick(project, rushes, monkeypatch):
+    shot_on(project, "A001C003.mov", "01:00:10:00", "01:00:11:00")
+    rush(rushes, "A001C003.mov")
+    clock = FakeClock()
+    watcher = RushesWatcher(RushesConfig(root=rushes, settle_seconds=0, full_scan_seconds=300), clock=clock)
+
+    def database_gone(**kwargs):
+        raise OperationalError("database is locked")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sources, "verify_sources", database_gone)
+        with pytest.raises(OperationalError):  # run_forever logs it and goes on
+            watcher.tick()
+    clock.advance(10)
+
+    assert watcher.tick().verified == 1  # nothing new was seen: the check was still owed
 
 
 def test_the_watcher_survives_a_missing_rushes_root(db, tmp_path):
