@@ -46,6 +46,7 @@ format: setup
 bench: setup
 	$(BIN)/python bench/import_shots.py
 	$(BIN)/python bench/scan_tree.py
+	$(BIN)/python bench/verify_sources.py
 	$(BIN)/python bench/upload_memory.py
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/realtime_latency.py

@@ -19,6 +19,7 @@ class AlertsConfig(AppConfig):
             (frameio_signals.review_decided, hooks.review_decided),
             (frameio_signals.scene_folder_lookup, hooks.scene_folder_lookup),
             (ingest_signals.watcher_scanned, hooks.watcher_scanned),
+            (ingest_signals.source_changed, hooks.source_changed),
         ):
             signal.connect(hook, dispatch_uid=f"alerts.{hook.__name__}")
         # The system checks of the settings this app reads (alerts/checks.py), registered on import.

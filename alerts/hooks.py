@@ -59,6 +59,22 @@ def watcher_scanned(
     metrics.record_scan(watcher=watcher, ms=ms, files=files, full=full)
 
 
+def source_changed(sender: object = None, *, clip_id: int, **_signal: object) -> None:
+    """ingest.signals.source_changed, when the sources check first finds a verified clip gone or changed: its
+    alert opens now, in the caller's transaction, rather than at the next evaluation. The `source_changed`
+    rule keeps it open while the clip's problem stays, and resolves it once the problem is cleared."""
+    _queue("source changed", _source_changed, clip_id=clip_id)
+
+
+def _source_changed(*, clip_id: int) -> None:
+    from alerts import services
+    from alerts.rules import source_finding
+    from ingest.models import SourceClip
+
+    clip = SourceClip.objects.select_related("source_file").get(pk=clip_id)
+    services.alert_fire(rule="source_changed", finding=source_finding(clip))
+
+
 def review_decided(
     sender: object = None, *, shot_id: int, upload_id: int, to_status: str, moved: bool = True, **_signal: object
 ) -> None:

@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce, Greatest
 
 from alerts.models import Metric, Severity
 from frameio.models import FrameioConnection, Upload, WebhookDelivery
-from ingest.models import Render, WatcherHeartbeat
+from ingest.models import Render, SourceClip, WatcherHeartbeat
 from shots.models import Shot, ShotEvent
 from shots.workflow import Status
 
@@ -299,6 +299,22 @@ def quarantine_growing(ctx: Context) -> list[Finding]:
     ]
 
 
+def source_finding(clip: SourceClip) -> Finding:
+    """A clip shots were verified against, gone or changed since (its row says how)."""
+    return Finding(
+        f"sources.changed:{clip.pk}",
+        f"Source {clip.get_problem_display().lower()}: {clip.source_file.name}",
+        f"{clip.problem_detail}. Its shots keep their status: restore the file, or take the new one with "
+        "`manage.py verify_sources --accept-changed`.",
+    )
+
+
+def source_changed(ctx: Context) -> list[Finding]:
+    """Every clip whose problem the sources check left set (it clears it when the file is back, or accepted)."""
+    flagged = SourceClip.objects.exclude(problem=SourceClip.Problem.NONE).select_related("source_file")
+    return [source_finding(clip) for clip in flagged.order_by("pk")]
+
+
 # --- shots -------------------------------------------------------------------------------------------
 
 
@@ -394,4 +410,5 @@ RULES: list[Rule] = [
     Rule("frameio_connection", frameio_connection, "Frame.io needs re-authorisation or its refresh token is old"),
     Rule("webhook_failures", webhook_failures, "Frame.io webhook deliveries failing"),
     Rule("quarantine_growing", quarantine_growing, "ALERT_QUARANTINE_GROWTH renders quarantined in the window"),
+    Rule("source_changed", source_changed, "a source clip shots were verified against is gone or changed"),
 ]

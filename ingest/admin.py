@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from ingest.models import Render, WatcherHeartbeat
+from ingest.models import Render, SourceClip, WatcherHeartbeat
 from ingest.services import render_dismiss, render_release
 
 
@@ -52,3 +52,20 @@ class WatcherHeartbeatAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(SourceClip)
+class SourceClipAdmin(admin.ModelAdmin):
+    """What each source file was verified as (manage.py verify_sources, the watcher); read-only."""
+
+    list_display = ("source_file", "path", "start_timecode", "frames", "fps", "problem", "verified_at")
+    list_filter = ("problem",)
+    list_select_related = ("source_file",)
+    search_fields = ("source_file__name", "path", "problem_detail")
+    readonly_fields = [field.name for field in SourceClip._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # only the sources check records what it verified
+
+    def has_delete_permission(self, request: HttpRequest, obj: SourceClip | None = None) -> bool:
+        return False  # the reference a later change is measured against

@@ -3,7 +3,7 @@
 from django.db import models
 from django.db.models import Q
 
-from shots.models import Shot
+from shots.models import Shot, SourceFile
 
 
 class RenderState(models.TextChoices):
@@ -87,3 +87,38 @@ class WatcherHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({'healthy' if self.healthy else 'unhealthy'} at {self.beat_at:%Y-%m-%d %H:%M:%S})"
+
+
+class SourceClip(models.Model):
+    """The clip a shot list's source file was found as under the rushes root, and what its probe
+    read: one row per source file, written by the sources check only (`ingest.services`).
+
+    It is what "verified" meant: a later check that finds the file gone, or with another size or
+    mtime, while shots rest on it (past `pending`), sets `problem`; the alert lasts as long as it
+    does. Unchanged, the row spares a second probe.
+    """
+
+    class Problem(models.TextChoices):
+        NONE = "", "None"
+        GONE = "gone", "Gone"
+        CHANGED = "changed", "Changed"
+
+    source_file = models.OneToOneField(SourceFile, on_delete=models.CASCADE, related_name="clip")
+    root = models.CharField(max_length=500, help_text="The rushes root, as configured.")
+    path = models.CharField(max_length=1000, help_text="Relative to the root, with / separators.")
+    size = models.BigIntegerField()
+    mtime_ns = models.BigIntegerField()
+    fps = models.FloatField()
+    frames = models.PositiveIntegerField(help_text="As the clip's header declares them.")
+    start_timecode = models.CharField(max_length=16)
+    start_frame = models.BigIntegerField(help_text="The start timecode as a frame count at `fps`.")
+    verified_at = models.DateTimeField()
+    problem = models.CharField(max_length=8, choices=Problem.choices, blank=True, default=Problem.NONE)
+    problem_detail = models.TextField(blank=True)
+    problem_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.path

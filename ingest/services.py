@@ -22,12 +22,12 @@ from django.db.models import Max
 from django.utils import timezone
 
 from ingest import signals as ingest_signals
-from ingest.models import Render
+from ingest.models import Render, SourceClip
 from ingest.naming import VERSION_RANGE, NameRangeError, bounded, parse_name
 from ingest.rules import IGNORE, REVIEW, Rule, action_for, parse_rules
 from ingest.scanner import FileStat, ScanResult, printable, unsafe_name_reason
 from ingest.selectors import resolve_name
-from ingest.verify import MediaError, MediaFacts, checksum_xxh128, probe
+from ingest.verify import MediaError, MediaFacts, SourceFacts, checksum_xxh128, probe
 from postflow import realtime
 from postflow.lib.timecode import fps_label, same_rate
 from shots.models import Shot
@@ -64,16 +64,20 @@ class WatchConfig:
     extensions: frozenset[str]
     tolerance_frames: int
     rules: list[Rule] = field(default_factory=list)
+    # Folders under the root whose files are never renders (relative, / separators): the rushes.
+    excluded: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, root: Path | None = None) -> "WatchConfig":
+        root = Path(root or settings.LUCIDLINK_MOUNT_PATH)
         return cls(
-            root=Path(root or settings.LUCIDLINK_MOUNT_PATH),
+            root=root,
             settle_seconds=settings.POSTFLOW_SETTLE_SECONDS,
             templates=list(settings.POSTFLOW_NAMING_TEMPLATES),
             extensions=frozenset(settings.POSTFLOW_RENDER_EXTENSIONS),
             tolerance_frames=settings.POSTFLOW_DURATION_TOLERANCE_FRAMES,
             rules=parse_rules(settings.POSTFLOW_STAGE_RULES),
+            excluded=_folders_inside(root, [Path(settings.POSTFLOW_RUSHES_PATH)]),
         )
 
     @property
@@ -81,12 +85,25 @@ class WatchConfig:
         return str(self.root)
 
     def is_render(self, relpath: str) -> bool:
+        if any(_is_under(relpath, folder) for folder in self.excluded):
+            return False  # a camera .mov under the rushes is a source, not a render with an unknown name
         return relpath.rpartition(".")[2].lower() in self.extensions and "." in relpath.rsplit("/", 1)[-1]
 
     def tracks(self, name: str) -> bool:
         """What the scanner keeps: renders, plus temp names and sidecars, which say a render is complete."""
         lower = name.lower()
         return self.is_render(name) or lower.endswith(TEMP_SUFFIXES) or lower.endswith(SIDECAR_SUFFIX)
+
+
+def _folders_inside(root: Path, folders: list[Path]) -> tuple[str, ...]:
+    """The folders that lie under `root` (the root itself excluded), relative to it."""
+    base = os.path.abspath(root)
+    inside = []
+    for folder in folders:
+        relative = os.path.relpath(os.path.abspath(folder), base)
+        if relative != "." and relative != ".." and not relative.startswith("../"):
+            inside.append(Path(relative).as_posix())
+    return tuple(inside)
 
 
 class VerifyError(Exception):
@@ -669,3 +686,74 @@ def render_dismiss(*, render_id: int, actor: str) -> bool:
     if dismissed:
         _publish_render(render_id)
     return bool(dismissed)
+
+
+# --- source clips (the sources check, ingest.sources) ------------------------------------
+
+
+def source_clip_record(
+    *, source_file_id: int, root: Path, path: str, stat: FileStat, facts: SourceFacts, start_frame: int, now: datetime
+) -> SourceClip:
+    """What a probe of the source file's clip read, as the reference later checks compare with.
+
+    Recording a clip clears its problem: it is the reference now (a first check, a clip no shot
+    rested on yet, or one accepted again with `verify_sources --accept-changed`).
+    """
+    clip, _ = SourceClip.objects.update_or_create(
+        source_file_id=source_file_id,
+        defaults={
+            "root": str(root),
+            "path": path,
+            "size": stat.size,
+            "mtime_ns": stat.mtime_ns,
+            "fps": facts.fps,
+            "frames": facts.frames,
+            "start_timecode": facts.timecode,
+            "start_frame": start_frame,
+            "verified_at": now,
+            "problem": SourceClip.Problem.NONE,
+            "problem_detail": "",
+            "problem_since": None,
+        },
+    )
+    return clip
+
+
+def source_clip_moved(*, clip_id: int, path: str) -> None:
+    """The same file (size and mtime) found under another folder of the rushes: it only moved."""
+    SourceClip.objects.filter(pk=clip_id).update(path=path)
+
+
+def source_clip_flag(*, clip_id: int, problem: str, detail: str, now: datetime) -> bool:
+    """The clip shots rest on is gone or changed. The first finding of each problem is news: it
+    sends `ingest.signals.source_changed` (the alerts app opens its alert); the same finding
+    again only refreshes the detail. Returns True if it was news."""
+    news = (
+        SourceClip.objects.filter(pk=clip_id)
+        .exclude(problem=problem)
+        .update(problem=problem, problem_detail=detail, problem_since=now)
+    )
+    if not news:
+        SourceClip.objects.filter(pk=clip_id).update(problem_detail=detail)
+        return False
+    clip = SourceClip.objects.select_related("source_file").get(pk=clip_id)
+    logger.warning("source %s %s: %s", clip.source_file.name, problem, detail)
+    ingest_signals.source_changed.send(
+        sender=SourceClip,
+        clip_id=clip.pk,
+        source_file=clip.source_file.name,
+        path=clip.path,
+        problem=problem,
+        detail=detail,
+    )
+    return True
+
+
+def source_clip_clear(*, clip_id: int) -> bool:
+    """The verified file is back as it was (same size and mtime): its problem ends."""
+    cleared = (
+        SourceClip.objects.filter(pk=clip_id)
+        .exclude(problem=SourceClip.Problem.NONE)
+        .update(problem=SourceClip.Problem.NONE, problem_detail="", problem_since=None)
+    )
+    return bool(cleared)

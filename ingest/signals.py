@@ -11,3 +11,8 @@ render_queued = Signal()
 
 # A watcher finished a scan of a reachable root. Kwargs: watcher (its name), ms, files (statted), full.
 watcher_scanned = Signal()
+
+# A rush that shots were verified against (ingest.models.SourceClip) is gone, or changed since; sent once
+# per such finding, by ingest.services.source_clip_flag. Kwargs: clip_id, source_file (its name), path,
+# problem ("gone" or "changed"), detail.
+source_changed = Signal()

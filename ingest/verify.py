@@ -3,6 +3,7 @@ carry their own FFmpeg). No models here; `ingest.services` decides what the resu
 
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,24 +63,9 @@ def probe(path: Path) -> MediaFacts:
     frames, the packets stop earlier. A file whose index sits at the end (mov without
     faststart) does not even open once truncated.
     """
-    import av  # FFmpeg's libraries weigh ~20 MB: loaded by the process that probes, not by every one
-
-    handle = open_no_follow(path)
-    try:
-        container = av.open(handle, metadata_errors="ignore")
-    except av.FFmpegError as exc:
-        handle.close()
-        raise MediaError(f"unreadable container: {_ffmpeg_reason(exc)}") from None
-    with handle, container:
-        if not container.streams.video:
-            raise MediaError(f"no video stream (streams: {', '.join(s.type for s in container.streams) or 'none'})")
-        stream = container.streams.video[0]
-        if stream.codec_context is None:
-            raise MediaError("the video stream's codec parameters cannot be read (truncated header?)")
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        if not rate:
-            raise MediaError("the video stream has no frame rate")
-        fps = float(rate)
+    with _opened(path) as container:
+        stream = _video_stream(container)
+        fps = _frame_rate(stream)
         declared = stream.frames or _frames_from_duration(stream, container, fps)
         readable = _count_packets(container, stream)
         facts = MediaFacts(
@@ -112,6 +98,99 @@ def check_ranges(facts: MediaFacts) -> None:
         if not low <= value <= high:  # False for NaN too
             shown = f"{value:,}" if isinstance(value, int) else f"{value:g}"
             raise MediaError(f"{label.format(shown)} is out of range ({low:,}–{high:,})")
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """What the sources check needs of a rush (a camera or archive clip)."""
+
+    container: str
+    codec: str
+    fps: float
+    frames: int  # as the header declares them
+    timecode: str  # the start timecode, HH:MM:SS:FF (';' for drop frame); '' when the clip carries none
+
+
+def probe_source(path: Path) -> SourceFacts:
+    """The header of a rush, its start timecode, and its first video packet.
+
+    Unlike `probe`, it does not demux the whole file: a camera original is tens of gigabytes on a
+    network mount, where reading it all would pull it through the cache, and its completeness is
+    the offload's business (checksummed by the DIT). Reading the first packet proves the data
+    behind the header is there. Only a clip whose header declares no length is read to the end.
+    """
+    with _opened(path) as container:
+        stream = _video_stream(container)
+        fps = _frame_rate(stream)
+        if not _first_packet_size(container, stream):
+            raise MediaError("no readable video frame")
+        # With no length in the header, the packets after the first one are counted.
+        frames = stream.frames or _frames_from_duration(stream, container, fps) or 1 + _count_packets(container, stream)
+        return SourceFacts(
+            container=container.format.name,
+            codec=stream.codec_context.name,
+            fps=round(fps, 6),
+            frames=frames,
+            timecode=start_timecode(container, stream),
+        )
+
+
+def start_timecode(container, stream) -> str:
+    """The clip's start timecode, '' if it has none.
+
+    Where FFmpeg puts it: mov and mp4 keep it in a `tmcd` track, whose tag the demuxer also copies
+    onto the video stream it describes; MXF, Matroska, DV and AVI on the container. Tags are
+    matched without case (Matroska writes TIMECODE).
+    """
+    others = [s for s in container.streams if s is not stream]
+    for metadata in (stream.metadata, *(s.metadata for s in others), container.metadata):
+        for key, value in metadata.items():
+            if key.lower() == "timecode" and value.strip():
+                return value.strip()
+    return ""
+
+
+@contextmanager
+def _opened(path: Path):
+    """The container open on a no-follow handle; MediaError if it is not one FFmpeg can read."""
+    import av  # FFmpeg's libraries weigh ~20 MB: loaded by the process that probes, not by every one
+
+    handle = open_no_follow(path)
+    try:
+        container = av.open(handle, metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        handle.close()
+        raise MediaError(f"unreadable container: {_ffmpeg_reason(exc)}") from None
+    with handle, container:
+        yield container
+
+
+def _video_stream(container):
+    if not container.streams.video:
+        raise MediaError(f"no video stream (streams: {', '.join(s.type for s in container.streams) or 'none'})")
+    stream = container.streams.video[0]
+    if stream.codec_context is None:
+        raise MediaError("the video stream's codec parameters cannot be read (truncated header?)")
+    return stream
+
+
+def _frame_rate(stream) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not rate:
+        raise MediaError("the video stream has no frame rate")
+    return float(rate)
+
+
+def _first_packet_size(container, stream) -> int:
+    import av
+
+    try:
+        for packet in container.demux(stream):
+            if packet.size:
+                return packet.size
+    except av.FFmpegError as exc:
+        raise MediaError(f"read error at the first frame: {_ffmpeg_reason(exc)}") from None
+    return 0
 
 
 def _count_packets(container, stream) -> int:

@@ -265,6 +265,9 @@ POSTFLOW_SHOT_TREE_TEMPLATE = env_str(
 )
 # `lucid pin --set` on render folders when this binary is on PATH (empty: never pin).
 POSTFLOW_LUCID_BIN = env_str("POSTFLOW_LUCID_BIN", "lucid")
+# Where the rushes (camera and archive clips) live, at any depth: `manage.py verify_sources` and
+# the watcher look there for each shot's SOURCE_FILE. Inside the mount, the render watcher skips it.
+POSTFLOW_RUSHES_PATH = Path(env_str("POSTFLOW_RUSHES_PATH", str(LUCIDLINK_MOUNT_PATH / "rushes")))
 
 
 def _check_postflow_settings() -> None:

@@ -11,12 +11,12 @@ from alerts.models import Alert, AlertEvent, Metric
 from alerts.rules import RULES, Context, Limits, WebhookFailures
 from alerts.services import alerts_evaluate
 from frameio.models import FrameioConnection, Upload, UploadPart, WebhookDelivery
-from ingest.models import Render, WatcherHeartbeat
+from ingest.models import Render, SourceClip, WatcherHeartbeat
 from postflow.models import LiveEvent
 from shots.models import Shot, ShotEvent
 from shots.workflow import Status
 from tests.alerts.conftest import NOW, discord_messages
-from tests.factories import make_project, make_render, make_scene, make_shot
+from tests.factories import make_project, make_render, make_scene, make_shot, make_source
 
 pytestmark = pytest.mark.django_db
 MB = 1024 * 1024
@@ -167,6 +167,22 @@ def clear_quarantine(t, shot):
     Render.objects.filter(state=Render.State.QUARANTINED).update(state=Render.State.DISMISSED)
 
 
+def make_changed_source(t, shot):
+    SourceClip.objects.update_or_create(
+        source_file=make_source(shot.project, "A001C003.mov"),
+        defaults=dict(
+            root="/rushes", path="day1/A001C003.mov", size=1000, mtime_ns=1, fps=25, frames=50,
+            start_timecode="01:00:00:00", start_frame=90_000, verified_at=t - minutes(60), problem="changed",
+            problem_detail="day1/A001C003.mov changed since it was verified: size 1,000 → 1,200 bytes",
+            problem_since=t,
+        ),
+    )  # fmt: skip
+
+
+def clear_changed_source(t, shot):
+    SourceClip.objects.update(problem="", problem_detail="", problem_since=None)
+
+
 @dataclass(frozen=True)
 class Case:
     rule: str
@@ -188,6 +204,7 @@ CASES = [
     Case("frameio_connection", "frameio.refresh_token", make_old_refresh_token, clear_connection),
     Case("webhook_failures", "frameio.webhooks", make_webhook_failure, clear_webhook_failure),
     Case("quarantine_growing", "ingest.quarantine", make_quarantine, clear_quarantine),
+    Case("source_changed", "sources.changed:", make_changed_source, clear_changed_source),
 ]
 
 

@@ -7,14 +7,26 @@ import av
 
 
 def make_clip(
-    path: Path, *, frames: int = 50, fps: int | Fraction = 25, codec: str = "mpeg4", faststart: bool = True
+    path: Path,
+    *,
+    frames: int = 50,
+    fps: int | Fraction = 25,
+    codec: str = "mpeg4",
+    faststart: bool = True,
+    timecode: str | None = None,
 ) -> Path:
     """A tiny clip (64x36) with `frames` frames at `fps`. faststart puts the index first, as
-    render presets usually do, so that a truncated copy still opens and must be caught."""
+    render presets usually do, so that a truncated copy still opens and must be caught.
+
+    `timecode` ("01:00:10:00") is the clip's start timecode, as a camera writes it: FFmpeg's mov
+    and mp4 muxers turn the container's `timecode` tag into a tmcd track, the MXF muxer into its
+    timecode component (tests/ingest/test_verify.py reads both back)."""
     container_format = {".mp4": "mp4", ".m4v": "mp4", ".mxf": "mxf"}.get(path.suffix, "mov")  # .tmp etc: mov
     options = {"movflags": "faststart"} if faststart and container_format in ("mov", "mp4") else {}
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", format=container_format, options=options) as container:
+        if timecode is not None:
+            container.metadata["timecode"] = timecode
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = 64, 36, "yuv420p"
         for index in range(frames):

@@ -1,7 +1,10 @@
+from fractions import Fraction
+
+import av
 import pytest
 import xxhash
 
-from ingest.verify import MediaError, MediaFacts, check_ranges, checksum_xxh128, probe
+from ingest.verify import MediaError, MediaFacts, check_ranges, checksum_xxh128, probe, probe_source
 from tests.ingest.media import make_clip, truncate_copy
 
 
@@ -61,3 +64,37 @@ def test_every_probed_number_is_bounded(fact, value, message):
     with pytest.raises(MediaError) as caught:
         check_ranges(MediaFacts(**{**facts, "declared_frames": 50, fact: value}))
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "fps", "timecode"),
+    [
+        ("a.mov", "mpeg4", 25, "01:00:10:00"),
+        ("b.mp4", "libx264", 24, "10:59:59:23"),
+        ("c.mxf", "mpeg2video", 25, "02:00:00:00"),
+        ("d.mov", "mpeg4", Fraction(30000, 1001), "01:00:10;00"),  # drop frame
+    ],
+)
+def test_probe_source_reads_the_start_timecode_back(tmp_path, name, codec, fps, timecode):
+    clip = make_clip(tmp_path / name, frames=30, fps=fps, codec=codec, timecode=timecode)
+    facts = probe_source(clip)
+    assert (facts.timecode, facts.frames, facts.fps) == (timecode, 30, round(float(fps), 6))
+
+
+def test_a_mov_timecode_is_a_tmcd_track(tmp_path):
+    """What FFmpeg writes for the tag, as a camera does: a timecode track, which the demuxer also
+    reports on the video stream."""
+    clip = make_clip(tmp_path / "a.mov", timecode="01:00:10:00")
+    with av.open(str(clip)) as container:
+        (track,) = container.streams.data
+        assert track.metadata["timecode"] == "01:00:10:00"
+        assert container.streams.video[0].metadata["timecode"] == "01:00:10:00"
+        assert "timecode" not in container.metadata
+
+
+def test_probe_source_without_timecode_and_on_a_broken_file(tmp_path):
+    assert probe_source(make_clip(tmp_path / "a.mov", frames=10)).timecode == ""
+    text = tmp_path / "notes.mov"
+    text.write_text("not a movie " * 100)
+    with pytest.raises(MediaError, match="unreadable container"):
+        probe_source(text)

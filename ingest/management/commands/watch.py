@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from ingest.lucid import Pinner
 from ingest.models import Render
 from ingest.services import WatchConfig, stored_path
+from ingest.sources import RushesConfig, RushesWatcher
 from ingest.watcher import Watcher, run_forever
 
 logger = logging.getLogger(__name__)
@@ -20,7 +21,8 @@ logger = logging.getLogger(__name__)
 class Command(BaseCommand):
     help = (
         "Watch the render roots (LUCIDLINK_MOUNT_PATH): notice finished renders, verify them, tie them to "
-        "shots and versions, quarantine the rest, and queue the good ones for Frame.io."
+        "shots and versions, quarantine the rest, and queue the good ones for Frame.io. Check the shots' "
+        "sources (verify_sources) when rushes arrive or change under POSTFLOW_RUSHES_PATH."
     )
 
     def add_arguments(self, parser):
@@ -48,9 +50,9 @@ class Command(BaseCommand):
                 seen = {stored_path(path) for path in [*watcher.scanner.known(), *result.rejected]}
                 self._report(watcher, seen, as_json=json)
             return
-        self._run(watchers)
+        self._run(watchers, RushesWatcher(RushesConfig.from_settings()))
 
-    def _run(self, watchers: list[Watcher]) -> None:
+    def _run(self, watchers: list[Watcher], rushes: RushesWatcher) -> None:
         stop, wake = threading.Event(), threading.Event()
 
         def on_signal(signum, _frame):
@@ -65,8 +67,10 @@ class Command(BaseCommand):
         every, settle = settings.POSTFLOW_SCAN_INTERVAL_SECONDS, settings.POSTFLOW_SETTLE_SECONDS
         full = settings.POSTFLOW_FULL_SCAN_SECONDS
         self.stdout.write(f"watching {roots} every {every:g} s (settle {settle:g} s, full scan every {full:g} s)")
+        self.stdout.write(f"checking the shots' sources when rushes arrive or change under {rushes.config.root}")
         try:
-            run_forever(watchers, interval=settings.POSTFLOW_SCAN_INTERVAL_SECONDS, stop=stop, wake=wake)
+            # The rushes watcher ticks in the same loop, after the render roots: it has their tick() and config.root.
+            run_forever([*watchers, rushes], interval=settings.POSTFLOW_SCAN_INTERVAL_SECONDS, stop=stop, wake=wake)
         finally:
             if observer is not None:
                 observer.stop()
