@@ -1,4 +1,5 @@
-"""System checks of ingest's settings: what a naming template, a stage rule or the shot tree means is ingest's.
+"""System checks of ingest's settings: what a naming template, a stage or evidence rule, or the shot tree means
+is ingest's.
 
 postflow/settings.py reads the lists; these checks run with `manage.py check` and every other command
 (watch among them), and when the web process starts (postflow/asgi.py). Registered by IngestConfig.ready().
@@ -8,7 +9,7 @@ from django.conf import settings
 from django.core import checks
 
 from ingest.naming import PLACEHOLDERS, TemplateError, compile_template
-from ingest.rules import RuleError, parse_rules
+from ingest.rules import IGNORE, REVIEW, RuleError, parse_rules
 from postflow.lib import folder_template
 
 
@@ -34,11 +35,31 @@ def check_watcher_settings(app_configs=None, **kwargs) -> list[checks.CheckMessa
             errors.append(
                 checks.Error(
                     f"POSTFLOW_STAGE_RULES: {exc}",
-                    hint="Comma-separated glob=action pairs, first match wins: renders/ae/*=ae_completed,*=review.",
+                    hint="Comma-separated glob=action pairs, first match wins: */ae/*=ae_completed,*=review.",
                     id="ingest.E002",
                 )
             )
+    errors += _check_evidence_rules()
     errors += _check_shot_tree_template()
+    return errors
+
+
+def _check_evidence_rules() -> list[checks.CheckMessage]:
+    """Evidence rules name a status each (a file is evidence of a stage, never "review" or "ignore")."""
+    errors = []
+    for entry in settings.POSTFLOW_EVIDENCE_RULES:
+        try:
+            [rule] = parse_rules([entry])
+            if rule.action in (REVIEW, IGNORE):
+                raise RuleError(f"{entry!r}: an evidence rule names a shot status, not {rule.action}")
+        except RuleError as exc:
+            errors.append(
+                checks.Error(
+                    f"POSTFLOW_EVIDENCE_RULES: {exc}",
+                    hint="Comma-separated glob=status pairs, first match wins: */ae/*.aep=ae_in_progress.",
+                    id="ingest.E004",
+                )
+            )
     return errors
 
 

@@ -6,6 +6,7 @@ watcher and a producer in the admin) never both act on one render, and a restart
 nothing that was committed.
 """
 
+import fnmatch
 import hashlib
 import logging
 import os
@@ -66,6 +67,8 @@ class WatchConfig:
     rules: list[Rule] = field(default_factory=list)
     # Folders under the root whose files are never renders (relative, / separators): the rushes.
     excluded: tuple[str, ...] = ()
+    # Files that are evidence of a shot's stage, never renders (ingest.evidence): "glob=status".
+    evidence: list[Rule] = field(default_factory=list)
 
     @classmethod
     def from_settings(cls, root: Path | None = None) -> "WatchConfig":
@@ -78,6 +81,7 @@ class WatchConfig:
             tolerance_frames=settings.POSTFLOW_DURATION_TOLERANCE_FRAMES,
             rules=parse_rules(settings.POSTFLOW_STAGE_RULES),
             excluded=_folders_inside(root, [Path(settings.POSTFLOW_RUSHES_PATH)]),
+            evidence=parse_rules(settings.POSTFLOW_EVIDENCE_RULES),
         )
 
     @property
@@ -87,12 +91,19 @@ class WatchConfig:
     def is_render(self, relpath: str) -> bool:
         if any(_is_under(relpath, folder) for folder in self.excluded):
             return False  # a camera .mov under the rushes is a source, not a render with an unknown name
+        if any(fnmatch.fnmatchcase(relpath, rule.pattern) for rule in self.evidence):
+            return False  # EbSynth key frames, an After Effects project: evidence of a stage, not a version
         return relpath.rpartition(".")[2].lower() in self.extensions and "." in relpath.rsplit("/", 1)[-1]
 
     def tracks(self, name: str) -> bool:
-        """What the scanner keeps: renders, plus temp names and sidecars, which say a render is complete."""
+        """What the scanner keeps: renders, plus temp names and sidecars, which say a render is complete,
+        and the names evidence rules look for (the last part of their globs: `*.aep`)."""
         lower = name.lower()
-        return self.is_render(name) or lower.endswith(TEMP_SUFFIXES) or lower.endswith(SIDECAR_SUFFIX)
+        if lower.rpartition(".")[2] in self.extensions and "." in lower:
+            return True  # checked by name alone: the scanner does not know the folder yet
+        if any(fnmatch.fnmatchcase(name, rule.pattern.rsplit("/", 1)[-1]) for rule in self.evidence):
+            return True
+        return lower.endswith(TEMP_SUFFIXES) or lower.endswith(SIDECAR_SUFFIX)
 
 
 def _folders_inside(root: Path, folders: list[Path]) -> tuple[str, ...]:

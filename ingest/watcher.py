@@ -15,6 +15,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from ingest import signals as ingest_signals
+from ingest.evidence import evidence_observe
 from ingest.lucid import Pinner
 from ingest.models import Render, WatcherHeartbeat
 from ingest.scanner import RootUnavailable, ScanResult, TreeScanner, printable
@@ -116,6 +117,13 @@ class Watcher:
             return None
         try:
             render_observe(config=self.config, result=result, signals=self.completion.signals(result), now=now)
+            evidence_observe(
+                result=result,
+                evidence_rules=self.config.evidence,
+                stage_rules=self.config.rules,
+                templates=self.config.templates,
+                is_render=self.config.is_render,
+            )
             if result.full:
                 present = self.scanner.known()
                 render_revive(config=self.config, present=present, now=now)

@@ -254,8 +254,24 @@ POSTFLOW_RENDER_EXTENSIONS = [
 # How far a render's length may differ from its shot's duration, in frames.
 POSTFLOW_DURATION_TOLERANCE_FRAMES = env_number("POSTFLOW_DURATION_TOLERANCE_FRAMES", 2, int)
 # What a verified render means, by folder: "glob=action" pairs, first match wins. action is
-# "review" (upload for review), "ignore", or a shot status to move to (e.g. ae_completed).
-POSTFLOW_STAGE_RULES = env_list("POSTFLOW_STAGE_RULES", ["renders/ae/*=ae_completed", "*=review"])
+# "review" (upload for review), "ignore", or a shot status to move to (e.g. ae_completed). A render
+# of a folder that completes a stage is, while it is written, evidence that the stage is in progress.
+# The defaults fit both the shot tree (`shot_tree`: <shot>/ae, <shot>/ebsynth/out) and a flat
+# renders/ae/ folder.
+POSTFLOW_STAGE_RULES = env_list(
+    "POSTFLOW_STAGE_RULES", ["*/ae/*=ae_completed", "*/ebsynth/out/*=ebsynth_completed", "*=review"]
+)
+# Files that are evidence of a shot's stage and never renders (ingest.evidence): "glob=status" pairs,
+# first match wins. A shot behind catches up to that status; one further along is left alone.
+POSTFLOW_EVIDENCE_RULES = env_list(
+    "POSTFLOW_EVIDENCE_RULES",
+    [
+        "*/ae/*.aep=ae_in_progress",
+        "*/ebsynth/keys/*.png=ebsynth_ready",
+        "*/ebsynth/keys/*.jpg=ebsynth_ready",
+        "*/ebsynth/keys/*.exr=ebsynth_ready",
+    ],
+)
 # The folders `manage.py shot_tree` makes under the mount for each shot of a project whose own template
 # (Project.folder_template, in the admin) is empty. One string (commas are its alternatives, not a list):
 # placeholders {project} {scene} {scene_name} {nomenclature} {shot}, {a,b/c} alternatives; checked by

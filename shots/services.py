@@ -6,7 +6,7 @@ from django.db import transaction
 
 from postflow import realtime
 from shots.models import Shot, ShotEvent
-from shots.workflow import Status, catch_up_path, describe_allowed, is_allowed
+from shots.workflow import ORDER, Status, catch_up_path, describe_allowed, is_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -95,15 +95,23 @@ def shot_try_transition(
 
 
 @transaction.atomic
-def shot_catch_up(*, shot_id: int, to_status: str, actor: str, evidence: str, details: dict | None = None) -> bool:
+def shot_catch_up(
+    *, shot_id: int, to_status: str, actor: str, evidence: str, details: dict | None = None, at_least: bool = False
+) -> bool:
     """For moves from evidence (a render, a source, a file in a shot's folder): the shot walks the legal
     path forward to `to_status` (workflow.catch_up_path), one TRANSITION event per step, each naming
     the evidence. The same status again is a no-op. What cannot be reached forward (backwards, out of
-    final_delivery) is recorded as REFUSED, never forced. True when the shot is at `to_status`."""
+    final_delivery) is recorded as REFUSED, never forced. True when the shot is at `to_status`.
+
+    `at_least`: the evidence says the shot got at least that far (an After Effects project saved, key
+    frames made): a shot already further along in the pipeline's order is left alone, silently, as
+    the work goes on being saved long after its stage."""
     target = _parse_status(to_status)
     shot = Shot.objects.select_related("project").get(pk=shot_id)
     path = catch_up_path(shot.status, target)
     facts = {**(details or {}), "evidence": evidence}
+    if path is None and at_least and ORDER.index(Status(shot.status)) >= ORDER.index(target):
+        return True
     if path is None:
         _record_refusal(
             shot, target, actor=actor, reason=f"{_refusal(shot, target)} (evidence: {evidence})", details=facts

@@ -92,3 +92,24 @@ def test_rework_after_a_revision_is_forward(project):
 )
 def test_catch_up_paths(start, target, path):
     assert catch_up_path(start, target) == path
+
+
+def test_at_least_evidence_leaves_a_shot_further_along_alone(project):
+    """An After Effects project saved again while the shot is in review is no news, and no refusal."""
+    shot = make_shot(project, nomenclature="UNDLM_00042", status=Status.REVIEW_UPLOADED)
+    assert shot_catch_up(
+        shot_id=shot.pk, to_status=Status.AE_IN_PROGRESS, actor="watcher", evidence="ae/x.aep", at_least=True
+    )
+    assert not shot.events.exists()
+    # Without at_least the same move is a refusal (a render is a version: backwards is worth a look).
+    assert not shot_catch_up(shot_id=shot.pk, to_status=Status.AE_IN_PROGRESS, actor="watcher", evidence="ae/x.mov")
+    assert shot.events.get().kind == ShotEvent.Kind.REFUSED
+
+
+def test_at_least_evidence_during_a_revision_starts_the_rework(project):
+    shot = make_shot(project, nomenclature="UNDLM_00042", status=Status.REVISION_REQUESTED)
+    assert shot_catch_up(
+        shot_id=shot.pk, to_status=Status.AE_IN_PROGRESS, actor="watcher", evidence="ae/x.aep", at_least=True
+    )
+    shot.refresh_from_db()
+    assert shot.status == Status.AE_IN_PROGRESS

@@ -1,0 +1,84 @@
+"""Stage evidence: what appears in a shot's folders says how far its work has gone (issue #13).
+
+Two kinds, both moves "at least that far" (`shots.services.shot_catch_up` with `at_least`): a shot
+behind catches up step by step, one event a step naming the file; a shot already further along is
+left alone, because work files go on being saved long after their stage.
+
+- Evidence files (`POSTFLOW_EVIDENCE_RULES`, "glob=status"): files that are not renders, such as an
+  After Effects project in `ae/` (ae_in_progress) or EbSynth key frames in `ebsynth/keys/`
+  (ebsynth_ready). The watcher tracks them and never records them as renders.
+- A render arriving where a stage rule says it completes a stage (`*/ae/*=ae_completed`,
+  `*/ebsynth/out/*=ebsynth_completed`): while it is being written it is evidence that the stage is in
+  progress. Once verified, the stage rule moves the shot to the stage's completion.
+
+A file's shot is the one whose nomenclature names a folder on the file's path (the shot tree of
+`shot_tree`), or else the one its file name resolves to, a frame number dropped. A file that names no
+shot is evidence of nothing, and one file's problem never stops the others.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import PurePosixPath
+
+from ingest.rules import Rule, action_for
+from ingest.scanner import ScanResult
+from ingest.selectors import resolve_name
+from shots.models import Shot
+from shots.services import shot_catch_up
+from shots.workflow import Status
+
+logger = logging.getLogger(__name__)
+
+# While a stage's completing render is being written, the stage is in progress.
+IN_PROGRESS_OF = {Status.AE_COMPLETED: Status.AE_IN_PROGRESS, Status.EBSYNTH_COMPLETED: Status.EBSYNTH_IN_PROGRESS}
+# `name.1001.exr`, `name_0001.png`: the frame number a sequence's file name ends with.
+_FRAME_SUFFIX = re.compile(r"[._]\d+$")
+
+
+def evidence_status(relpath: str, rules: Iterable[Rule]) -> str | None:
+    """The status an evidence file proves, by the first rule whose glob matches, or None."""
+    return next((rule.action for rule in rules if fnmatch.fnmatchcase(relpath, rule.pattern)), None)
+
+
+def evidence_observe(
+    *, result: ScanResult, evidence_rules: list[Rule], stage_rules: list[Rule], templates: list[str], is_render
+) -> int:
+    """Apply the evidence a scan saw (new and changed files). Returns how many files were evidence."""
+    applied = 0
+    for relpath in [*result.appeared, *result.changed]:
+        try:
+            applied += _apply(relpath, evidence_rules, stage_rules, templates, is_render)
+        except Exception:  # one file's problem stays with that file: logged, the others go on
+            logger.exception("stage evidence from %s could not be applied", relpath)
+    return applied
+
+
+def _apply(relpath: str, evidence_rules: list[Rule], stage_rules: list[Rule], templates: list[str], is_render) -> bool:
+    status = evidence_status(relpath, evidence_rules)
+    if status is None and is_render(relpath):
+        status = IN_PROGRESS_OF.get(action_for(relpath, stage_rules))
+    if status is None:
+        return False
+    shot = shot_for_path(relpath, templates)
+    if shot is None:
+        logger.debug("%s is evidence of %s, but of no known shot", relpath, status)
+        return False
+    shot_catch_up(shot_id=shot.pk, to_status=status, actor="watcher", evidence=relpath, at_least=True)
+    return True
+
+
+def shot_for_path(relpath: str, templates: list[str]) -> Shot | None:
+    """The shot a file belongs to: a folder of its path named after one shot (the shot tree), else
+    the shot its file name resolves to (a sequence's frame number dropped), else None."""
+    path = PurePosixPath(relpath)
+    folders = list(path.parts[:-1])
+    if folders:
+        found = list(Shot.objects.filter(nomenclature__in=folders, omitted=False).exclude(nomenclature="")[:2])
+        if len(found) == 1:
+            return found[0]
+    stem = _FRAME_SUFFIX.sub("", path.stem)
+    return resolve_name(f"{stem}{path.suffix}", templates).shot

@@ -1,0 +1,149 @@
+"""Stage evidence from the shot tree (#13, point 3): what appears in a shot's folders moves it, at least that
+far, step by step, with no refusal; key frames and After Effects projects are never renders."""
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from ingest.models import Render
+from ingest.rules import parse_rules
+from ingest.services import WatchConfig
+from ingest.watcher import Watcher
+from shots.models import ShotEvent
+from shots.workflow import Status
+from tests.factories import make_project, make_scene, make_shot
+from tests.ingest.media import make_clip
+from tests.ingest.test_watcher import SETTLE, FakeClock
+
+TREE = "UNDLM/SEQ01/UNDLM_00042"
+
+
+@pytest.fixture
+def shot(db):
+    project = make_project(code="UNDLM", fps=25)
+    scene = make_scene(project, "REVEIL HOPITAL - JOUR", number=1)
+    return make_shot(project, scene=scene, shot_number="042", nomenclature="UNDLM_00042", duration=50)
+
+
+@pytest.fixture
+def root(tmp_path) -> Path:
+    path = tmp_path / "mount"
+    for folder in ("ae", "ebsynth/keys", "ebsynth/out", "renders"):
+        (path / TREE / folder).mkdir(parents=True)
+    return path
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def watch(root, clock, enqueued, django_capture_on_commit_callbacks):
+    """One tick of a watcher with the default stage and evidence rules (the settings' own)."""
+    config = WatchConfig(
+        root=root,
+        settle_seconds=SETTLE,
+        templates=list(settings.POSTFLOW_NAMING_TEMPLATES),
+        extensions=frozenset(settings.POSTFLOW_RENDER_EXTENSIONS),
+        tolerance_frames=2,
+        rules=parse_rules(settings.POSTFLOW_STAGE_RULES),
+        evidence=parse_rules(settings.POSTFLOW_EVIDENCE_RULES),
+    )
+    watcher = Watcher(config, clock=clock, full_scan_seconds=300)
+
+    def tick(advance: float = 0.0):
+        clock.advance(advance)
+        with django_capture_on_commit_callbacks(execute=True):
+            return watcher.tick()
+
+    return tick
+
+
+def statuses(shot) -> list[str]:
+    return [e.to_status for e in shot.events.order_by("id")]
+
+
+def test_an_after_effects_project_is_evidence_of_ae_work(shot, root, watch):
+    (root / TREE / "ae" / "UNDLM_00042_comp.aep").write_bytes(b"aep")
+    watch()
+    shot.refresh_from_db()
+    assert shot.status == Status.AE_IN_PROGRESS
+    assert statuses(shot) == ["sources_verified", "ae_ready", "ae_in_progress"]
+    assert {e.details["evidence"] for e in shot.events.all()} == {f"{TREE}/ae/UNDLM_00042_comp.aep"}
+    assert not Render.objects.exists()  # a project file is not a render
+
+
+def test_key_frames_are_evidence_and_never_renders(shot, root, watch):
+    shot.status = Status.AE_COMPLETED
+    shot.save()
+    for frame in (1, 20, 40):
+        (root / TREE / "ebsynth" / "keys" / f"key.{frame:04d}.png").write_bytes(b"png")
+    watch()
+    shot.refresh_from_db()
+    assert shot.status == Status.EBSYNTH_READY and statuses(shot) == ["ebsynth_ready"]
+    assert not Render.objects.exists()
+
+
+def test_evidence_of_an_earlier_stage_is_no_news(shot, root, watch):
+    """An .aep saved again while the shot is in review changes nothing and records no refusal."""
+    shot.status = Status.REVIEW_UPLOADED
+    shot.save()
+    aep = root / TREE / "ae" / "comp.aep"
+    aep.write_bytes(b"v1")
+    watch()
+    aep.write_bytes(b"v2, saved again")
+    watch(advance=1)
+    shot.refresh_from_db()
+    assert shot.status == Status.REVIEW_UPLOADED and not shot.events.exists()
+
+
+def test_a_render_being_written_in_ae_is_ae_work_in_progress_then_its_completion(shot, root, watch):
+    shot.status = Status.SOURCES_VERIFIED
+    shot.save()
+    make_clip(root / TREE / "ae" / "UNDLM_00042_v001.mov", frames=50)
+    watch()
+    shot.refresh_from_db()
+    assert shot.status == Status.AE_IN_PROGRESS  # seen, not yet settled
+    watch(advance=SETTLE)
+    shot.refresh_from_db()
+    assert shot.status == Status.AE_COMPLETED
+    assert statuses(shot) == ["ae_ready", "ae_in_progress", "ae_completed"]
+
+
+def test_a_file_that_names_no_shot_is_evidence_of_nothing(shot, root, watch):
+    (root / "UNDLM/SEQ01/UNDLM_09999/ae").mkdir(parents=True)
+    (root / "UNDLM/SEQ01/UNDLM_09999/ae/comp.aep").write_bytes(b"aep")
+    watch()
+    assert not ShotEvent.objects.exists()
+
+
+def test_from_import_to_ebsynth_completed_with_no_refusal(shot, root, watch):
+    """The tree's flow, by evidence alone: an .aep, an AE render, key frames, EbSynth output being
+    written then complete. Every step is recorded; nothing is refused."""
+    ae = root / TREE / "ae"
+    (ae / "comp.aep").write_bytes(b"aep")
+    watch()
+    make_clip(ae / "UNDLM_00042_v001.mov", frames=50)
+    watch(advance=1)
+    watch(advance=SETTLE)
+    (root / TREE / "ebsynth" / "keys" / "key.0001.png").write_bytes(b"png")
+    watch(advance=1)
+    make_clip(root / TREE / "ebsynth" / "out" / "UNDLM_00042_v002.mov", frames=50)
+    watch(advance=1)
+    shot.refresh_from_db()
+    assert shot.status == Status.EBSYNTH_IN_PROGRESS
+    watch(advance=SETTLE)
+    shot.refresh_from_db()
+    assert shot.status == Status.EBSYNTH_COMPLETED
+    assert statuses(shot) == [
+        "sources_verified",
+        "ae_ready",
+        "ae_in_progress",
+        "ae_completed",
+        "ebsynth_ready",
+        "ebsynth_in_progress",
+        "ebsynth_completed",
+    ]
+    assert not shot.events.filter(kind=ShotEvent.Kind.REFUSED).exists()
