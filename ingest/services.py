@@ -781,7 +781,6 @@ def _publish_render(render_id: int) -> None:
         {
             "render_id": render.pk,
             "path": render.path,
-            "display": render.display_name,
             "state": render.state,
             "shot_id": render.shot_id,
             "shot": str(render.shot) if render.shot else "",
