@@ -1,6 +1,7 @@
 """Benchmark: the watcher's polling scan against watchdog's DirectorySnapshot, on one generated render tree.
 
     .venv/bin/python bench/scan_tree.py [--files 100000] [--dirs-per-level 20,100] [--repeat 5]
+                                        [--sequence-frames 100000]
 
 The tree is generated under var/bench/tree-<files>/ (reused when its shape matches var/bench/tree-<files>.json;
 var/ is not committed). Its shape, for the defaults:
@@ -11,6 +12,10 @@ var/ is not committed). Its shape, for the defaults:
         renders/review/UNDLM_SEQ01_00010_v001.mov ...    review versions (.mov and .mp4)
 
 4,000 leaf folders of 12 to 38 files each (25 on average), 100,000 files of 0 to 8 bytes, 8,022 directories.
+
+--sequence-frames N adds one folder holding an N-frame image sequence (UNDLM/SEQ01/00010/renders/comp/
+UNDLM_00010_comp_v002.000001.exr ...), and every scan is then followed by what the watcher does next:
+ingest.sequences.SequenceIndex.fold, which folds frames into one entry per sequence.
 
 In one run, with time.process_time (CPU) and several repetitions each, median reported:
 DirectorySnapshot(root, recursive=True) (what watchdog's PollingObserver repeats every interval); our first
@@ -37,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from watchdog.utils.dirsnapshot import DirectorySnapshot  # noqa: E402
 
 from ingest.scanner import ScanResult, TreeScanner  # noqa: E402
+from ingest.sequences import SequenceIndex  # noqa: E402
 
 MAX_RATIO = 0.2
 RENDER_SUFFIXES = (".mov", ".mp4", ".exr")
@@ -55,12 +61,15 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--dirs-per-level", default="20,100", help="sequences,shots per sequence (default 20,100)")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sequence-frames", type=int, default=0, help="add one image sequence of this many frames")
     args = parser.parse_args()
     sequences, shots = (int(part) for part in args.dirs_per_level.split(","))
 
-    tree = ensure_tree(args.files, sequences, shots)
+    tree = ensure_tree(args.files, sequences, shots, args.sequence_frames)
     print(f"tree {tree}: {args.files} files, {sequences} sequences x {shots} shots x 2 leaf folders", flush=True)
-    timings, failures = run_all(tree, args.repeat)
+    if args.sequence_frames:
+        print(f"  + one image sequence of {args.sequence_frames:,} frames, folded after every scan", flush=True)
+    timings, failures = run_all(tree, args.repeat, fold=bool(args.sequence_frames))
     print_table(timings, args.repeat)
     ratio = timings[2].cpu / timings[0].cpu
     print(f"\nsteady-state / DirectorySnapshot (CPU): {ratio:.3f}  (must be <= {MAX_RATIO})")
@@ -75,17 +84,19 @@ def main() -> None:
 # -- the tree -------------------------------------------------------------------------------------------
 
 
-def ensure_tree(files: int, sequences: int, shots: int) -> Path:
+def ensure_tree(files: int, sequences: int, shots: int, frames: int = 0) -> Path:
     """The generated tree, made again only if missing or of another shape."""
     bench = ROOT / "var" / "bench"
-    tree, marker = bench / f"tree-{files}", bench / f"tree-{files}.json"
-    shape = {"files": files, "sequences": sequences, "shots": shots, "version": 1}
+    name = f"tree-{files}" + (f"-seq{frames}" if frames else "")
+    tree, marker = bench / name, bench / f"{name}.json"
+    shape = {"files": files, "sequences": sequences, "shots": shots, "version": 1, "sequence_frames": frames}
     if tree.is_dir() and marker.is_file() and json.loads(marker.read_text()) == shape:
         return tree
     marker.unlink(missing_ok=True)
     shutil.rmtree(tree, ignore_errors=True)
     started = time.perf_counter()
     generate_tree(tree, files, sequences, shots)
+    generate_sequence(tree, frames)
     marker.write_text(json.dumps(shape))  # last: a tree interrupted halfway is not reused
     print(f"generated {tree} in {time.perf_counter() - started:.1f} s", flush=True)
     return tree
@@ -111,6 +122,16 @@ def generate_tree(tree: Path, files: int, sequences: int, shots: int) -> None:
             (folder / name).write_bytes(b"x" * rng.randint(0, 8))
 
 
+def generate_sequence(tree: Path, frames: int) -> None:
+    """One render folder of `frames` numbered frames (what a long EbSynth or comp render leaves)."""
+    if not frames:
+        return
+    folder = tree / "UNDLM" / "SEQ01" / "00010" / "renders" / "comp"
+    folder.mkdir(parents=True)
+    for frame in range(1, frames + 1):
+        (folder / f"UNDLM_00010_comp_v002.{frame:06}.exr").write_bytes(b"x")
+
+
 def leaf_sizes(files: int, leaves: int, rng: random.Random) -> list[int]:
     """`leaves` file counts summing to `files`, each within half the mean of the mean."""
     mean = files // leaves
@@ -127,17 +148,39 @@ def leaf_sizes(files: int, leaves: int, rng: random.Random) -> list[int]:
 # -- the measures ---------------------------------------------------------------------------------------
 
 
-def run_all(tree: Path, repeat: int) -> tuple[list[Timing], list[str]]:
+class Folding:
+    """A scanner whose every scan is folded by a SequenceIndex, as the watcher does (--sequence-frames)."""
+
+    def __init__(self, scanner: TreeScanner) -> None:
+        self.scanner = scanner
+        self.index = SequenceIndex()
+
+    def scan(self, **kwargs) -> ScanResult:
+        raw = self.scanner.scan(**kwargs)
+        folded = self.index.fold(raw)
+        folded.dirs_listed, folded.dirs_statted, folded.files_statted = (
+            raw.dirs_listed,
+            raw.dirs_statted,
+            raw.files_statted,
+        )
+        return folded
+
+    def known(self) -> dict:
+        return self.scanner.known()
+
+
+def run_all(tree: Path, repeat: int, *, fold: bool = False) -> tuple[list[Timing], list[str]]:
     failures: list[str] = []
     snapshot = timed("watchdog DirectorySnapshot", repeat, lambda: DirectorySnapshot(str(tree), recursive=True))
 
-    scanners: list[TreeScanner] = []
+    scanners: list = []
 
     def first_scan() -> ScanResult:
-        scanners.append(TreeScanner(tree, accept=is_render))
+        scanner = TreeScanner(tree, accept=is_render)
+        scanners.append(Folding(scanner) if fold else scanner)
         return scanners[-1].scan()
 
-    first = timed("first scan (full)", repeat, first_scan)
+    first = timed("first scan (full)" + " + fold" * fold, repeat, first_scan)
     scanner = scanners[-1]
     del scanners[:-1]
     for _ in range(5):  # directories written within the racy window are listed once more
@@ -153,9 +196,9 @@ def run_all(tree: Path, repeat: int) -> tuple[list[Timing], list[str]]:
     return [snapshot, first, steady, full, changed], failures
 
 
-def timed_after_changes(tree: Path, scanner: TreeScanner, repeat: int, failures: list[str]) -> Timing:
+def timed_after_changes(tree: Path, scanner: "TreeScanner | Folding", repeat: int, failures: list[str]) -> Timing:
     """Add 10 files in 10 leaf folders, then time one incremental scan that also re-stats 100 watched files."""
-    known = sorted(scanner.known())
+    known = sorted(path for path in scanner.known() if "/renders/comp/" not in path)  # leaf folders, as before
     watch = known[:: len(known) // 100][:100]
     folders = sorted({path.rpartition("/")[0] for path in known})
     folders = folders[:: len(folders) // 10][:10]

@@ -11,13 +11,21 @@ from ingest.services import render_dismiss, render_release
 
 @admin.register(Render)
 class RenderAdmin(admin.ModelAdmin):
-    list_display = ("path", "state", "shot", "version", "size", "reason", "first_seen", "verified_at")
+    list_display = ("render", "frames", "state", "shot", "version", "size", "reason", "first_seen", "verified_at")
     list_filter = ("state", "rule", "root")
     list_select_related = ("shot",)
     search_fields = ("path", "shot__nomenclature", "reason", "checksum")
     date_hierarchy = "first_seen"
     actions = ["release", "dismiss"]
     readonly_fields = [field.name for field in Render._meta.fields]
+
+    @admin.display(description="render", ordering="path")
+    def render(self, obj: Render) -> str:
+        return obj.display_name  # a sequence as UNDLM_00042_v003.[1001-1143].exr, not its #### key
+
+    @admin.display(description="frames", ordering="frame_count")
+    def frames(self, obj: Render) -> str:
+        return obj.frames_label
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # only the watcher records files it has seen

@@ -25,8 +25,9 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from ingest.rules import Rule, action_for
-from ingest.scanner import ScanResult
+from ingest.scanner import FileStat, ScanResult, printable
 from ingest.selectors import resolve_name
+from ingest.services import WatchConfig
 from shots.models import Shot
 from shots.services import shot_catch_up
 from shots.workflow import Status
@@ -35,8 +36,8 @@ logger = logging.getLogger(__name__)
 
 # While a stage's completing render is being written, the stage is in progress.
 IN_PROGRESS_OF = {Status.AE_COMPLETED: Status.AE_IN_PROGRESS, Status.EBSYNTH_COMPLETED: Status.EBSYNTH_IN_PROGRESS}
-# `name.1001.exr`, `name_0001.png`: the frame number a sequence's file name ends with.
-_FRAME_SUFFIX = re.compile(r"[._]\d+$")
+# `name.1001.exr`, `name_0001.png`, a sequence's `name.####.exr`: the frame number a name ends with.
+_FRAME_SUFFIX = re.compile(r"[._](?:\d+|#+)$")
 
 
 def evidence_status(relpath: str, rules: Iterable[Rule]) -> str | None:
@@ -44,28 +45,27 @@ def evidence_status(relpath: str, rules: Iterable[Rule]) -> str | None:
     return next((rule.action for rule in rules if fnmatch.fnmatchcase(relpath, rule.pattern)), None)
 
 
-def evidence_observe(
-    *, result: ScanResult, evidence_rules: list[Rule], stage_rules: list[Rule], templates: list[str], is_render
-) -> int:
-    """Apply the evidence a scan saw (new and changed files). Returns how many files were evidence."""
+def evidence_observe(*, config: WatchConfig, result: ScanResult) -> int:
+    """Apply the evidence a scan saw (new and changed entries, image sequences folded into one).
+    Returns how many entries were evidence."""
     applied = 0
-    for relpath in [*result.appeared, *result.changed]:
+    for relpath, stat in [*result.appeared.items(), *result.changed.items()]:
         try:
-            applied += _apply(relpath, evidence_rules, stage_rules, templates, is_render)
+            applied += _apply(config, relpath, stat)
         except Exception:  # one file's problem stays with that file: logged, the others go on
-            logger.exception("stage evidence from %s could not be applied", relpath)
+            logger.exception("stage evidence from %s could not be applied", printable(relpath))
     return applied
 
 
-def _apply(relpath: str, evidence_rules: list[Rule], stage_rules: list[Rule], templates: list[str], is_render) -> bool:
-    status = evidence_status(relpath, evidence_rules)
-    if status is None and is_render(relpath):
-        status = IN_PROGRESS_OF.get(action_for(relpath, stage_rules))
+def _apply(config: WatchConfig, relpath: str, stat: FileStat) -> bool:
+    status = evidence_status(relpath, config.evidence)
+    if status is None and config.is_render_entry(relpath, stat):
+        status = IN_PROGRESS_OF.get(action_for(relpath, config.rules))
     if status is None:
         return False
-    shot = shot_for_path(relpath, templates)
+    shot = shot_for_path(relpath, config.templates)
     if shot is None:
-        logger.debug("%s is evidence of %s, but of no known shot", relpath, status)
+        logger.debug("%s is evidence of %s, but of no known shot", printable(relpath), status)
         return False
     shot_catch_up(shot_id=shot.pk, to_status=status, actor="watcher", evidence=relpath, at_least=True)
     return True

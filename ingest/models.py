@@ -3,6 +3,7 @@
 from django.db import models
 from django.db.models import Q
 
+from ingest.sequences import display_name
 from shots.models import Shot, SourceFile
 
 
@@ -23,6 +24,11 @@ class RenderState(models.TextChoices):
 VERSION_STATES = [RenderState.VERIFIED, RenderState.QUEUED, RenderState.UPLOADED, RenderState.DONE]
 
 
+class RenderKind(models.TextChoices):
+    MOVIE = "movie", "Movie"  # one file
+    SEQUENCE = "sequence", "Image sequence"  # numbered frames, one row keyed by its pattern (ingest.sequences)
+
+
 class Render(models.Model):
     """A file under a watch root. One row per (root, path); it survives restarts, so a restart
     never verifies or enqueues a render twice.
@@ -32,13 +38,26 @@ class Render(models.Model):
     """
 
     State = RenderState
+    Kind = RenderKind
     VERSION_STATES = VERSION_STATES  # the module's list, reachable as Render.VERSION_STATES
 
     root = models.CharField(max_length=500, help_text="The watch root, as configured.")
-    path = models.CharField(max_length=1000, help_text="Relative to the root, with / separators.")
+    path = models.CharField(
+        max_length=1000,
+        help_text="Relative to the root, with / separators. A sequence's pattern, one # per digit of padding "
+        "(renders/ae/UNDLM_00042_v003.####.exr): it holds no range, so it stays the same as frames arrive.",
+    )
+    # A sequence's size is its frames' total, its mtime the newest frame's, its inode the first frame's.
     size = models.BigIntegerField(default=0)
     mtime_ns = models.BigIntegerField(default=0)
     inode = models.BigIntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MOVIE)
+    # A sequence's frame set as last observed (0 for a movie); `missing` is its gaps, "1010-1012, 1050".
+    first_frame = models.IntegerField(default=0)
+    last_frame = models.IntegerField(default=0)
+    padding = models.PositiveSmallIntegerField(default=0)
+    frame_count = models.PositiveIntegerField(default=0)
+    missing = models.TextField(blank=True)
     first_seen = models.DateTimeField()
     # When the current (size, mtime) was first observed; stable once the settle window passed.
     observed_since = models.DateTimeField()
@@ -69,7 +88,48 @@ class Render(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.path
+        return self.display_name
+
+    @property
+    def is_sequence(self) -> bool:
+        return self.kind == RenderKind.SEQUENCE
+
+    @property
+    def display_name(self) -> str:
+        """What people read: the path, or for a sequence its range in place of the padding
+        (renders/ae/UNDLM_00042_v003.[1001-1143].exr)."""
+        if not self.is_sequence:
+            return self.path
+        return display_name(self.path, self.first_frame, self.last_frame, self.padding)
+
+    @property
+    def frames_label(self) -> str:
+        """ "143 frames" for a sequence (with its gaps), "" for a movie."""
+        if not self.is_sequence:
+            return ""
+        label = f"{self.frame_count:,} frame{'s' * (self.frame_count != 1)}"
+        return f"{label}, missing {self.missing}" if self.missing else label
+
+
+class RenderFrame(models.Model):
+    """One frame of a verified sequence: its size and xxh3-128, for the delivery manifest.
+
+    A table rather than a JSON list on the render: a 100,000-frame sequence is ~6 MB of JSON that every
+    read of the row would load and every save rewrite, where rows are read only by who needs them (the
+    manifest), in frame order, streamed. Written with the verification, replaced by the next one.
+    """
+
+    render = models.ForeignKey(Render, on_delete=models.CASCADE, related_name="frames")
+    frame = models.IntegerField()
+    size = models.BigIntegerField()
+    checksum = models.CharField(max_length=32, help_text="xxh3-128, hex.")
+
+    class Meta:
+        ordering = ["render", "frame"]
+        constraints = [models.UniqueConstraint(fields=["render", "frame"], name="render_frame_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.render_id}:{self.frame}"
 
 
 class WatcherHeartbeat(models.Model):

@@ -17,18 +17,20 @@ from errno import ENOENT
 from functools import partial
 from pathlib import Path
 
+import xxhash
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from ingest import signals as ingest_signals
-from ingest.models import Render, SourceClip
+from ingest.models import Render, RenderFrame, SourceClip
 from ingest.naming import VERSION_RANGE, NameRangeError, bounded, parse_name
 from ingest.rules import IGNORE, REVIEW, Rule, action_for, parse_rules
 from ingest.scanner import FileStat, ScanResult, printable, unsafe_name_reason
 from ingest.selectors import resolve_name
-from ingest.verify import MediaError, MediaFacts, SourceFacts, checksum_xxh128, probe
+from ingest.sequences import DEFAULT_EXTENSIONS, SequenceStat, frames_on_disk, key_parts, parse_frame
+from ingest.verify import MediaError, MediaFacts, SourceFacts, check_ranges, checksum_xxh128, probe, probe_image
 from postflow import realtime
 from postflow.lib.timecode import fps_label, same_rate
 from shots.models import Shot
@@ -44,6 +46,10 @@ _RESETTABLE = [s for s in Render.State.values if s != Render.State.DISCOVERED]
 # the version count) and the vanishing is only noted in `reason`: the upload pipeline re-checks the file itself.
 _GOES = [Render.State.DISCOVERED, Render.State.STABLE, Render.State.QUARANTINED]
 _VANISHED = "file vanished while "
+# A verified sequence whose rule says review waits in `verified` (it holds its version) for the review proxy a
+# later issue builds: `done` would claim the rule was met, and `queued` would send a pattern path to Frame.io.
+SEQUENCE_NEEDS_PROXY = "image sequence: needs a review proxy (not built yet)"
+_NO_SINGLE_FILE = "an image sequence has no single file to upload (a review proxy is not built yet)"
 # The longest path the ledger holds (PostgreSQL refuses a longer one; SQLite would take it): the scanner
 # rejects longer paths, and `stored_path` shortens the form a rejected one is stored under.
 PATH_MAX_CHARS = Render._meta.get_field("path").max_length
@@ -69,6 +75,8 @@ class WatchConfig:
     excluded: tuple[str, ...] = ()
     # Files that are evidence of a shot's stage, never renders (ingest.evidence): "glob=status".
     evidence: list[Rule] = field(default_factory=list)
+    # Numbered frames with these extensions are image sequences (ingest.sequences), one render each.
+    sequence_extensions: frozenset[str] = frozenset(DEFAULT_EXTENSIONS)
 
     @classmethod
     def from_settings(cls, root: Path | None = None) -> "WatchConfig":
@@ -82,6 +90,7 @@ class WatchConfig:
             rules=parse_rules(settings.POSTFLOW_STAGE_RULES),
             excluded=_folders_inside(root, [Path(settings.POSTFLOW_RUSHES_PATH)]),
             evidence=parse_rules(settings.POSTFLOW_EVIDENCE_RULES),
+            sequence_extensions=frozenset(settings.POSTFLOW_SEQUENCE_EXTENSIONS),
         )
 
     @property
@@ -89,21 +98,32 @@ class WatchConfig:
         return str(self.root)
 
     def is_render(self, relpath: str) -> bool:
-        if any(_is_under(relpath, folder) for folder in self.excluded):
-            return False  # a camera .mov under the rushes is a source, not a render with an unknown name
-        if any(fnmatch.fnmatchcase(relpath, rule.pattern) for rule in self.evidence):
-            return False  # EbSynth key frames, an After Effects project: evidence of a stage, not a version
+        if self.never_a_render(relpath):
+            return False
         return relpath.rpartition(".")[2].lower() in self.extensions and "." in relpath.rsplit("/", 1)[-1]
 
     def tracks(self, name: str) -> bool:
-        """What the scanner keeps: renders, plus temp names and sidecars, which say a render is complete,
-        and the names evidence rules look for (the last part of their globs: `*.aep`)."""
+        """What the scanner keeps: renders, numbered images (frames of a sequence, once two of them share a
+        pattern), temp names and sidecars, which say a render is complete, and the names evidence rules
+        look for (the last part of their globs: `*.aep`). By name alone: the scanner does not know the
+        folder's meaning yet."""
         lower = name.lower()
-        if lower.rpartition(".")[2] in self.extensions and "." in lower:
-            return True  # checked by name alone: the scanner does not know the folder yet
+        if self.is_render(name) or lower.endswith(TEMP_SUFFIXES) or lower.endswith(SIDECAR_SUFFIX):
+            return True
         if any(fnmatch.fnmatchcase(name, rule.pattern.rsplit("/", 1)[-1]) for rule in self.evidence):
             return True
-        return lower.endswith(TEMP_SUFFIXES) or lower.endswith(SIDECAR_SUFFIX)
+        return parse_frame(name, self.sequence_extensions) is not None
+
+    def never_a_render(self, relpath: str) -> bool:
+        """Under the rushes (a camera .mov is a source), or an evidence file (EbSynth key frames, an After
+        Effects project: evidence of a stage, not a version of the shot)."""
+        if any(_is_under(relpath, folder) for folder in self.excluded):
+            return True
+        return any(fnmatch.fnmatchcase(relpath, rule.pattern) for rule in self.evidence)
+
+    def is_render_entry(self, relpath: str, stat: FileStat) -> bool:
+        """What a (sequence-folded) scan entry is for the ledger: a movie, or a whole image sequence."""
+        return self.is_render(relpath) or (isinstance(stat, SequenceStat) and not self.never_a_render(relpath))
 
 
 def _folders_inside(root: Path, folders: list[Path]) -> tuple[str, ...]:
@@ -139,7 +159,8 @@ def render_observe(*, config: WatchConfig, result: ScanResult, signals: dict[str
     recorded. Each step can be repeated: after a failed scan the watcher re-reports it whole.
     """
     seen = {**result.appeared, **result.changed}
-    renders = {path: stat for path, stat in seen.items() if config.is_render(path)}
+    # Sequences come folded by ingest.sequences.SequenceIndex: one entry per pattern, its stat a SequenceStat.
+    renders = {path: stat for path, stat in seen.items() if config.is_render_entry(path, stat)}
     existing = {
         row.path: row for row in Render.objects.filter(root=config.root_key, path__in=list(renders) + list(result.gone))
     }
@@ -199,6 +220,8 @@ def _stat_problem(stat: FileStat) -> str | None:
 def _known_write(row: Render, stat: FileStat, now: datetime, signal: str) -> Callable[[], object] | None:
     """What a scan that saw a known render asks of its row, or None."""
     moved = (row.size, row.mtime_ns, row.inode) != (stat.size, stat.mtime_ns, stat.inode)
+    # A frame set can move without its total size or newest mtime (a frame renumbered, say): compared too.
+    moved = moved or any(getattr(row, name) != value for name, value in _sequence_fields(stat).items())
     if moved or row.state == Render.State.GONE:
         # A gone file back with the same stat (moved out and back, a flaky listing) starts over too.
         return partial(_render_changed, row, stat, now, signal)
@@ -342,7 +365,29 @@ def _new_render(config: WatchConfig, path: str, stat: FileStat, now: datetime, s
         first_seen=now,
         observed_since=now,
         completion_signal=signal,
+        reason=_held_reason(stat),
+        **_sequence_fields(stat),
     )
+
+
+def _sequence_fields(stat: FileStat) -> dict[str, object]:
+    """The ledger's frame-set fields for a sequence's stat; none for a movie's."""
+    if not isinstance(stat, SequenceStat):
+        return {}
+    return {
+        "kind": Render.Kind.SEQUENCE,
+        "first_frame": stat.first,
+        "last_frame": stat.last,
+        "padding": stat.padding,
+        "frame_count": stat.count,
+        "missing": stat.missing,
+    }
+
+
+def _held_reason(stat: FileStat) -> str:
+    """Why a sequence waits in `discovered`: its gaps. Not quarantined: the frames may still be on their way
+    (a render farm writes out of order), and a gap filled moves the sequence like any new frame."""
+    return f"missing frames {stat.missing}" if isinstance(stat, SequenceStat) and stat.missing else ""
 
 
 def _render_changed(row: Render, stat: FileStat, now: datetime, signal: str) -> None:
@@ -351,7 +396,11 @@ def _render_changed(row: Render, stat: FileStat, now: datetime, signal: str) -> 
     if row.state not in (Render.State.DISCOVERED, Render.State.GONE):
         reason = f"changed after {row.state} (size {row.size} → {stat.size})"
         logger.info("render %s %s", row.path, reason)
+    reason = "; ".join(filter(None, [_held_reason(stat), reason]))
+    if row.kind == Render.Kind.SEQUENCE:
+        RenderFrame.objects.filter(render_id=row.pk).delete()  # digests of frames that are not these any more
     Render.objects.filter(pk=row.pk).update(
+        **_sequence_fields(stat),
         size=stat.size,
         mtime_ns=stat.mtime_ns,
         inode=stat.inode,
@@ -389,7 +438,8 @@ def render_settle(*, config: WatchConfig, now: datetime) -> int:
     """discovered -> stable for renders with data whose (size, mtime) held across the settle
     window, or, when the writer signalled completion, across one more scan. Call it only
     after a successful scan: the window must be spanned by real observations."""
-    discovered = Render.objects.filter(root=config.root_key, state=Render.State.DISCOVERED, size__gt=0)
+    # A sequence with gaps is held (its reason names them) until they are filled: missing="" for every movie.
+    discovered = Render.objects.filter(root=config.root_key, state=Render.State.DISCOVERED, size__gt=0, missing="")
     settled = discovered.filter(observed_since__lte=now - timedelta(seconds=config.settle_seconds))
     signalled = discovered.exclude(completion_signal="").filter(observed_since__lt=now)
     count = settled.update(state=Render.State.STABLE, stable_since=now)
@@ -399,34 +449,35 @@ def render_settle(*, config: WatchConfig, now: datetime) -> int:
 # --- verification ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What verification learnt from the disk, before it is written."""
+
+    shot: Shot
+    version: int
+    checksum: str
+    facts: MediaFacts
+    media: dict = field(default_factory=dict)  # facts the MediaFacts do not hold (a sequence's)
+    frames: list[tuple[int, int, str]] = field(default_factory=list)  # a sequence's (frame, size, xxh128)
+
+
 def render_verify(*, render_id: int, config: WatchConfig, now: datetime) -> Render:
     """stable -> verified and then queued/done, or quarantined with the reason.
 
-    Reads the whole file (checksum, probe) outside any transaction; writes are conditional on
-    the row still being `stable`, so a file that changed meanwhile is not verified. An I/O
+    Reads the whole file (checksum, probe), or every frame of a sequence, outside any transaction; writes are
+    conditional on the row still being `stable`, so a file that changed meanwhile is not verified. An I/O
     error (the mount went away) leaves the render stable, to be tried again next scan.
     """
     render = Render.objects.get(pk=render_id)
     if render.state != Render.State.STABLE:
         return render
+    read_it = _read_sequence if render.is_sequence else _read_movie
     try:
         if "\\" in render.path:
             raise VerifyError(_ESCAPED_PATH)
-        absolute = safe_path(config.root, render.path)
-        if not _unchanged(render, absolute):
-            _back_to_discovered(render, now, "changed before verification")
+        read = read_it(render, config, now)
+        if read is None:
             return render
-        resolution = resolve_name(Path(render.path).name, config.templates)
-        if resolution.shot is None:
-            raise VerifyError(_with_suggestions(resolution.problem, resolution.suggestions))
-        shot, version = resolution.shot, resolution.parsed.version
-        _check_collision(render, shot, version)
-        checksum = checksum_xxh128(absolute)
-        if not _unchanged(render, absolute):
-            _back_to_discovered(render, now, "changed while it was read")
-            return render
-        facts = probe(absolute)
-        _check_media(facts, shot, config.tolerance_frames)
     except (VerifyError, MediaError) as exc:
         return render_quarantine(render_id=render.pk, reason=str(exc), from_state=Render.State.STABLE)
     except OSError as exc:
@@ -436,7 +487,84 @@ def render_verify(*, render_id: int, config: WatchConfig, now: datetime) -> Rend
             return render
         logger.warning("cannot read render %s yet (%s); will try again", render.path, exc.strerror or exc)
         return render
-    return _render_verified(render, shot=shot, version=version, checksum=checksum, facts=facts, config=config, now=now)
+    return _render_verified(render, read=read, config=config, now=now)
+
+
+def _read_movie(render: Render, config: WatchConfig, now: datetime) -> _Read | None:
+    """The movie's shot, checksum and probe; None if it changed (and went back to `discovered`)."""
+    absolute = safe_path(config.root, render.path)
+    if not _unchanged(render, absolute):
+        _back_to_discovered(render, now, "changed before verification")
+        return None
+    shot, version = _shot_and_version(render, Path(render.path).name, config)
+    checksum = checksum_xxh128(absolute)
+    if not _unchanged(render, absolute):
+        _back_to_discovered(render, now, "changed while it was read")
+        return None
+    facts = probe(absolute)
+    _check_media(facts, shot, config.tolerance_frames)
+    return _Read(shot, version, checksum, facts)
+
+
+def _read_sequence(render: Render, config: WatchConfig, now: datetime) -> _Read | None:
+    """A sequence's shot, one xxh3-128 per frame, and one frame probed; None if a frame changed.
+
+    The frames are listed again from the directory (not taken from the last scan): what is checked is what
+    is there. The sequence's checksum is an xxh3-128 over "frame digest" lines in frame order, so a frame
+    renumbered, replaced or missing changes it.
+    """
+    directory, base, _, ext = key_parts(render.path)
+    folder = safe_path(config.root, directory) if directory else config.root
+    frames, stat = frames_on_disk(folder, render.path, config.sequence_extensions)
+    if not _same_sequence(render, stat):
+        _back_to_discovered(render, now, "changed before verification")
+        return None
+    shot, version = _shot_and_version(render, f"{base.rstrip('._')}.{ext}", config)
+    digests = [
+        (number, path.stat(follow_symlinks=False).st_size, checksum_xxh128(path)) for number, path in frames.items()
+    ]
+    if not _same_sequence(render, frames_on_disk(folder, render.path, config.sequence_extensions)[1]):
+        _back_to_discovered(render, now, "changed while it was read")
+        return None
+    combined = xxhash.xxh3_128("".join(f"{number} {digest}\n" for number, _, digest in digests).encode())
+    facts, media = _sequence_facts(render, frames, shot)
+    _check_media(facts, shot, config.tolerance_frames)
+    return _Read(shot, version, combined.hexdigest(), facts, media, digests)
+
+
+def _same_sequence(render: Render, stat: SequenceStat | None) -> bool:
+    if stat is None:
+        return False
+    fields = {"size": stat.size, "mtime_ns": stat.mtime_ns, "inode": stat.inode, **_sequence_fields(stat)}
+    return all(getattr(render, name) == value for name, value in fields.items())
+
+
+def _sequence_facts(render: Render, frames: dict[int, Path], shot: Shot) -> tuple[MediaFacts, dict]:
+    """One frame probed (the first: frames of one render share size and format); the rate is the project's,
+    as an image carries none, so the rate check always passes and the frame count is what is judged."""
+    codec, width, height, pix_fmt = probe_image(next(iter(frames.values())))
+    facts = MediaFacts(
+        container="image sequence",
+        codec=codec,
+        width=width,
+        height=height,
+        fps=float(shot.project.fps),
+        frames=render.frame_count,
+        declared_frames=render.last_frame - render.first_frame + 1,
+    )
+    check_ranges(facts)
+    media = {"kind": "sequence", "format": codec, "pix_fmt": pix_fmt, "first_frame": render.first_frame}
+    return facts, {**media, "last_frame": render.last_frame, "padding": render.padding}
+
+
+def _shot_and_version(render: Render, name: str, config: WatchConfig) -> tuple[Shot, int]:
+    """The shot and version the name points to, free (no other render holds it); else VerifyError."""
+    resolution = resolve_name(name, config.templates)
+    if resolution.shot is None:
+        raise VerifyError(_with_suggestions(resolution.problem, resolution.suggestions))
+    shot, version = resolution.shot, resolution.parsed.version
+    _check_collision(render, shot, version)
+    return shot, version
 
 
 def safe_path(root: Path, relpath: str) -> Path:
@@ -454,6 +582,8 @@ def render_check_unchanged(*, render_id: int) -> str:
     """For the upload pipeline, just before it reads the file: '' if the render on disk is
     still the one verified (size, mtime, inode), else why not."""
     render = Render.objects.get(pk=render_id)
+    if render.is_sequence:
+        return _NO_SINGLE_FILE  # its path is a pattern: never opened as a file
     try:
         absolute = safe_path(Path(render.root), render.path)
         same = _unchanged(render, absolute)
@@ -503,10 +633,9 @@ def _check_media(facts: MediaFacts, shot: Shot, tolerance: int) -> None:
         )
 
 
-def _render_verified(
-    render: Render, *, shot: Shot, version: int, checksum: str, facts: MediaFacts, config: WatchConfig, now: datetime
-) -> Render:
+def _render_verified(render: Render, *, read: _Read, config: WatchConfig, now: datetime) -> Render:
     action = action_for(render.path, config.rules)
+    shot, version, facts = read.shot, read.version, read.facts
     try:
         with transaction.atomic():
             # The stat too: another watcher may have seen the file change (and settle again) during the probe.
@@ -516,18 +645,20 @@ def _render_verified(
                 size=render.size,
                 mtime_ns=render.mtime_ns,
                 inode=render.inode,
+                frame_count=render.frame_count,
             ).update(
                 state=Render.State.VERIFIED,
                 shot=shot,
                 version=version,
-                checksum=checksum,
-                media={**facts.as_dict(), "frames_vs_shot": _difference(facts, shot)},
+                checksum=read.checksum,
+                media={**facts.as_dict(), **read.media, "frames_vs_shot": _difference(facts, shot)},
                 verified_at=now,
                 rule=action,
                 reason="",
             )
             if claimed:
-                _apply_rule(render.pk, shot=shot, action=action, now=now, evidence=render.path)
+                _save_frames(render, read.frames)
+                _after_verified(render, shot=shot, action=action, now=now)
                 _publish_render(render.pk)
     except IntegrityError:
         # Another watcher verified a different file as the same version at the same moment.
@@ -537,6 +668,23 @@ def _render_verified(
     render.refresh_from_db()
     logger.info("render %s verified as %s v%03d (%s)", render.path, shot, version, render.state)
     return render
+
+
+def _save_frames(render: Render, frames: list[tuple[int, int, str]]) -> None:
+    """A sequence's per-frame digests, replacing those of an earlier verification (with the claim: a
+    render is verified with its frames or not at all)."""
+    if not render.is_sequence:
+        return
+    RenderFrame.objects.filter(render_id=render.pk).delete()
+    rows = (RenderFrame(render_id=render.pk, frame=n, size=size, checksum=digest) for n, size, digest in frames)
+    RenderFrame.objects.bulk_create(rows, batch_size=2000)
+
+
+def _after_verified(render: Render, *, shot: Shot, action: str, now: datetime) -> None:
+    if render.is_sequence and action == REVIEW:
+        Render.objects.filter(pk=render.pk).update(reason=SEQUENCE_NEEDS_PROXY)
+        return
+    _apply_rule(render.pk, shot=shot, action=action, now=now, evidence=render.path)
 
 
 def _difference(facts: MediaFacts, shot: Shot) -> int | None:

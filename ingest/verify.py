@@ -219,3 +219,28 @@ def _frames_from_duration(stream, container, fps: float) -> int:
 def _ffmpeg_reason(exc: Exception) -> str:
     # PyAV's message ends with the file name; the path is already in the ledger row.
     return str(getattr(exc, "strerror", None) or exc)
+
+
+def probe_image(path: Path) -> tuple[str, int, int, str]:
+    """(codec, width, height, pixel format) of one still image (a sequence's frame), decoded once.
+
+    PyAV's image demuxers open anything, garbage included (as "image2"): only a decoded frame proves the
+    file is the image its extension says.
+    """
+    import av
+
+    handle = open_no_follow(path)
+    try:
+        container = av.open(handle, metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        handle.close()
+        raise MediaError(f"{path.name}: unreadable image: {_ffmpeg_reason(exc)}") from None
+    with handle, container:
+        if not container.streams.video:
+            raise MediaError(f"{path.name}: not an image")
+        try:
+            frame = next(container.decode(video=0))
+        except (av.FFmpegError, StopIteration) as exc:
+            raise MediaError(f"{path.name}: unreadable image: {_ffmpeg_reason(exc)}") from None
+        codec = container.streams.video[0].codec_context.name
+    return codec, frame.width, frame.height, frame.format.name

@@ -19,6 +19,7 @@ from ingest.evidence import evidence_observe
 from ingest.lucid import Pinner
 from ingest.models import Render, WatcherHeartbeat
 from ingest.scanner import RootUnavailable, ScanResult, TreeScanner, printable
+from ingest.sequences import SequenceIndex
 from ingest.services import (
     PATH_MAX_CHARS,
     SIDECAR_SUFFIX,
@@ -92,6 +93,8 @@ class Watcher:
         # A path longer than the ledger holds is rejected (and quarantined) by the scan itself: a directory
         # that deep is not entered, as nothing under it could be recorded.
         self.scanner = TreeScanner(config.root, accept=config.tracks, max_path=PATH_MAX_CHARS)
+        # Between the scanner and the ledger: numbered frames folded into one entry per image sequence.
+        self.sequences = SequenceIndex(config.sequence_extensions)
         self.completion = CompletionTracker(config)
         self.last_full: datetime | None = None
         self.healthy: bool | None = None
@@ -104,28 +107,21 @@ class Watcher:
         now = self.clock()
         full = full or self.last_full is None or (now - self.last_full).total_seconds() >= self.full_scan_seconds
         started = time.monotonic()
-        watch = Render.objects.filter(root=self.config.root_key, state=Render.State.DISCOVERED).values_list(
-            "path", flat=True
-        )
+        watch = self._watched()
         if self.was_mount and not os.path.ismount(self.config.root):
             self._beat(healthy=False, detail=f"watch root {self.config.root} is no longer mounted", started=started)
             return None
         try:
-            result = self.scanner.scan(full=full, watch=list(watch))
+            result = self.scanner.scan(full=full, watch=watch)
         except RootUnavailable as exc:
             self._beat(healthy=False, detail=str(exc), started=started)
             return None
         try:
+            result = self.sequences.fold(result)
             render_observe(config=self.config, result=result, signals=self.completion.signals(result), now=now)
-            evidence_observe(
-                result=result,
-                evidence_rules=self.config.evidence,
-                stage_rules=self.config.rules,
-                templates=self.config.templates,
-                is_render=self.config.is_render,
-            )
+            evidence_observe(config=self.config, result=result)
             if result.full:
-                present = self.scanner.known()
+                present = self.sequences.present(self.scanner.known())
                 render_revive(config=self.config, present=present, now=now)
                 render_mark_missing(config=self.config, present=present, unscanned=list(result.errors), now=now)
             render_settle(config=self.config, now=now)
@@ -139,6 +135,7 @@ class Watcher:
             # never be reported again (a new file never recorded). The next scan is a full one, against the
             # last view the ledger caught up with; render_observe repeats nothing for unchanged rows.
             self.scanner.undo_last_scan()
+            self.sequences.rebuild(self.scanner.known())  # the index follows the view it was folded from
             self.last_full = None
             raise
         if result.full:
@@ -151,6 +148,17 @@ class Watcher:
             full=result.full,
         )
         return result
+
+    def _watched(self) -> list[str]:
+        """The files still settling, to re-stat even if their directory did not move: each discovered movie,
+        and the recent frames of each discovered sequence (a key names no file; the scanner ignores it)."""
+        paths = list(
+            Render.objects.filter(root=self.config.root_key, state=Render.State.DISCOVERED).values_list(
+                "path", flat=True
+            )
+        )
+        window_ns = int(self.config.settle_seconds * 1_000_000_000)
+        return paths + self.sequences.watch(paths, window_ns)
 
     def _verify_stable(self, now: datetime) -> None:
         stable = Render.objects.filter(root=self.config.root_key, state=Render.State.STABLE).values_list(

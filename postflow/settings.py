@@ -251,6 +251,11 @@ POSTFLOW_NAMING_TEMPLATES = env_list(
 POSTFLOW_RENDER_EXTENSIONS = [
     e.lower().lstrip(".") for e in env_list("POSTFLOW_RENDER_EXTENSIONS", ["mov", "mp4", "mxf", "m4v"])
 ]
+# Numbered frames with these extensions (name.1001.exr, name_0001.png) are image sequences: one render each.
+POSTFLOW_SEQUENCE_EXTENSIONS = [
+    e.lower().lstrip(".")
+    for e in env_list("POSTFLOW_SEQUENCE_EXTENSIONS", ["exr", "dpx", "png", "tif", "tiff", "jpg", "jpeg"])
+]
 # How far a render's length may differ from its shot's duration, in frames.
 POSTFLOW_DURATION_TOLERANCE_FRAMES = env_number("POSTFLOW_DURATION_TOLERANCE_FRAMES", 2, int)
 # What a verified render means, by folder: "glob=action" pairs, first match wins. action is

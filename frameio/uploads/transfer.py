@@ -36,6 +36,9 @@ def open_render(render: Render, path: Path) -> int:
     """A descriptor on the very file that was verified: opened without following a symlink, then
     checked (inode, size, mtime) on the descriptor itself, so a file swapped for a link to something
     else (a key, another render) after the check is never read."""
+    if render.kind == Render.Kind.SEQUENCE:
+        # Its path is a pattern (name.####.exr), not a file; nothing queues one until review proxies exist.
+        raise RenderUnreadable(f"{render.path}: an image sequence is not uploaded as it is (no review proxy yet)")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:

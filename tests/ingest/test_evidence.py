@@ -147,3 +147,41 @@ def test_from_import_to_ebsynth_completed_with_no_refusal(shot, root, watch):
         "ebsynth_completed",
     ]
     assert not shot.events.filter(kind=ShotEvent.Kind.REFUSED).exists()
+
+
+def _png_frames(folder: Path, name: str, frames) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame in frames:
+        Image.new("RGB", (8, 8), (frame % 256, 40, 90)).save(folder / f"{name}.{frame:04d}.png")
+
+
+def test_numbered_key_frames_are_never_a_sequence_render(shot, root, watch):
+    shot.status = Status.AE_COMPLETED
+    shot.save()
+    _png_frames(root / TREE / "ebsynth" / "keys", "UNDLM_00042_key", [1001, 1020, 1040])
+    watch()
+    watch(advance=SETTLE)
+    shot.refresh_from_db()
+    assert shot.status == Status.EBSYNTH_READY
+    assert not Render.objects.exists()  # sparse keys are not a version of the shot
+
+
+def test_an_ebsynth_output_sequence_is_work_in_progress_while_it_grows_then_completes(shot, root, watch):
+    shot.status = Status.EBSYNTH_READY
+    shot.save()
+    out = root / TREE / "ebsynth" / "out"
+    _png_frames(out, "UNDLM_00042_v003", range(1001, 1021))  # 20 of the shot's 50 frames so far
+    watch()
+    shot.refresh_from_db()
+    assert shot.status == Status.EBSYNTH_IN_PROGRESS
+    _png_frames(out, "UNDLM_00042_v003", range(1021, 1051))
+    watch(advance=1)
+    watch(advance=SETTLE)
+    shot.refresh_from_db()
+    sequence = Render.objects.get()
+    assert (sequence.state, sequence.frame_count) == (Render.State.DONE, 50), sequence.reason
+    assert shot.status == Status.EBSYNTH_COMPLETED
+    assert statuses(shot) == ["ebsynth_in_progress", "ebsynth_completed"]
+    assert not shot.events.filter(kind=ShotEvent.Kind.REFUSED).exists()
