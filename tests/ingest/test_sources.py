@@ -354,7 +354,8 @@ def test_the_command_prints_the_json_report(project, rushes):
     shot_on(project, "Z999.mov", "01:00:10:00", "01:00:11:00", status=Status.AE_READY)
     out = StringIO()
 
-    call_command("verify_sources", "--json", stdout=out)
+    with pytest.raises(CommandError, match=r"1 problem\(s\), listed above"):  # a script sees it: exit 1
+        call_command("verify_sources", "--json", stdout=out)
 
     report = json.loads(out.getvalue())
     assert report == {

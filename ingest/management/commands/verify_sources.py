@@ -46,6 +46,10 @@ class Command(BaseCommand):
             self.stdout.write(_json_dumps(report.as_dict()))
         else:
             self._print(report, time.perf_counter() - started)
+        if report.problems:
+            # The report is out in full; the exit status tells a script that not every source checks out
+            # (as import_shots and shot_tree do).
+            raise CommandError(f"{len(report.problems)} problem(s), listed above")
 
     def _print(self, report: SourcesReport, seconds: float) -> None:
         for problem in report.problems:
