@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core import checks
 
 from ingest.naming import PLACEHOLDERS, TemplateError, compile_template
-from ingest.rules import IGNORE, REVIEW, RuleError, parse_rules
+from ingest.rules import RuleError, evidence_rules, parse_rules
 from postflow.lib import folder_template
 
 
@@ -49,9 +49,7 @@ def _check_evidence_rules() -> list[checks.CheckMessage]:
     errors = []
     for entry in settings.POSTFLOW_EVIDENCE_RULES:
         try:
-            [rule] = parse_rules([entry])
-            if rule.action in (REVIEW, IGNORE):
-                raise RuleError(f"{entry!r}: an evidence rule names a shot status, not {rule.action}")
+            evidence_rules([entry])
         except RuleError as exc:
             errors.append(
                 checks.Error(

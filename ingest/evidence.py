@@ -4,9 +4,10 @@ Two kinds, both moves "at least that far" (`shots.services.shot_catch_up` with `
 behind catches up step by step, one event a step naming the file; a shot already further along is
 left alone, because work files go on being saved long after their stage.
 
-- Evidence files (`POSTFLOW_EVIDENCE_RULES`, "glob=status"): files that are not renders, such as an
-  After Effects project in `ae/` (ae_in_progress) or EbSynth key frames in `ebsynth/keys/`
-  (ebsynth_ready). The watcher tracks them and never records them as renders.
+- Evidence files (`POSTFLOW_EVIDENCE_RULES`, or a project's own `Project.evidence_rules`, read at each
+  full scan; "glob=status"): files that are not renders, such as an After Effects project in `ae/`
+  (ae_in_progress) or EbSynth key frames in `ebsynth/keys/` (ebsynth_ready). The watcher tracks them
+  and never records them as renders.
 - A render arriving where a stage rule says it completes a stage (`*/ae/*=ae_completed`,
   `*/ebsynth/out/*=ebsynth_completed`): while it is being written it is evidence that the stage is in
   progress. Once verified, the stage rule moves the shot to the stage's completion.
@@ -18,7 +19,6 @@ shot is evidence of nothing, and one file's problem never stops the others.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import re
 from collections.abc import Iterable
@@ -28,6 +28,7 @@ from ingest.rules import Rule, action_for
 from ingest.scanner import FileStat, ScanResult, printable
 from ingest.selectors import resolve_name
 from ingest.services import WatchConfig
+from postflow.lib.glob_rules import first_match
 from shots.models import Shot
 from shots.services import shot_catch_up
 from shots.workflow import Status
@@ -42,7 +43,7 @@ _FRAME_SUFFIX = re.compile(r"[._](?:\d+|#+)$")
 
 def evidence_status(relpath: str, rules: Iterable[Rule]) -> str | None:
     """The status an evidence file proves, by the first rule whose glob matches, or None."""
-    return next((rule.action for rule in rules if fnmatch.fnmatchcase(relpath, rule.pattern)), None)
+    return first_match(relpath, rules)
 
 
 def evidence_observe(*, config: WatchConfig, result: ScanResult) -> int:
@@ -58,15 +59,19 @@ def evidence_observe(*, config: WatchConfig, result: ScanResult) -> int:
 
 
 def _apply(config: WatchConfig, relpath: str, stat: FileStat) -> bool:
-    status = evidence_status(relpath, config.evidence)
-    if status is None and config.is_render_entry(relpath, stat):
-        status = IN_PROGRESS_OF.get(action_for(relpath, config.rules))
-    if status is None:
-        return False
+    maybe_evidence = evidence_status(relpath, config.all_evidence()) is not None
+    in_progress = (
+        IN_PROGRESS_OF.get(action_for(relpath, config.rules)) if config.is_render_entry(relpath, stat) else None
+    )
+    if not maybe_evidence and in_progress is None:
+        return False  # most files: no query at all
     shot = shot_for_path(relpath, config.templates)
     if shot is None:
-        logger.debug("%s is evidence of %s, but of no known shot", printable(relpath), status)
+        logger.debug("%s may be evidence, but of no known shot", printable(relpath))
         return False
+    status = evidence_status(relpath, config.evidence_for(shot.project_id)) or in_progress
+    if status is None:
+        return False  # evidence under another project's rules only
     shot_catch_up(shot_id=shot.pk, to_status=status, actor="watcher", evidence=relpath, at_least=True)
     return True
 

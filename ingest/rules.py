@@ -9,38 +9,33 @@ fnmatch pattern on the path relative to the watch root, so `*` also crosses `/`
 - a shot status (e.g. `ae_completed`): move the shot there when the machine allows.
 """
 
-import fnmatch
-from dataclasses import dataclass
-
-from shots.workflow import Status
+from postflow.lib.glob_rules import Rule, RuleError, first_match
+from postflow.lib.glob_rules import parse_rules as _parse_rules
+from shots.workflow import Status, parse_evidence_rules
 
 REVIEW = "review"
 IGNORE = "ignore"
+STAGE_ACTIONS = (REVIEW, IGNORE, *Status.values)
 
-
-class RuleError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class Rule:
-    pattern: str
-    action: str
+__all__ = ["IGNORE", "REVIEW", "Rule", "RuleError", "action_for", "evidence_rules", "parse_rules"]
 
 
 def parse_rules(entries: list[str]) -> list[Rule]:
-    rules = []
-    for entry in entries:
-        pattern, sep, action = entry.rpartition("=")
-        pattern, action = pattern.strip(), action.strip()
-        if not sep or not pattern:
-            raise RuleError(f"{entry!r} is not glob=action (e.g. renders/ae/*=ae_completed)")
-        if action not in (REVIEW, IGNORE) and action not in Status.values:
-            raise RuleError(f"{entry!r}: action must be review, ignore or a status ({', '.join(Status.values)})")
-        rules.append(Rule(pattern, action))
-    return rules
+    """Stage rules: the action is review, ignore or a shot status."""
+    return _parse_rules(
+        entries,
+        actions=STAGE_ACTIONS,
+        example="renders/ae/*=ae_completed",
+        allowed="review, ignore or a status",
+        listed=Status.values,
+    )
+
+
+def evidence_rules(entries: list[str]) -> list[Rule]:
+    """Evidence rules (ingest.evidence): the action is a shot status (shots.workflow's grammar)."""
+    return parse_evidence_rules(entries)
 
 
 def action_for(relpath: str, rules: list[Rule]) -> str:
     """The action of the first rule whose glob matches; `review` when none does."""
-    return next((rule.action for rule in rules if fnmatch.fnmatchcase(relpath, rule.pattern)), REVIEW)
+    return first_match(relpath, rules) or REVIEW

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from errno import ENOENT
 from functools import partial
@@ -26,14 +26,14 @@ from django.utils import timezone
 from ingest import signals as ingest_signals
 from ingest.models import Render, RenderFrame, SourceClip
 from ingest.naming import VERSION_RANGE, NameRangeError, bounded, parse_name
-from ingest.rules import IGNORE, REVIEW, Rule, action_for, parse_rules
+from ingest.rules import IGNORE, REVIEW, Rule, RuleError, action_for, evidence_rules, parse_rules
 from ingest.scanner import FileStat, ScanResult, printable, unsafe_name_reason
 from ingest.selectors import resolve_name
 from ingest.sequences import DEFAULT_EXTENSIONS, SequenceStat, frames_on_disk, key_parts, parse_frame
 from ingest.verify import MediaError, MediaFacts, SourceFacts, check_ranges, checksum_xxh128, probe, probe_image
 from postflow import realtime
 from postflow.lib.timecode import fps_label, same_rate
-from shots.models import Shot
+from shots.models import Project, Shot
 from shots.services import shot_catch_up
 
 logger = logging.getLogger(__name__)
@@ -73,8 +73,10 @@ class WatchConfig:
     rules: list[Rule] = field(default_factory=list)
     # Folders under the root whose files are never renders (relative, / separators): the rushes.
     excluded: tuple[str, ...] = ()
-    # Files that are evidence of a shot's stage, never renders (ingest.evidence): "glob=status".
+    # Files that are evidence of a shot's stage, never renders (ingest.evidence): "glob=status"; a project's
+    # own rules (Project.evidence_rules, by project id) replace these for its shots.
     evidence: list[Rule] = field(default_factory=list)
+    project_evidence: dict[int, list[Rule]] = field(default_factory=dict)
     # Numbered frames with these extensions are image sequences (ingest.sequences), one render each.
     sequence_extensions: frozenset[str] = frozenset(DEFAULT_EXTENSIONS)
 
@@ -89,7 +91,7 @@ class WatchConfig:
             tolerance_frames=settings.POSTFLOW_DURATION_TOLERANCE_FRAMES,
             rules=parse_rules(settings.POSTFLOW_STAGE_RULES),
             excluded=_folders_inside(root, [Path(settings.POSTFLOW_RUSHES_PATH)]),
-            evidence=parse_rules(settings.POSTFLOW_EVIDENCE_RULES),
+            evidence=evidence_rules(settings.POSTFLOW_EVIDENCE_RULES),
             sequence_extensions=frozenset(settings.POSTFLOW_SEQUENCE_EXTENSIONS),
         )
 
@@ -110,7 +112,7 @@ class WatchConfig:
         lower = name.lower()
         if self.is_render(name) or lower.endswith(TEMP_SUFFIXES) or lower.endswith(SIDECAR_SUFFIX):
             return True
-        if any(fnmatch.fnmatchcase(name, rule.pattern.rsplit("/", 1)[-1]) for rule in self.evidence):
+        if any(fnmatch.fnmatchcase(name, rule.pattern.rsplit("/", 1)[-1]) for rule in self.all_evidence()):
             return True
         return parse_frame(name, self.sequence_extensions) is not None
 
@@ -119,7 +121,29 @@ class WatchConfig:
         Effects project: evidence of a stage, not a version of the shot)."""
         if any(_is_under(relpath, folder) for folder in self.excluded):
             return True
-        return any(fnmatch.fnmatchcase(relpath, rule.pattern) for rule in self.evidence)
+        return any(fnmatch.fnmatchcase(relpath, rule.pattern) for rule in self.all_evidence())
+
+    def all_evidence(self) -> list[Rule]:
+        """Every evidence rule in force, the setting's and the projects' own: what the watcher tracks and
+        never takes for a render (the shot, and so its project, is known only later)."""
+        return [*self.evidence, *(rule for rules in self.project_evidence.values() for rule in rules)]
+
+    def evidence_for(self, project_id: int) -> list[Rule]:
+        """A project's evidence rules: its own (Project.evidence_rules), else POSTFLOW_EVIDENCE_RULES."""
+        return self.project_evidence.get(project_id) or self.evidence
+
+    def with_project_evidence(self) -> "WatchConfig":
+        """This config with the projects' own evidence rules as the admin has them now. A stored list
+        that does not parse (written around the admin's validation) is logged and left out."""
+        rules = {}
+        for project_id, entries in Project.objects.values_list("pk", "evidence_rules"):
+            if not entries:
+                continue
+            try:
+                rules[project_id] = evidence_rules(entries)
+            except RuleError as exc:
+                logger.warning("project %s: its evidence rules are left out: %s", project_id, exc)
+        return replace(self, project_evidence=rules)
 
     def is_render_entry(self, relpath: str, stat: FileStat) -> bool:
         """What a (sequence-folded) scan entry is for the ledger: a movie, or a whole image sequence."""

@@ -92,7 +92,7 @@ class Watcher:
         self.name = name or f"watch@{socket.gethostname()}:{config.root}"
         # A path longer than the ledger holds is rejected (and quarantined) by the scan itself: a directory
         # that deep is not entered, as nothing under it could be recorded.
-        self.scanner = TreeScanner(config.root, accept=config.tracks, max_path=PATH_MAX_CHARS)
+        self.scanner = TreeScanner(config.root, accept=self._tracks, max_path=PATH_MAX_CHARS)
         # Between the scanner and the ledger: numbered frames folded into one entry per image sequence.
         self.sequences = SequenceIndex(config.sequence_extensions)
         self.completion = CompletionTracker(config)
@@ -102,11 +102,17 @@ class Watcher:
         # mount point and no longer is must read as "unavailable", not as "every file deleted".
         self.was_mount = os.path.ismount(config.root)
 
+    def _tracks(self, name: str) -> bool:
+        """The scanner's filter, read through the current config (the projects' evidence rules change)."""
+        return self.config.tracks(name)
+
     def tick(self, *, full: bool = False) -> ScanResult | None:
         """One scan and everything that follows from it. Never raises for a file or the mount."""
         now = self.clock()
         full = full or self.last_full is None or (now - self.last_full).total_seconds() >= self.full_scan_seconds
         started = time.monotonic()
+        if full:  # the projects' evidence rules as the admin has them now; new names are found by this full scan
+            self.config = self.completion.config = self.config.with_project_evidence()
         watch = self._watched()
         if self.was_mount and not os.path.ismount(self.config.root):
             self._beat(healthy=False, detail=f"watch root {self.config.root} is no longer mounted", started=started)

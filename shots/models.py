@@ -5,8 +5,9 @@ from django.db import models
 from django.db.models import Q
 
 from postflow.lib import folder_template
+from postflow.lib.glob_rules import RuleError
 from postflow.lib.timecode import fps_label, frames_to_timecode
-from shots.workflow import STAGE_OF, Stage, Status
+from shots.workflow import STAGE_OF, Stage, Status, parse_evidence_rules
 
 
 def validate_folder_template(value: str) -> None:
@@ -15,6 +16,16 @@ def validate_folder_template(value: str) -> None:
         folder_template.parse(value)
     except folder_template.TemplateError as exc:
         raise ValidationError(str(exc), code="folder_template") from None
+
+
+def validate_evidence_rules(value: object) -> None:
+    """A list of "glob=status" texts (ingest.evidence reads them; the grammar is postflow.lib's)."""
+    if not isinstance(value, list):
+        raise ValidationError('a list of "glob=status" texts, e.g. ["*/ae/*.aep=ae_in_progress"]')
+    try:
+        parse_evidence_rules(value)
+    except RuleError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class Project(models.Model):
@@ -35,6 +46,13 @@ class Project(models.Model):
         help_text="The folders `manage.py shot_tree` makes for each shot, e.g. "
         "{project}/SEQ{scene:02}/{nomenclature}/{ae,ebsynth/keys,ebsynth/out,renders}; "
         "empty: POSTFLOW_SHOT_TREE_TEMPLATE.",
+    )
+    evidence_rules = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_evidence_rules],
+        help_text='What files in a shot\'s folders prove, e.g. ["*/ae/*.aep=ae_in_progress", '
+        '"*/ebsynth/keys/*.png=ebsynth_ready"]: glob=status, first match wins; empty: POSTFLOW_EVIDENCE_RULES.',
     )
     # Frame.io ids, cached once known (empty: the connection's project, or one is created).
     frameio_project_id = models.CharField(max_length=64, blank=True)

@@ -4,9 +4,11 @@ Pure data and functions, no database: `shots.services.shot_transition` is the on
 that applies a move.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from django.db import models
+
+from postflow.lib.glob_rules import Rule, parse_rules
 
 
 class Status(models.TextChoices):
@@ -131,3 +133,9 @@ def _forward(from_status: Status, to_status: Status) -> bool:
 def describe_allowed(from_status: str) -> str:
     targets = allowed_targets(from_status)
     return ", ".join(targets) if targets else "nothing (final status)"
+
+
+def parse_evidence_rules(entries: Iterable[str]) -> list[Rule]:
+    """Evidence rules ("glob=status", ingest.evidence): what a file in a shot's folders proves. One
+    grammar for the setting's check, the project's admin field and the watcher (RuleError says why)."""
+    return parse_rules(entries, actions=Status.values, example="*/ae/*.aep=ae_in_progress", allowed="a status")

@@ -185,3 +185,36 @@ def test_an_ebsynth_output_sequence_is_work_in_progress_while_it_grows_then_comp
     assert shot.status == Status.EBSYNTH_COMPLETED
     assert statuses(shot) == ["ebsynth_in_progress", "ebsynth_completed"]
     assert not shot.events.filter(kind=ShotEvent.Kind.REFUSED).exists()
+
+
+def test_a_projects_own_evidence_rules_replace_the_settings_for_its_shots(shot, root, watch):
+    """A production working in Nuke: its rules, set in the admin, are read at the next full scan."""
+    project = shot.project
+    project.evidence_rules = ["*/ae/*.nk=ae_in_progress"]
+    project.full_clean()
+    project.save()
+    (root / TREE / "ae" / "comp.aep").write_bytes(b"not this production's tool")
+    (root / TREE / "ae" / "comp.nk").write_bytes(b"nuke script")
+    watch()
+    shot.refresh_from_db()
+    assert shot.status == Status.AE_IN_PROGRESS
+    assert {e.details["evidence"] for e in shot.events.all()} == {f"{TREE}/ae/comp.nk"}
+    assert not Render.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ("*/ae/*.aep=ae_in_progress", "a list"),
+        (["*/ae/*.aep"], "is not glob=action"),
+        (["*/ae/*.aep=review"], r"action must be a status \(pending, "),
+        ([42], "is not glob=action text"),
+    ],
+)
+def test_a_projects_evidence_rules_are_validated_in_the_admin(shot, rules, message):
+    from django.core.exceptions import ValidationError
+
+    project = shot.project
+    project.evidence_rules = rules
+    with pytest.raises(ValidationError, match=message):
+        project.full_clean()
