@@ -29,8 +29,8 @@ from ingest.scanner import FileStat, ScanResult, printable
 from ingest.selectors import resolve_name
 from ingest.services import WatchConfig
 from postflow.lib.glob_rules import first_match
-from shots.models import Shot
-from shots.services import shot_catch_up
+from shots.models import Shot, ShotEvent
+from shots.services import ConcurrentTransition, shot_catch_up
 from shots.workflow import Status
 
 logger = logging.getLogger(__name__)
@@ -72,8 +72,34 @@ def _apply(config: WatchConfig, relpath: str, stat: FileStat) -> bool:
     status = evidence_status(relpath, config.evidence_for(shot.project_id)) or in_progress
     if status is None:
         return False  # evidence under another project's rules only
-    shot_catch_up(shot_id=shot.pk, to_status=status, actor="watcher", evidence=relpath, at_least=True)
+    if shot.status == Status.REVISION_REQUESTED and _before_last_move(shot, stat):
+        # A reviewer sent the work back after this file was written: it is the old work, not the rework.
+        # (A restarted watcher reports every file as new; the decision must not be undone by them.)
+        return False
+    _catch_up(shot, status, relpath)
     return True
+
+
+def _before_last_move(shot: Shot, stat: FileStat) -> bool:
+    moved_at = (
+        ShotEvent.objects.filter(shot=shot, kind__in=[ShotEvent.Kind.TRANSITION, ShotEvent.Kind.OVERRIDE])
+        .order_by("-id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return moved_at is not None and stat.mtime_ns < moved_at.timestamp() * 1_000_000_000
+
+
+def _catch_up(shot: Shot, status: str, relpath: str) -> None:
+    """The move, tried once more if another process moved the shot meanwhile (the scanner will not
+    report this file again until it changes: evidence lost here would stay lost)."""
+    for attempt in range(2):
+        try:
+            shot_catch_up(shot_id=shot.pk, to_status=status, actor="watcher", evidence=relpath, at_least=True)
+            return
+        except ConcurrentTransition:
+            if attempt:
+                raise
 
 
 def shot_for_path(relpath: str, templates: list[str]) -> Shot | None:

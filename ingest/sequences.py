@@ -109,12 +109,31 @@ def display_name(key: str, first: int, last: int, padding: int) -> str:
     return f"{directory}/{shown}" if directory else shown
 
 
+# Numbered files spread far wider than their count are not one sequence: photos named by the time they were
+# taken (PXL_20240101_093015123.jpg) would make a 90-million-frame "sequence" of two files.
+MAX_SPAN_PER_FRAME = 100
+MAX_SPAN_ALWAYS_OK = 100_000
+MAX_GAP_RUNS_SHOWN = 20
+
+
+def plausible_span(first: int, last: int, count: int) -> bool:
+    span = last - first + 1
+    return span <= MAX_SPAN_ALWAYS_OK or span <= MAX_SPAN_PER_FRAME * count
+
+
 def missing_ranges(frames: Iterable[int], first: int, last: int, count: int) -> str:
-    """The frames absent between first and last, as fileseq's compact range with a space after each comma."""
+    """The frames absent between first and last, as compact ranges ("1010-1012, 1040"), the first
+    MAX_GAP_RUNS_SHOWN of them. In the count of frames present, never in the span between them."""
     if count == last - first + 1:
         return ""
-    missing = sorted(set(range(first, last + 1)).difference(frames))
-    return fileseq.FrameSet(missing).frameRange().replace(",", ", ")
+    runs, previous = [], None
+    for frame in sorted(frames):
+        if previous is not None and frame > previous + 1:
+            runs.append((previous + 1, frame - 1))
+        previous = frame
+    shown = [f"{low}-{high}" if high > low else str(low) for low, high in runs[:MAX_GAP_RUNS_SHOWN]]
+    more = len(runs) - len(shown)
+    return ", ".join(shown) + (f", and {more} more gaps" if more else "")
 
 
 @dataclass
@@ -128,6 +147,8 @@ class _Sequence:
             return None
         numbers = self.frames.keys()
         first, last = min(numbers), max(numbers)
+        if not plausible_span(first, last, len(self.frames)):
+            return None  # far-apart numbers (timestamps in names): not a sequence, as a lone frame is not
         stats = [stat for _, stat in self.frames.values()]
         return SequenceStat(
             size=sum(stat.size for stat in stats),

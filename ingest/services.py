@@ -717,7 +717,9 @@ def _difference(facts: MediaFacts, shot: Shot) -> int | None:
 
 def _apply_rule(render_id: int, *, shot: Shot, action: str, now: datetime, evidence: str) -> None:
     if action == REVIEW:
-        Render.objects.filter(pk=render_id).update(state=Render.State.QUEUED, queued_at=now)
+        # queued_at is the moment of queueing, not the tick's start: a failed upload is restarted only by a
+        # queueing after it ended (frameio.uploads.states), and a re-hash can take minutes.
+        Render.objects.filter(pk=render_id).update(state=Render.State.QUEUED, queued_at=timezone.now())
         # The upload pipeline (above ingest) enqueues its job on commit: it must find the row queued.
         ingest_signals.render_queued.send(sender=Render, render_id=render_id)
         return

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from frameio import jobs
@@ -23,7 +24,10 @@ logger = logging.getLogger(__name__)
 
 
 # Uploaded, but the steps after the bytes (stack, shot move) are not all done: retried like an attempt.
-AFTER_PENDING = Q(state__in=Upload.IN_FRAMEIO) & (Q(stacked_at__isnull=True) | Q(shot_moved_at__isnull=True))
+# (A render without a shot any more, its new content quarantined, has no version stack or shot to finish.)
+AFTER_PENDING = Q(state__in=Upload.IN_FRAMEIO, render__shot__isnull=False) & (
+    Q(stacked_at__isnull=True) | Q(shot_moved_at__isnull=True)
+)
 
 
 # Any fixed number: the PostgreSQL advisory lock under which a worker counts the slots and takes one.
@@ -54,15 +58,25 @@ def waiting_uploads() -> QuerySet[Upload]:
     )
 
 
+# How far down the waiting line a freed slot looks for an upload that may go now.
+_LOOKAHEAD = 50
+
+
 def start_next_waiting() -> list[int]:
-    """A slot was freed: enqueue the oldest waiting uploads, one per free slot, so that a batch goes
-    up as fast as the slots allow (any worker of any machine takes the job). A job that finds the
-    slot taken meanwhile returns; the next freed slot enqueues again, and the reconciler remains the
-    safety net. Returns the upload ids enqueued."""
-    free = settings.MAX_CONCURRENT_UPLOADS - Upload.objects.filter(lease_until__gt=timezone.now()).count()
-    if free <= 0:
-        return []
-    ids = list(waiting_uploads().values_list("pk", flat=True)[:free])
+    """Enqueue the oldest waiting uploads that may go now, one per free slot, so that a batch goes up
+    as fast as the slots allow (any worker of any machine takes the job), and never more jobs than
+    slots (a long queue behind hour-long uploads would otherwise flood the workers every minute). An
+    upload that must wait for an earlier version of its shot is passed over, so that it holds nobody
+    else up. Called when an attempt frees its slot, and by the reconciler. A job that finds the slot
+    taken meanwhile returns; the next freed slot enqueues again. Returns the upload ids enqueued."""
+    running = Upload.objects.filter(lease_until__gt=timezone.now())
+    free = settings.MAX_CONCURRENT_UPLOADS - running.count()
+    ids: list[int] = []
+    for upload_id in waiting_uploads().values_list("pk", flat=True)[:_LOOKAHEAD]:
+        if len(ids) >= free:
+            break
+        if not _earlier_or_running_version(upload_id, running):
+            ids.append(upload_id)
     for upload_id in ids:
         jobs.enqueue_upload_run(upload_id)
     return ids
@@ -137,7 +151,7 @@ def release(upload_id: int, owner: str, *, give_back_attempt: bool = False) -> N
     So is the attempt the claim counted, when a stopping worker cut it short: a deploy is no try."""
     fields = {"lease_owner": "", "lease_until": None}
     if give_back_attempt:
-        fields["attempts"] = F("attempts") - 1
+        fields["attempts"] = Greatest(F("attempts") - 1, 0)  # a retry meanwhile may have reset it to 0
     Upload.objects.filter(pk=upload_id, lease_owner=owner).update(**fields)
 
 

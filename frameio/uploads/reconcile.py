@@ -12,7 +12,7 @@ from frameio.auth import (
 )
 from frameio.client import FrameioClient, FrameioError
 from frameio.models import Upload
-from frameio.uploads.claims import waiting_uploads
+from frameio.uploads.claims import start_next_waiting
 from frameio.uploads.states import upload_mark_ready
 from frameio.uploads.status_field import flush_review_status, pending_status
 from ingest.models import Render
@@ -33,9 +33,7 @@ def uploads_reconcile(*, client: FrameioClient | None = None) -> dict[str, int]:
     )
     for render_id in orphans:
         jobs.enqueue_upload_render(render_id)
-    due_ids = list(waiting_uploads().values_list("pk", flat=True))
-    for upload_id in due_ids:
-        jobs.enqueue_upload_run(upload_id)
+    due_ids = start_next_waiting()  # what is due, up to the free slots: leases expired, back-offs over
     followed = 0
     if Upload.objects.filter(state=Upload.State.UPLOADED).exists() or pending_status().exists():
         client = client or build_client()

@@ -183,8 +183,10 @@ def attempt_record(job: Job, **fields: object) -> None:
 
 def _write(job: Job, **fields: object) -> None:
     """Save fields of this attempt's upload, only while it holds the lease (a restart or a takeover
-    clears or changes lease_owner: then this attempt stops)."""
-    if not Upload.objects.filter(pk=job.upload.pk, lease_owner=job.owner).update(**fields, updated_at=timezone.now()):
+    clears or changes lease_owner: then this attempt stops) and nobody cancelled it (a cancel is never
+    overwritten by the attempt's next step: the attempt stops)."""
+    mine = Upload.objects.filter(pk=job.upload.pk, lease_owner=job.owner).exclude(state__in=Upload.ENDED)
+    if not mine.update(**fields, updated_at=timezone.now()):
         raise Stopped()
     for name, value in fields.items():
         setattr(job.upload, name, value)

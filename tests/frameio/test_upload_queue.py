@@ -145,3 +145,44 @@ def test_an_upload_never_waits_for_the_status_fields_rate_limit(sandbox, shot, t
     uploads.uploads_reconcile()
     upload.refresh_from_db()
     assert upload.status_field_set_at is not None
+
+
+def test_a_cancel_during_an_attempt_is_never_overwritten_by_its_next_step(sandbox, shot, tmp_path, monkeypatch):
+    from frameio.uploads import transfer
+
+    render = queued_render(tmp_path, shot, 1, size=MB)
+    real_put_parts = transfer.put_parts
+
+    def cancelled_meanwhile(job, keeper, on_progress):
+        real_put_parts(job, keeper, on_progress)  # every part sent...
+        assert uploads.upload_cancel(upload_id=job.upload.pk)  # ...then a producer cancels
+
+    monkeypatch.setattr(transfer, "put_parts", cancelled_meanwhile)
+    upload = uploads.upload_render(render_id=render.pk)
+    assert upload.state == Upload.State.CANCELLED and upload.lease_owner == ""
+    render.refresh_from_db()
+    assert render.state == Render.State.QUEUED  # not marked uploaded behind the producer's back
+
+
+def test_the_reconciler_enqueues_no_more_uploads_than_free_slots(sandbox, shot, tmp_path, settings, enqueued):
+    settings.MAX_CONCURRENT_UPLOADS = 2
+    others = [
+        make_shot(shot.project, scene=shot.scene, nomenclature=f"UNDLM_0006{n}", status=Status.AE_COMPLETED)
+        for n in range(5)
+    ]
+    waiting = [uploads.upload_for_render(render_id=queued_render(tmp_path, s, 1, size=MB).pk) for s in others]
+    # v2 of the first shot waits for its v1: it is passed over, holding nobody up.
+    blocked = uploads.upload_for_render(render_id=queued_render(tmp_path, others[0], 2, size=MB).pk)
+    Render.objects.filter(pk=blocked.render_id).update(verified_at=timezone.now() - timedelta(hours=1))
+    uploads.uploads_reconcile()
+    started = [upload_id for name, upload_id in enqueued if name == "frameio.tasks.upload_run"]
+    assert len(started) == 2 and blocked.pk not in started
+    assert set(started) <= {u.pk for u in waiting}
+
+
+def test_giving_back_an_attempt_never_makes_the_count_negative(shot, tmp_path):
+    upload = uploads.upload_for_render(render_id=queued_render(tmp_path, shot, 1, size=MB).pk)
+    Upload.objects.filter(pk=upload.pk).update(lease_owner="me", attempts=0)  # a retry reset it meanwhile
+    claims.release(upload.pk, "me", give_back_attempt=True)
+    upload.refresh_from_db()
+    assert upload.attempts == 0 and upload.lease_owner == ""

@@ -218,3 +218,26 @@ def test_a_projects_evidence_rules_are_validated_in_the_admin(shot, rules, messa
     project.evidence_rules = rules
     with pytest.raises(ValidationError, match=message):
         project.full_clean()
+
+
+def test_a_restarted_watcher_does_not_undo_a_revision_with_the_old_work(shot, root, watch, clock):
+    """Every file is new to a restarted watcher: the .aep and key frames written before the reviewer asked
+    for changes are the old work, not the rework, and leave the revision where it is."""
+    import os
+
+    from shots.services import shot_force_status
+
+    (root / TREE / "ae" / "comp.aep").write_bytes(b"the work that was reviewed")
+    (root / TREE / "ebsynth" / "keys" / "key.0001.png").write_bytes(b"png")
+    past = 1_700_000_000  # 2023: long before the revision below
+    for path in (root / TREE / "ae" / "comp.aep", root / TREE / "ebsynth" / "keys" / "key.0001.png"):
+        os.utime(path, (past, past))
+    shot_force_status(shot_id=shot.pk, to_status=Status.REVISION_REQUESTED, actor="reviewer", reason="too dark")
+    watch()
+    shot.refresh_from_db()
+    assert shot.status == Status.REVISION_REQUESTED
+    # The rework: the project saved again after the revision moves the shot back into AE.
+    (root / TREE / "ae" / "comp.aep").write_bytes(b"the rework")
+    watch(advance=1)
+    shot.refresh_from_db()
+    assert shot.status == Status.AE_IN_PROGRESS

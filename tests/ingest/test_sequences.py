@@ -250,3 +250,19 @@ def test_the_index_folds_frames_into_sequences_and_passes_the_rest_through():
 def test_which_names_are_frames(name, key):
     frame = parse_frame(name, DEFAULT_EXTENSIONS)
     assert (frame.key_name if frame else None) == key
+
+
+def test_gaps_are_counted_from_the_frames_present_not_the_span():
+    from ingest.sequences import missing_ranges
+
+    frames = [1001, 1002, 1006, 1010, *range(2000, 2100, 2)]
+    assert missing_ranges(frames, 1001, 2098, len(frames)).startswith("1003-1005, 1007-1009, 1011-1999, 2001, 2003")
+    assert missing_ranges(frames, 1001, 2098, len(frames)).endswith("and 32 more gaps")
+    assert missing_ranges([1, 90_000_000], 1, 90_000_000, 2) == "2-89999999"  # at once: no 90M-frame set
+
+
+def test_photos_named_by_the_time_they_were_taken_are_not_a_sequence(shot, root, watcher, clock, enqueued):
+    for name in ("PXL_20240101_093015123.jpg", "PXL_20240101_183040456.jpg"):
+        Image.new("RGB", (8, 8)).save(root / "renders" / "review" / name)
+    scan_across_the_settle_window(watcher, clock)
+    assert not Render.objects.exists()
