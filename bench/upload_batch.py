@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import new_workdir  # noqa: E402
 from frameio_sandbox.server import SandboxConfig, run_sandbox  # noqa: E402
+from tests.processes import child_env  # noqa: E402
 
 TARGET_SECONDS = 30.0
 
@@ -76,21 +77,15 @@ def run(work: Path, renders: int, size: int, slots: int, timeout: float) -> tupl
     mount = work / "mount"
     mount.mkdir()
     with run_sandbox(SandboxConfig(port=0, data_dir=work / "sandbox", transcode_delay=0.5)) as sandbox:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-            "POSTFLOW_VAR_DIR": str(work / "var"),
-            "FRAMEIO_SANDBOX": "true",
-            "FRAMEIO_SANDBOX_URL": sandbox.base_url,
-            "FRAMEIO_AUTH": "s2s",
-            "FRAMEIO_ACCOUNT_ID": sandbox.account_id,
-            "FRAMEIO_WORKSPACE_ID": sandbox.workspace_id,
-            "MAX_CONCURRENT_UPLOADS": str(slots),
-            "Q_WORKERS": str(slots + 1),
-            "LOG_LEVEL": "WARNING",
-            "BENCH_MOUNT": str(mount),
-            "BENCH_SIZE": str(size),
-        }
+        env = child_env(
+            work,
+            sandbox,
+            MAX_CONCURRENT_UPLOADS=str(slots),
+            Q_WORKERS=str(slots + 1),
+            LOG_LEVEL="WARNING",
+            BENCH_MOUNT=str(mount),
+            BENCH_SIZE=str(size),
+        )
         manage = [sys.executable, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
         sheet = work / "shots.csv"

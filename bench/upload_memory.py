@@ -9,7 +9,6 @@ uploader's own memory. Prints the peak RSS, the throughput, and exits 1 above 10
 """
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import new_workdir  # noqa: E402
 from frameio_sandbox.server import SandboxConfig, run_sandbox  # noqa: E402
+from tests.processes import child_env  # noqa: E402
 
 LIMIT_MB = 100
 
@@ -41,18 +41,7 @@ def main() -> None:
 
 def run(work: Path, size: int, concurrency: int) -> None:
     with run_sandbox(SandboxConfig(port=0, data_dir=work / "sandbox", rate_limits=False)) as sandbox:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-            "POSTFLOW_VAR_DIR": str(work / "var"),
-            "FRAMEIO_SANDBOX": "true",
-            "FRAMEIO_SANDBOX_URL": sandbox.base_url,
-            "FRAMEIO_AUTH": "s2s",
-            "FRAMEIO_ACCOUNT_ID": sandbox.account_id,
-            "FRAMEIO_WORKSPACE_ID": sandbox.workspace_id,
-            "FRAMEIO_PART_CONCURRENCY": str(concurrency),
-            "LOG_LEVEL": "WARNING",
-        }
+        env = child_env(work, sandbox, FRAMEIO_PART_CONCURRENCY=str(concurrency), LOG_LEVEL="WARNING")
         manage = [sys.executable, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
         sheet = work / "shots.csv"

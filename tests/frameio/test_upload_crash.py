@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from frameio_sandbox.server import SandboxConfig, run_sandbox
+from tests.processes import ONE_SHOT_SHEET, ROOT, child_env, manage
 
-ROOT = Path(__file__).resolve().parents[2]
 MB = 1_000_000
 PARTS = 6
 
@@ -23,35 +23,12 @@ PARTS = 6
 @pytest.fixture
 def env(tmp_path):
     with run_sandbox(SandboxConfig(port=0, data_dir=tmp_path / "sandbox", upload_part_size=4 * MB)) as sandbox:
-        values = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "POSTFLOW_VAR_DIR": str(tmp_path / "var"),
-            "FRAMEIO_SANDBOX": "true",
-            "FRAMEIO_SANDBOX_URL": sandbox.base_url,
-            "FRAMEIO_AUTH": "s2s",
-            "FRAMEIO_ACCOUNT_ID": sandbox.account_id,
-            "FRAMEIO_WORKSPACE_ID": sandbox.workspace_id,
-            "FRAMEIO_UPLOAD_LEASE_SECONDS": "2",
-            "FRAMEIO_PART_CONCURRENCY": "2",
-        }
+        values = child_env(tmp_path, sandbox, FRAMEIO_UPLOAD_LEASE_SECONDS="2", FRAMEIO_PART_CONCURRENCY="2")
         manage(values, "migrate", "-v0")
         sheet = tmp_path / "shots.csv"
-        sheet.write_text("SHOT_NUMBER,NOMENCLATURE,SCENE\n001,UNDLM_00001,SCENE A\n")
+        sheet.write_text(ONE_SHOT_SHEET)
         manage(values, "import_shots", str(sheet))
         yield sandbox, values
-
-
-def manage(env: dict, *args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        **kwargs,
-    )
 
 
 def parts_done(env: dict) -> int:

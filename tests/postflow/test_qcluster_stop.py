@@ -21,8 +21,8 @@ import pytest
 from django.core.management import get_commands
 
 from frameio_sandbox.server import SandboxConfig, run_sandbox
+from tests.processes import ONE_SHOT_SHEET, ROOT, child_env, manage
 
-ROOT = Path(__file__).resolve().parents[2]
 MB = 1_000_000
 PARTS = 8
 # Generous: shared machines are slow. The stop takes a few seconds; before the fix, SIGTERM to the
@@ -32,13 +32,7 @@ STOP_BOUND = 30.0
 
 @pytest.fixture
 def database(tmp_path) -> dict:
-    values = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "POSTFLOW_VAR_DIR": str(tmp_path / "var"),
-        "Q_WORKERS": "2",
-        "LOG_LEVEL": "INFO",
-    }
+    values = child_env(tmp_path, Q_WORKERS="2", LOG_LEVEL="INFO")
     manage(values, "migrate", "-v0")
     return values
 
@@ -46,31 +40,11 @@ def database(tmp_path) -> dict:
 @pytest.fixture
 def env(tmp_path, database):
     with run_sandbox(SandboxConfig(port=0, data_dir=tmp_path / "sandbox", upload_part_size=4 * MB)) as sandbox:
-        values = {
-            **database,
-            "FRAMEIO_SANDBOX": "true",
-            "FRAMEIO_SANDBOX_URL": sandbox.base_url,
-            "FRAMEIO_AUTH": "s2s",
-            "FRAMEIO_ACCOUNT_ID": sandbox.account_id,
-            "FRAMEIO_WORKSPACE_ID": sandbox.workspace_id,
-            "FRAMEIO_PART_CONCURRENCY": "2",
-        }
+        values = child_env(tmp_path, sandbox, Q_WORKERS="2", LOG_LEVEL="INFO", FRAMEIO_PART_CONCURRENCY="2")
         sheet = tmp_path / "shots.csv"
-        sheet.write_text("SHOT_NUMBER,NOMENCLATURE,SCENE\n001,UNDLM_00001,SCENE A\n")
+        sheet.write_text(ONE_SHOT_SHEET)
         manage(values, "import_shots", str(sheet))
         yield sandbox, values
-
-
-def manage(env: dict, *args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        **kwargs,
-    )
 
 
 ENQUEUE = """
