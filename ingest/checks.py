@@ -28,36 +28,31 @@ def check_watcher_settings(app_configs=None, **kwargs) -> list[checks.CheckMessa
                     id="ingest.E001",
                 )
             )
-    for entry in settings.POSTFLOW_STAGE_RULES:
-        try:
-            parse_rules([entry])
-        except RuleError as exc:
-            errors.append(
-                checks.Error(
-                    f"POSTFLOW_STAGE_RULES: {exc}",
-                    hint="Comma-separated glob=action pairs, first match wins: */ae/*=ae_completed,*=review.",
-                    id="ingest.E002",
-                )
-            )
-    errors += _check_evidence_rules()
+    errors += _rule_errors(
+        "POSTFLOW_STAGE_RULES",
+        parse_rules,
+        hint="Comma-separated glob=action pairs, first match wins: */ae/*=ae_completed,*=review.",
+        check_id="ingest.E002",
+    )
+    # Evidence rules name a status each: a file is evidence of a stage, never "review" or "ignore".
+    errors += _rule_errors(
+        "POSTFLOW_EVIDENCE_RULES",
+        evidence_rules,
+        hint="Comma-separated glob=status pairs, first match wins: */ae/*.aep=ae_in_progress.",
+        check_id="ingest.E004",
+    )
     errors += _check_shot_tree_template()
     return errors
 
 
-def _check_evidence_rules() -> list[checks.CheckMessage]:
-    """Evidence rules name a status each (a file is evidence of a stage, never "review" or "ignore")."""
+def _rule_errors(name: str, parse, *, hint: str, check_id: str) -> list[checks.CheckMessage]:
+    """One error per entry of the `name` setting that `parse` refuses (every bad one is listed)."""
     errors = []
-    for entry in settings.POSTFLOW_EVIDENCE_RULES:
+    for entry in getattr(settings, name):
         try:
-            evidence_rules([entry])
+            parse([entry])
         except RuleError as exc:
-            errors.append(
-                checks.Error(
-                    f"POSTFLOW_EVIDENCE_RULES: {exc}",
-                    hint="Comma-separated glob=status pairs, first match wins: */ae/*.aep=ae_in_progress.",
-                    id="ingest.E004",
-                )
-            )
+            errors.append(checks.Error(f"{name}: {exc}", hint=hint, id=check_id))
     return errors
 
 

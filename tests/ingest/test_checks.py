@@ -3,6 +3,7 @@
 from django.core.checks import run_checks
 
 from ingest.checks import check_watcher_settings
+from shots.workflow import Status
 
 
 def test_the_default_config_passes_every_check():
@@ -40,3 +41,12 @@ def test_a_bad_shot_tree_template_is_reported_naming_the_variable(settings):
         )
     ]
     assert "{scene_name}" in errors[0].hint
+
+
+def test_an_evidence_rule_names_a_status(settings):
+    settings.POSTFLOW_EVIDENCE_RULES = ["*/ae/*.aep=ae_in_progress", "*/keys/*.png=review", "no-equals-sign"]
+    errors = [e for e in check_watcher_settings() if e.id == "ingest.E004"]
+    assert [e.msg for e in errors] == [
+        "POSTFLOW_EVIDENCE_RULES: '*/keys/*.png=review': action must be a status (" + ", ".join(Status.values) + ")",
+        "POSTFLOW_EVIDENCE_RULES: 'no-equals-sign' is not glob=action (e.g. */ae/*.aep=ae_in_progress)",
+    ]
