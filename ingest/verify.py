@@ -151,8 +151,8 @@ def start_timecode(container, stream) -> str:
 
 
 @contextmanager
-def _opened(path: Path):
-    """The container open on a no-follow handle; MediaError if it is not one FFmpeg can read."""
+def _opened(path: Path, *, unreadable: str = "unreadable container"):
+    """The container open on a no-follow handle; MediaError (`unreadable: reason`) if FFmpeg cannot read it."""
     import av  # FFmpeg's libraries weigh ~20 MB: loaded by the process that probes, not by every one
 
     handle = open_no_follow(path)
@@ -160,7 +160,7 @@ def _opened(path: Path):
         container = av.open(handle, metadata_errors="ignore")
     except av.FFmpegError as exc:
         handle.close()
-        raise MediaError(f"unreadable container: {_ffmpeg_reason(exc)}") from None
+        raise MediaError(f"{unreadable}: {_ffmpeg_reason(exc)}") from None
     with handle, container:
         yield container
 
@@ -229,13 +229,7 @@ def probe_image(path: Path) -> tuple[str, int, int, str]:
     """
     import av
 
-    handle = open_no_follow(path)
-    try:
-        container = av.open(handle, metadata_errors="ignore")
-    except av.FFmpegError as exc:
-        handle.close()
-        raise MediaError(f"{path.name}: unreadable image: {_ffmpeg_reason(exc)}") from None
-    with handle, container:
+    with _opened(path, unreadable=f"{path.name}: unreadable image") as container:
         if not container.streams.video:
             raise MediaError(f"{path.name}: not an image")
         try:

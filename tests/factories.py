@@ -110,3 +110,10 @@ def make_review_note(
         commented_at=commented_at or timezone.now(),
         **fields,
     )
+
+
+def make_watched_shot(**fields: object) -> Shot:
+    """The shot the watcher tests drop renders for: UNDLM_00042 (scene 1, 50 frames, project UNDLM at 25 fps)."""
+    project = make_project(code="UNDLM", fps=25)
+    scene = make_scene(project, "REVEIL HOPITAL - JOUR", number=1)
+    return make_shot(project, scene=scene, shot_number="042", nomenclature="UNDLM_00042", duration=50, **fields)

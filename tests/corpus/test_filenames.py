@@ -18,7 +18,7 @@ from ingest.rules import parse_rules
 from ingest.services import WatchConfig
 from ingest.watcher import Watcher
 from postflow.models import LiveEvent
-from tests.factories import make_project, make_scene, make_shot
+from tests.factories import make_watched_shot
 from tests.ingest.media import make_clip
 from tests.ingest.test_watcher import SETTLE, FakeClock
 
@@ -87,9 +87,7 @@ CASES = [
 
 @pytest.fixture
 def shot(db):
-    project = make_project(code="UNDLM", fps=25)
-    scene = make_scene(project, "REVEIL HOPITAL - JOUR", number=1)
-    return make_shot(project, scene=scene, shot_number="042", nomenclature="UNDLM_00042", duration=50)
+    return make_watched_shot()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from ingest.services import WatchConfig
 from ingest.watcher import Watcher
 from shots.models import ShotEvent
 from shots.workflow import Status
-from tests.factories import make_project, make_scene, make_shot
+from tests.factories import make_watched_shot
 from tests.ingest.media import make_clip
 from tests.ingest.test_watcher import SETTLE, FakeClock
 
@@ -21,9 +21,7 @@ TREE = "UNDLM/SEQ01/UNDLM_00042"
 
 @pytest.fixture
 def shot(db):
-    project = make_project(code="UNDLM", fps=25)
-    scene = make_scene(project, "REVEIL HOPITAL - JOUR", number=1)
-    return make_shot(project, scene=scene, shot_number="042", nomenclature="UNDLM_00042", duration=50)
+    return make_watched_shot()
 
 
 @pytest.fixture

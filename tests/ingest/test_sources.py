@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import unicodedata
-from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from shots.models import Shot, ShotEvent
 from shots.workflow import Status
 from tests.factories import make_project, make_scene, make_shot, make_source
 from tests.ingest.media import make_clip
+from tests.ingest.test_watcher import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 # The clip every test starts from: 50 frames at 25 fps from 01:00:10:00, so [01:00:10:00, 01:00:12:00).
@@ -393,17 +393,6 @@ def test_the_command_reads_root_and_project_and_prints_a_summary(project, rushes
 
 
 # --- in the watcher ----------------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def test_the_watcher_checks_a_rush_that_arrives_later_once_it_holds_still(project, rushes, probes):
