@@ -143,7 +143,7 @@ def digests_due(*, now: datetime | None = None, hour: int | None = None) -> list
 
     now = now or timezone.now()
     local = timezone.localtime(now)
-    if local.hour < (settings.ALERTS_DIGEST_HOUR if hour is None else hour):
+    if local.hour < (settings.POSTFLOW_DIGEST_DAILY_HOUR if hour is None else hour):
         return []
     queued = []
     for project in Project.objects.filter(shots__isnull=False).distinct().order_by("pk"):

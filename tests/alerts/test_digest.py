@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_one_digest_per_project_per_day(discord, settings):
-    settings.ALERTS_DIGEST_HOUR = 9
+    settings.POSTFLOW_DIGEST_DAILY_HOUR = 9
     project = make_project(code="UNDLM", name="UNDLM Documentary")
     scene = make_scene(project, "DAY")
     make_shot(project, scene=scene, status=Status.FINAL_DELIVERY)
