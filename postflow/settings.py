@@ -180,11 +180,11 @@ TEMPLATES = [
 ASGI_APPLICATION = "postflow.asgi.application"
 WSGI_APPLICATION = "postflow.wsgi.application"
 
-DATABASE_URL = env_secret_url(
+_database_url = env_secret_url(  # lower case: not a setting of its own (it may hold a password)
     "DATABASE_URL", f"sqlite:///{VAR_DIR / 'postflow.sqlite3'}", ("sqlite", "postgres", "postgresql", "pgsql"),
     "postgres://user:password@host:5432/postflow",
 )  # fmt: skip
-DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASES = {"default": env.db_url_config(_database_url)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
