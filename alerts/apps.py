@@ -22,5 +22,11 @@ class AlertsConfig(AppConfig):
             (ingest_signals.source_changed, hooks.source_changed),
         ):
             signal.connect(hook, dispatch_uid=f"alerts.{hook.__name__}")
+        # The digests' schedules follow their settings after every migrate (alerts/digest_schedule.py).
+        from django.db.models.signals import post_migrate
+
+        from alerts.digest_schedule import sync_after_migrate
+
+        post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="alerts.digest_schedules")
         # The system checks of the settings this app reads (alerts/checks.py), registered on import.
         from alerts import checks  # noqa: F401

@@ -1,14 +1,14 @@
 """What postflow tells people, as Discord embeds and e-mails queued in the outbox.
 
 Each function reads what it reports, builds the message and queues it once (a dedupe key per
-event). Kinds route to their own webhook: renders, reviews, alerts, digest (settings).
+event). Kinds route to their own webhook: renders, reviews, alerts, digest (settings; the digests
+themselves are alerts/digest.py).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from django.db.models import Count
 from django.utils import timezone
 
 from alerts.models import Alert, Severity
@@ -16,8 +16,8 @@ from alerts.notifiers.discord import body, clip, embed
 from alerts.services import outbox_queue
 from frameio.models import ReviewNote, Upload
 from ingest.models import Render
-from shots.models import Project, Shot, ShotEvent
-from shots.workflow import ORDER, Status, percent_complete
+from shots.models import Shot
+from shots.workflow import Status
 
 NOTES_SHOWN = 10
 MB = 1024 * 1024
@@ -132,55 +132,3 @@ def alert_resolved(alert: Alert) -> list[int]:
 def _duration(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-# --- the daily digest ----------------------------------------------------------------------------------
-
-
-def digests_due(*, now: datetime | None = None, hour: int | None = None) -> list[int]:
-    """From the digest hour on (TIME_ZONE), each project's digest of the day, once (dedupe by date)."""
-    from django.conf import settings
-
-    now = now or timezone.now()
-    local = timezone.localtime(now)
-    if local.hour < (settings.ALERTS_DIGEST_HOUR if hour is None else hour):
-        return []
-    queued = []
-    for project in Project.objects.filter(shots__isnull=False).distinct().order_by("pk"):
-        queued += digest(project=project, now=now)
-    return queued
-
-
-def digest(*, project: Project, now: datetime) -> list[int]:
-    """The project in one message: progress, the last 24 h (moves, uploads, reviews), what needs eyes."""
-    since = now - timedelta(hours=24)
-    counts = dict(
-        Shot.objects.filter(project=project, omitted=False).order_by().values_list("status").annotate(n=Count("id"))
-    )
-    total = sum(counts.values())
-    percent = percent_complete(counts)
-    events = ShotEvent.objects.filter(shot__project=project, created_at__gt=since, created_at__lte=now)
-    moves = events.filter(kind__in=[ShotEvent.Kind.TRANSITION, ShotEvent.Kind.OVERRIDE])
-    uploads = Upload.objects.filter(render__shot__project=project, uploaded_at__gt=since, uploaded_at__lte=now)
-    failed = Upload.objects.filter(render__shot__project=project, state=Upload.State.FAILED).count()
-    quarantined = Render.objects.filter(state=Render.State.QUARANTINED).count()
-    open_alerts = Alert.objects.filter(state__in=Alert.UNRESOLVED).count()
-    statuses = " · ".join(f"{s.label} {counts[s]}" for s in ORDER if counts.get(s))
-    message = embed(
-        title=f"{project.name}: digest of {timezone.localtime(now):%A %d %B %Y}",
-        color="neutral",
-        description=f"**{percent:.0f} % complete**, {counts.get(Status.FINAL_DELIVERY, 0)} of {total} shots "
-        f"delivered.\n{statuses}",
-        fields=[
-            ("Moves (24 h)", str(moves.count())),
-            ("Uploaded (24 h)", str(uploads.count())),
-            ("Approved (24 h)", str(moves.filter(to_status=Status.REVIEW_APPROVED).count())),
-            ("Changes requested (24 h)", str(moves.filter(to_status=Status.REVISION_REQUESTED).count())),
-            ("Failed uploads", str(failed)),
-            ("Quarantined renders", str(quarantined)),
-            ("Open alerts", str(open_alerts)),
-        ],
-        timestamp=now.isoformat(),
-    )
-    key = f"digest:{project.code}:{timezone.localtime(now).date().isoformat()}"
-    return outbox_queue(kind="digest", key=key, discord_body=body(message))

@@ -124,7 +124,7 @@ def test_watch_stops_cleanly_on_sigterm(tmp_path):
             "renders/*=publish",
             "(ingest.E002) POSTFLOW_STAGE_RULES: 'renders/*=publish': action must be review, ignore or a status",
         ),
-        ("POSTFLOW_SCAN_INTERVAL_SECONDS", "0", "must be more than 0 seconds"),
+        ("POSTFLOW_SCAN_INTERVAL_SECONDS", "0", "(postflow.E001) POSTFLOW_SCAN_INTERVAL_SECONDS=0 is out of range"),
     ],
 )
 def test_bad_watcher_settings_fail_at_start(tmp_path, variable, value, message):
