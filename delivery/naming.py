@@ -79,8 +79,9 @@ def render(template: str, values: Mapping[str, str]) -> Target:
     for name in ("nomenclature", "version", "ext"):
         if f"{{{name}" in template and not values.get(name):
             raise NamingError(f"no {name}: the path would be {template!r} with an empty {{{name}}}")
-    path = template.format(**values)
-    segments = path.split("/")
+    # Segment by segment: a value holding "/" (a scene name) must never make a folder level of its own.
+    segments = [part.format(**values) for part in template.split("/")]
+    path = "/".join(segments)
     for segment in segments:
         if problem := segment_problem(segment):
             raise NamingError(f"{segment!r} in {path!r} {problem}")

@@ -47,7 +47,10 @@ def plan(delivery: Delivery) -> Plan:
     """The files of the approved render and where they go; PlanError if the render changed since approval."""
     render = delivery.render
     _check_still_approved(delivery, render)
-    target = naming.render(settings.POSTFLOW_DELIVERY_TEMPLATE, _values(delivery, render))
+    try:
+        target = naming.render(settings.POSTFLOW_DELIVERY_TEMPLATE, _values(delivery, render))
+    except naming.NamingError as exc:
+        raise PlanError(f"{delivery.shot}: no delivery path: {exc}") from None
     files = _sequence_files(delivery, render, target) if render.is_sequence else [_movie_file(render, target)]
     for planned in files:
         _check_present(planned)
