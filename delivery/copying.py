@@ -1,11 +1,13 @@
 """Copying one file so that the final name only ever holds a verified copy. No models here.
 
 chunked read (hashed on the way) -> `<name>.partial-<token>` in the target folder -> fsync -> re-read and
-xxh3-128 compare -> `os.replace` onto the final name -> fsync of the folder.
+xxh3-128 compare -> `os.replace` onto the final name; the caller syncs the folder once its files are in
+place (`sync_folder`), before it records them delivered.
 
 - A final file already there whose xxh3-128 is the expected one is kept, never copied again: a run that
   was killed resumes where it stopped.
-- A killed run leaves at most its `.partial-<token>` files, never a final name; the next run removes them.
+- A killed run leaves at most its `.partial-<token>` files, never a final name; the next run removes them
+  (`remove_partials`, once per folder, under the folder's lock).
 - The source is hashed as it is read: a render changed since it was approved is refused (`changed`), and
   a copy that reads back differently (`mismatch`) or a full disk (`no_space`) fails the file. On any of
   these the partial is removed.
@@ -45,9 +47,7 @@ class CopyError(Exception):
 def copy_verified(source: Path, target: Path, *, expected: str, token: str, write: Writer = write_chunk) -> bool:
     """Put a verified copy of `source` at `target`. True when copied, False when a matching copy was kept."""
     if _matches(target, expected):
-        remove_stale_partials(target)
         return False
-    remove_stale_partials(target)
     partial = target.with_name(f"{target.name}{PARTIAL}{token}")
     try:
         got = _copy_hashing(source, partial, write)
@@ -57,7 +57,6 @@ def copy_verified(source: Path, target: Path, *, expected: str, token: str, writ
         if reread != expected:
             raise CopyError("mismatch", target, f"the copy reads back as xxh128 {reread}, the source is {expected}")
         os.replace(partial, target)
-        _fsync_folder(target.parent)
     except CopyError:
         partial.unlink(missing_ok=True)
         raise
@@ -94,20 +93,23 @@ def _matches(target: Path, expected: str) -> bool:
         return False
 
 
-def remove_stale_partials(target: Path) -> None:
-    """Partials of this name left by a run that was killed (the caller holds the folder's lock)."""
-    if not target.parent.is_dir():
-        return
-    for stale in target.parent.glob(f"{_glob_escape(target.name)}{PARTIAL}*"):
-        stale.unlink(missing_ok=True)
+def remove_partials(folder: Path) -> int:
+    """Partial files left in the folder by a run that was killed. The caller holds the folder's lock, so no
+    live run is writing one; listed once per folder (a sequence's frames would make a listing per frame
+    quadratic)."""
+    removed = 0
+    if not folder.is_dir():
+        return removed
+    with os.scandir(folder) as listing:
+        for entry in listing:
+            if PARTIAL in entry.name and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
 
 
-def _glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """The rename itself survives a power cut only once the folder is synced."""
+def sync_folder(folder: Path) -> None:
+    """The renames into the folder survive a power cut only once the folder itself is synced."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

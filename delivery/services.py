@@ -188,6 +188,8 @@ def _copy_and_seal(
     folder.mkdir(parents=True, exist_ok=True)
     if (free := shutil.disk_usage(folder).free) < planned.bytes:
         return _failed(delivery, outcome, f"{folder}: {planned.bytes:,} bytes to copy, {free:,} free")
+    if removed := copying.remove_partials(folder):
+        logger.info("%s: removed %d partial file(s) of an interrupted delivery", folder, removed)
     placed: list[Path] = []
     try:
         for item in planned.files:
@@ -198,6 +200,7 @@ def _copy_and_seal(
         for target in placed:  # nothing of a failed delivery stays under a final name
             target.unlink(missing_ok=True)
         return _failed(delivery, outcome, str(exc))
+    copying.sync_folder(folder)
     outcome.copied, outcome.kept = len(placed), len(planned.files) - len(placed)
     try:
         sealed = manifest.seal(folder, comment=f"postflow delivery of {delivery.shot} v{delivery.version:03d}")

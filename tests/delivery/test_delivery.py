@@ -346,3 +346,14 @@ def test_one_shot_failing_does_not_stop_the_others(shot, root, delivery_root, ap
     results = {o.shot: o.result for o in report.outcomes}
     assert results == {"UNDLM_00041": "delivered", "UNDLM_00042": "failed"}
     assert Shot.objects.get(pk=other.pk).status == Status.FINAL_DELIVERY
+
+
+def test_a_folder_another_run_is_delivering_into_is_left_to_it(shot, delivery_root, approved_movie):
+    from delivery.services import folder_lock
+
+    with folder_lock(delivery_root, SHOT_FOLDER):  # another run holds the folder
+        [outcome] = deliver(shot).outcomes
+    assert outcome.result == "busy" and "being delivered by another run" in outcome.error
+    assert not (delivery_root / SHOT_FOLDER).exists()
+    assert Delivery.objects.get(shot=shot).state == Delivery.State.PENDING
+    assert deliver(shot).outcomes[0].result == "delivered"  # once it is free
