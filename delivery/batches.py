@@ -77,7 +77,8 @@ def deliver_one(*, delivery_id: int) -> BatchReport | None:
         return None  # delivered (by a command run, say), or cancelled: safe to run twice
     root = delivery_root()
     report = BatchReport(batch=uuid.uuid4().hex[:12], root=str(root), dry_run=False)
-    report.outcomes.append(delivery_run(delivery_id=delivery_id, root=root, batch=report.batch))
+    # A job waits for a folder another run holds (two shots sharing a folder, approved together).
+    report.outcomes.append(delivery_run(delivery_id=delivery_id, root=root, batch=report.batch, wait=True))
     _announce(report)
     return report
 

@@ -124,14 +124,15 @@ def delivery_root() -> Path:
 
 
 @contextmanager
-def folder_lock(root: Path, folder: str) -> Iterator[None]:
-    """An exclusive, non-blocking lock on one delivered folder; Busy if another run holds it."""
+def folder_lock(root: Path, folder: str, *, wait: bool = False) -> Iterator[None]:
+    """An exclusive lock on one delivered folder; Busy if another run holds it (or, with `wait`, once it is
+    free: a job waits its turn, a person running the command is told)."""
     locks = root / LOCKS
     locks.mkdir(exist_ok=True)
     name = hashlib.sha256(folder.encode("utf-8", "surrogateescape")).hexdigest()[:24]
     with open(locks / f"{name}.lock", "a") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise Busy(f"{folder} is being delivered by another run") from None
         try:
@@ -143,9 +144,12 @@ def folder_lock(root: Path, folder: str) -> Iterator[None]:
 # --- one delivery ------------------------------------------------------------------------------------------
 
 
-def delivery_run(*, delivery_id: int, root: Path, batch: str, write: copying.Writer = copying.write_chunk) -> Outcome:
+def delivery_run(
+    *, delivery_id: int, root: Path, batch: str, write: copying.Writer = copying.write_chunk, wait: bool = False
+) -> Outcome:
     """Copy, verify and seal one delivery, then move its shot to final_delivery. A problem fails this delivery
-    only (its error names the file), and takes back the files this run put in place."""
+    only (its error names the file), and takes back the files this run put in place. `wait`: for the
+    folder's lock, rather than report the shot busy."""
     delivery = Delivery.objects.select_related("shot__scene", "shot__project", "render").get(pk=delivery_id)
     outcome = _outcome(delivery)
     shot_status = Shot.objects.filter(pk=delivery.shot_id).values_list("status", flat=True).get()
@@ -158,7 +162,7 @@ def delivery_run(*, delivery_id: int, root: Path, batch: str, write: copying.Wri
         return _failed(delivery, outcome, str(exc))
     outcome.folder, outcome.files, outcome.bytes = planned.folder, len(planned.files), planned.bytes
     try:
-        with folder_lock(root, planned.folder):
+        with folder_lock(root, planned.folder, wait=wait):
             if not _claim(delivery):
                 return _skipped(outcome, "delivered or cancelled meanwhile")
             return _copy_and_seal(delivery, planned, outcome, root=root, batch=batch, write=write)

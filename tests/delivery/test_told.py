@@ -2,6 +2,7 @@
 
 import json
 import re
+import threading
 from io import StringIO
 
 import pytest
@@ -12,6 +13,7 @@ from django.urls import reverse
 from alerts.models import OutboxMessage
 from delivery import batches, jobs, naming, tasks
 from delivery.models import Delivery
+from delivery.services import folder_lock
 from shots.models import Shot, ShotEvent
 from shots.workflow import Status
 from tests.dashboard.test_dashboard import user_client
@@ -149,3 +151,22 @@ def test_postflow_report_has_a_deliveries_section(shot, root, delivery_root, app
     text = StringIO()
     call_command("postflow_report", "--since", "1h", stdout=text)
     assert "Deliveries\n  delivered 1 (1 files" in text.getvalue()
+
+
+def test_the_job_waits_for_a_folder_another_run_holds(shot, root, delivery_root, approved_movie):
+    delivery = Delivery.objects.get(shot=shot)
+    release = threading.Event()
+    held = threading.Event()
+
+    def other_run():
+        with folder_lock(delivery_root, "UNDLM/01/UNDLM_00042"):
+            held.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=other_run)
+    holder.start()
+    held.wait(5)
+    threading.Timer(0.3, release.set).start()
+    result = tasks.deliver(delivery.pk)  # blocks until the other run lets go, then delivers
+    holder.join()
+    assert result["delivered"] == 1 and result["busy"] == 0
