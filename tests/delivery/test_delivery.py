@@ -357,3 +357,18 @@ def test_a_folder_another_run_is_delivering_into_is_left_to_it(shot, delivery_ro
     assert not (delivery_root / SHOT_FOLDER).exists()
     assert Delivery.objects.get(shot=shot).state == Delivery.State.PENDING
     assert deliver(shot).outcomes[0].result == "delivered"  # once it is free
+
+
+def test_the_command_says_what_it_did_per_shot(shot, delivery_root, approved_movie, capsys):
+    call_command("deliver")
+    out = capsys.readouterr().out.splitlines()
+    manifest = Delivery.objects.get(shot=shot).manifest
+    assert (
+        out[0]
+        == f"delivered UNDLM_00042 v001: 1 file(s) in {SHOT_FOLDER}, manifest {manifest} (1 copied, 0 already there)"
+    )
+    assert out[1] == f"{delivery_root}: 1 delivered, 0 unchanged, 0 failed, 0 skipped"
+    call_command("deliver", "--shot", "UNDLM_00042")
+    assert capsys.readouterr().out.startswith(
+        f"unchanged UNDLM_00042 v001: 1 file(s) in {SHOT_FOLDER}, manifest {manifest}\n"
+    )
