@@ -6,6 +6,7 @@ class AlertsConfig(AppConfig):
 
     def ready(self) -> None:
         from alerts import hooks, metrics
+        from delivery import signals as delivery_signals
         from frameio import client
         from frameio import signals as frameio_signals
         from ingest import signals as ingest_signals
@@ -20,6 +21,7 @@ class AlertsConfig(AppConfig):
             (frameio_signals.scene_folder_lookup, hooks.scene_folder_lookup),
             (ingest_signals.watcher_scanned, hooks.watcher_scanned),
             (ingest_signals.source_changed, hooks.source_changed),
+            (delivery_signals.batch_finished, hooks.deliveries_finished),
         ):
             signal.connect(hook, dispatch_uid=f"alerts.{hook.__name__}")
         # The digests' schedules follow their settings after every migrate (alerts/digest_schedule.py).

@@ -14,6 +14,7 @@ from django.utils import timezone
 from alerts.models import Alert, Severity
 from alerts.notifiers.discord import body, clip, embed
 from alerts.services import outbox_queue
+from delivery.models import Delivery
 from frameio.models import ReviewNote, Upload
 from ingest.models import Render
 from shots.models import Shot
@@ -89,6 +90,44 @@ def _note_line(note: ReviewNote) -> str:
     author = f" — {note.author}" if note.author else ""
     done = " ✓" if note.completed else ""
     return clip(f"• {f'`{where}` ' if where else ''}{note.text}{author}{done}", 300)
+
+
+# --- deliveries --------------------------------------------------------------------------------------
+
+
+def deliveries_finished(*, batch: str, delivery_ids: list[int]) -> list[int]:
+    """One message per run of deliveries: per scene, "Scene 04: 6 shots delivered, manifest …", then the
+    failures with the file and the reason."""
+    deliveries = list(Delivery.objects.filter(pk__in=delivery_ids).select_related("shot__scene").order_by("pk"))
+    lines = _delivered_lines([d for d in deliveries if d.state == Delivery.State.DELIVERED])
+    failed = [d for d in deliveries if d.state == Delivery.State.FAILED]
+    lines += [clip(f"✗ {d.shot} v{d.version:03d}: {d.error}", 300) for d in failed[:NOTES_SHOWN]]
+    if len(failed) > NOTES_SHOWN:
+        lines.append(f"… and {len(failed) - NOTES_SHOWN} more failed")
+    if not lines:
+        return []
+    delivered = len(deliveries) - len(failed)
+    title = f"{delivered} shot{'s' * (delivered != 1)} delivered" + (f", {len(failed)} failed" if failed else "")
+    message = embed(
+        title=title,
+        color="warning" if failed else "ok",
+        description="\n".join(lines),
+        timestamp=timezone.now().isoformat(),
+    )
+    mail = {"subject": f"[postflow] {title}", "body": "\n".join(lines) + "\n"}
+    return outbox_queue(kind="deliveries", key=f"deliveries:{batch}", discord_body=body(message), mail=mail)
+
+
+def _delivered_lines(delivered: list[Delivery]) -> list[str]:
+    per_scene: dict[int, list[Delivery]] = {}
+    for delivery in delivered:
+        per_scene.setdefault(delivery.shot.scene.number, []).append(delivery)
+    lines = []
+    for number, items in sorted(per_scene.items()):
+        manifests = ", ".join(d.manifest for d in items[:3]) + (" …" if len(items) > 3 else "")
+        count = f"{len(items)} shot{'s' * (len(items) != 1)}"
+        lines.append(clip(f"Scene {number:02d}: {count} delivered, manifest {manifests}", 600))
+    return lines
 
 
 # --- alerts ------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from alerts.models import Alert, Metric, OutboxMessage
+from delivery.models import Delivery
 from frameio.models import Upload, WebhookDelivery
 from ingest.models import Render
 
@@ -141,6 +142,21 @@ def processes_section(start: datetime, end: datetime) -> dict:
     }
 
 
+def deliveries_section(start: datetime, end: datetime) -> dict:
+    """Deliveries made in the period, failures with their reason, and what waits (open now)."""
+    delivered = Delivery.objects.filter(delivered_at__gt=start, delivered_at__lte=end)
+    failed = Delivery.objects.filter(state=Delivery.State.FAILED, updated_at__gt=start, updated_at__lte=end)
+    return {
+        "delivered": delivered.count(),
+        "files": sum(delivered.values_list("files", flat=True)),
+        "bytes": sum(delivered.values_list("bytes", flat=True)),
+        "superseded": Delivery.objects.filter(superseded_at__gt=start, superseded_at__lte=end).count(),
+        "failed": failed.count(),
+        "failure_reasons": dict(Counter(_reason(e) for e in failed.values_list("error", flat=True)).most_common(5)),
+        "waiting": Delivery.objects.filter(state__in=[Delivery.State.PENDING, Delivery.State.COPYING]).count(),
+    }
+
+
 def errors_section(start: datetime, end: datetime, api: dict, uploads: dict) -> list[dict]:
     errors = [{"kind": f"frameio.api {status}", "count": n} for status, n in api["errors_by_status"].items()]
     errors += [{"kind": f"upload failed: {reason}", "count": n} for reason, n in uploads["failure_reasons"].items()]
@@ -219,6 +235,8 @@ def recommendations(report: dict) -> list[str]:
     kinds = {e["kind"] for e in report["errors"]}
     if any(k.startswith("render quarantined") for k in kinds):
         tips.append("Renders were quarantined: release or dismiss them in the admin (Render, state quarantined).")
+    if report.get("deliveries", {}).get("failed"):
+        tips.append("Deliveries failed: each names its file; fix the cause, then run manage.py deliver again.")
     if "notification unconfirmed" in kinds:
         tips.append("Some notifications are unconfirmed: check Discord, and send missing ones again from the admin.")
     return tips or ["Nothing to recommend: every figure is within its bounds."]
@@ -235,6 +253,7 @@ def build(*, since: timedelta, now: datetime | None = None) -> dict:
         "structure": structure_section(start, end),
         "watcher": watcher_section(start, end),
         "processes": processes_section(start, end),
+        "deliveries": deliveries_section(start, end),
         "errors": errors_section(start, end, api, uploads),
     }
     report["recommendations"] = recommendations(report)
@@ -282,6 +301,14 @@ def as_text(report: dict) -> str:
         for p in pr["processes"]
     ] or ["  no samples (the worker samples every minute)"]
     lines.append(f"  job queue: last {_fmt(pr['queue']['last'])}, max {pr['queue']['max']}")
+    de = report["deliveries"]
+    lines += [
+        "",
+        "Deliveries",
+        f"  delivered {de['delivered']} ({de['files']} files, {de['bytes'] / 1e9:.2f} GB), failed {de['failed']}, "
+        f"superseded {de['superseded']}, waiting {de['waiting']}",
+    ]
+    lines += [f"  {n:>6}  failed: {reason}" for reason, n in de["failure_reasons"].items()]
     lines += ["", "Errors by kind"]
     lines += [f"  {e['count']:>6}  {e['kind']}" for e in report["errors"]] or ["  none"]
     lines += ["", "Recommendations"] + [f"  - {tip}" for tip in report["recommendations"]]

@@ -47,6 +47,11 @@ class Progress:
     def delivered(self) -> int:
         return self.counts[Status.FINAL_DELIVERY]
 
+    @property
+    def approved(self) -> int:
+        """Shots approved, delivered or waiting for delivery: what "delivered / approved" is out of."""
+        return self.counts[Status.REVIEW_APPROVED] + self.counts[Status.FINAL_DELIVERY]
+
     def add(self, other: Progress) -> None:
         for status, n in other.counts.items():
             self.counts[status] += n

@@ -142,6 +142,8 @@ INSTALLED_APPS = [
     "shots",
     "ingest",
     "frameio",
+    # Between frameio and alerts: it copies what frameio's review approved; alerts tells people about it.
+    "delivery",
     "alerts",
     # Above every other app: the Google Sheets sync reads shots, renders, uploads and review notes,
     # and the supervisors' dashboard reads from all of them.
@@ -354,6 +356,21 @@ POSTFLOW_LUCID_BIN = env_str("POSTFLOW_LUCID_BIN", "lucid")
 # Where the rushes (camera and archive clips) live, at any depth: `manage.py verify_sources` and
 # the watcher look there for each shot's SOURCE_FILE. Inside the mount, the render watcher skips it.
 POSTFLOW_RUSHES_PATH = env_path("POSTFLOW_RUSHES_PATH", LUCIDLINK_MOUNT_PATH / "rushes")
+
+
+# --- delivery (manage.py deliver, delivery/) ---------------------------------------------------
+
+# Where approved renders are delivered. The default, under var/, is made on first use; a configured path
+# never is: a share that is not mounted fails the delivery instead of filling the mount point.
+POSTFLOW_DELIVERY_PATH = env_path("POSTFLOW_DELIVERY_PATH", VAR_DIR / "delivery")
+# Deliver a shot as soon as it reaches review_approved (a job per shot); off: `manage.py deliver` does it.
+POSTFLOW_AUTO_DELIVER = env_bool("POSTFLOW_AUTO_DELIVER", default=False)
+# Each delivered file's path under POSTFLOW_DELIVERY_PATH: placeholders {project} {scene} (two digits)
+# {scene_name} {nomenclature} {shot} {version} (three digits) {ext}; a sequence's frame number goes before
+# the extension. Checked by delivery (delivery/checks.py).
+POSTFLOW_DELIVERY_TEMPLATE = env_str(
+    "POSTFLOW_DELIVERY_TEMPLATE", "{project}/{scene}/{nomenclature}/{nomenclature}_v{version}.{ext}"
+)
 
 
 # --- live dashboard -----------------------------------------------------------------
@@ -575,7 +592,7 @@ def _discord_url(name: str) -> str:
 # Discord through channel webhooks: on/off, then per kind of message its switch and its webhook (empty: the default).
 ENABLE_DISCORD_NOTIFICATIONS = env_bool("ENABLE_DISCORD_NOTIFICATIONS", default=True)
 DISCORD_WEBHOOK_URL = _discord_url("DISCORD_WEBHOOK_URL")
-DISCORD_KINDS = ("renders", "reviews", "alerts", "digest")
+DISCORD_KINDS = ("renders", "reviews", "alerts", "digest", "deliveries")
 DISCORD_NOTIFY = {kind: env_bool(f"DISCORD_NOTIFY_{kind.upper()}", default=True) for kind in DISCORD_KINDS}
 DISCORD_WEBHOOK_URLS = {kind: _discord_url(f"DISCORD_WEBHOOK_URL_{kind.upper()}") for kind in DISCORD_KINDS}
 # The digests (`manage.py postflow_digest`, alerts/digest.py): the day's at this hour (TIME_ZONE), the week's at

@@ -92,6 +92,7 @@
     setText(`[data-pct="${key}"]`, `${total ? Math.round((100 * weighted) / total) : 0} %`);
     setText(`[data-total="${key}"]`, String(total));
     setText(`[data-delivered="${key}"]`, String(counts.final_delivery || 0));
+    setText(`[data-approved="${key}"]`, String((counts.review_approved || 0) + (counts.final_delivery || 0)));
     if (key !== "all") return;
     for (const [status, n] of Object.entries(counts)) setText(`[data-count="all:${status}"]`, String(n));
     const perStage = {};
