@@ -241,6 +241,9 @@ POSTFLOW_SCAN_INTERVAL_SECONDS = env_number("POSTFLOW_SCAN_INTERVAL_SECONDS", 10
 POSTFLOW_FULL_SCAN_SECONDS = env_number("POSTFLOW_FULL_SCAN_SECONDS", 300.0)
 # A render is complete once its size (> 0) and mtime stayed the same this long (LucidLink: 60).
 POSTFLOW_SETTLE_SECONDS = env_number("POSTFLOW_SETTLE_SECONDS", 60.0)
+# A render still 0 bytes this long after it appeared raises an alert (alerts app): a LucidLink placeholder
+# whose data never came, or an empty file.
+POSTFLOW_EMPTY_ALERT_MINUTES = env_number("POSTFLOW_EMPTY_ALERT_MINUTES", 30.0)
 # Wake the scan loop on inotify events too: only useful on local disks, never on LucidLink.
 POSTFLOW_INOTIFY = env_bool("POSTFLOW_INOTIFY", default=False)
 # Render file names, tried in order; placeholders {project} {scene} {shot} {version}.
@@ -312,6 +315,8 @@ def _check_watcher_settings() -> None:
     for name in ("POSTFLOW_SCAN_INTERVAL_SECONDS", "POSTFLOW_FULL_SCAN_SECONDS"):
         if globals()[name] <= 0:
             raise ImproperlyConfigured(f"{name} must be more than 0 seconds")
+    if POSTFLOW_EMPTY_ALERT_MINUTES <= 0:
+        raise ImproperlyConfigured("POSTFLOW_EMPTY_ALERT_MINUTES must be more than 0 minutes")
     if POSTFLOW_SETTLE_SECONDS < 0:
         raise ImproperlyConfigured("POSTFLOW_SETTLE_SECONDS cannot be negative")
 

@@ -45,6 +45,8 @@ def test_oneshot_json_prints_one_object_per_file(mount, django_capture_on_commit
             "shot": None,
             "version": None,
             "reason": rows[0]["reason"],
+            "waiting": None,
+            "until": None,
         },
         {
             "path": "review/UNDLM_SEQ01_00042_v001.mov",
@@ -52,6 +54,8 @@ def test_oneshot_json_prints_one_object_per_file(mount, django_capture_on_commit
             "shot": "UNDLM_00042",
             "version": 1,
             "reason": "",
+            "waiting": None,
+            "until": None,
         },
     ]
     assert "no shot UNDLM_00043" in rows[0]["reason"]
