@@ -103,6 +103,19 @@ def scene_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @never_cache
 @staff_member_required
+def shot_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One shot: every version (state, checksum, media, Frame.io link) with its review notes, and its history."""
+    page = selectors.shot_page(pk)
+    if page is None:
+        raise Http404("no such shot")
+    page.shot.record_in = page.shot.timecode("timeline_in")
+    page.shot.record_out = page.shot.timecode("timeline_out")
+    context = {"page": page, "shot": page.shot, "live": _live_config(last_id=realtime.last_event_id(), page="shot")}
+    return render(request, "dashboard/shot.html", context)
+
+
+@never_cache
+@staff_member_required
 def panel_renders(request: HttpRequest) -> HttpResponse:
     """The upload-queue panel alone: the page swaps it in when a render changes state."""
     context = {"queue": selectors.render_queue(), "controls": _controls(request)}
