@@ -6,6 +6,7 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("scenes/<int:pk>/", views.scene_detail, name="scene"),
     path("shots/<int:pk>/", views.shot_detail, name="shot"),
     path("dashboard/panels/renders/", views.panel_renders, name="panel-renders"),

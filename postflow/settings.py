@@ -86,7 +86,7 @@ if POSTFLOW_HTTPS:
 # daphne is not an app here: `make run` starts it directly, and leaving it out keeps Twisted out of
 # every worker and command process (about 30 MB each).
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "postflow.admin_site.PostflowAdminConfig",  # django.contrib.admin, the producers' tables first on its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

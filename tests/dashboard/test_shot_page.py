@@ -143,3 +143,15 @@ def test_a_render_name_is_never_broken_in_the_quarantine_table():
     assert '<span class="dir">renders/review/</span><span class="file">UNDLM_0O001_v001.mov</span>' in html
     css = (ROOT / "dashboard" / "static" / "dashboard" / "dashboard.css").read_text()
     assert "break-all" not in css and ".path .file { white-space: nowrap; }" in css  # in a browser: test_browser_*
+
+
+def test_the_favicon_is_served_without_a_warning(caplog):
+    from io import BytesIO
+
+    from PIL import Image
+
+    with caplog.at_level("WARNING"):
+        response = Client().get("/favicon.ico")  # no login: browsers ask for it from the login page too
+    assert response.status_code == 200 and response["Content-Type"] == "image/x-icon"
+    assert Image.open(BytesIO(response.content)).format == "ICO"
+    assert not [record for record in caplog.records if record.levelname == "WARNING"]
