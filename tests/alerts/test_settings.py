@@ -47,3 +47,8 @@ def test_good_values_and_bad_thresholds(tmp_path):
     assert "(alerts.E001) ALERT_SHOT_STALE_STATUSES: unknown status reviewing" in bad.stderr
     assert "ALERT_PROCESS_MEMORY_MB must be a number" in start(tmp_path, ALERT_PROCESS_MEMORY_MB="lots").stderr
     assert "ALERTS_DIGEST_HOUR must be an hour" in start(tmp_path, ALERTS_DIGEST_HOUR="25").stderr
+
+
+def test_the_empty_render_alert_needs_a_positive_delay(tmp_path):
+    result = start(tmp_path, POSTFLOW_EMPTY_ALERT_MINUTES="0")
+    assert result.returncode != 0 and "POSTFLOW_EMPTY_ALERT_MINUTES must be more than 0 minutes" in result.stderr
