@@ -155,3 +155,12 @@ def test_the_favicon_is_served_without_a_warning(caplog):
     assert response.status_code == 200 and response["Content-Type"] == "image/x-icon"
     assert Image.open(BytesIO(response.content)).format == "ICO"
     assert not [record for record in caplog.records if record.levelname == "WARNING"]
+
+
+def test_at_word_cuts_between_words_and_only_a_single_long_word_inside():
+    from dashboard.templatetags.dashboard_text import at_word
+
+    assert at_word("short text", 300) == "short text"
+    assert at_word("the sky is too warm, again and again", 22) == "the sky is too warm…"
+    assert at_word("x" * 50, 20) == "x" * 20 + "…"  # one word longer than the room: cut inside it
+    assert at_word(None, 10) == ""
