@@ -27,7 +27,7 @@ class FrameioConnectionAdmin(admin.ModelAdmin):
 
     HISTORY_LIMIT = 10
 
-    list_display = ("__str__", "mode", "connected_as", "needs_reauth", "expires_at", "updated_at")
+    list_display = ("__str__", "mode", "connected_as", "sign_in", "expires_at", "updated_at")
     fields = (
         "connect_page",
         "mode",
@@ -40,12 +40,18 @@ class FrameioConnectionAdmin(admin.ModelAdmin):
         "refresh_token_issued_at",
         "last_refreshed_at",
         "scopes",
-        ("needs_reauth", "reauth_reason"),
+        ("sign_in", "reauth_reason"),
         "connected_at",
         "updated_at",
         "history",
     )
-    readonly_fields = ("connect_page", "history")
+    readonly_fields = ("connect_page", "history", "sign_in")
+
+    # `needs_reauth` shown as is draws the good state (False) as a red ✗: shown the right way up instead.
+    @admin.display(description="Sign-in", boolean=True, ordering="needs_reauth")
+    def sign_in(self, obj: FrameioConnection) -> bool:
+        """✓ while the stored sign-in works; ✗ when Frame.io must be connected again (reason beside it)."""
+        return not obj.needs_reauth
 
     @admin.display(description="Manage")
     def connect_page(self, obj: FrameioConnection) -> str:

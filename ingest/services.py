@@ -30,6 +30,7 @@ from ingest.rules import IGNORE, REVIEW, Rule, RuleError, action_for, evidence_r
 from ingest.scanner import FileStat, ScanResult, printable, unsafe_name_reason
 from ingest.selectors import resolve_name
 from ingest.sequences import DEFAULT_EXTENSIONS, SequenceStat, frames_on_disk, key_parts, parse_frame
+from ingest.settling import EMPTY_FILE, OLD_MTIME, moved_into_place
 from ingest.verify import MediaError, MediaFacts, SourceFacts, check_ranges, checksum_xxh128, probe, probe_image
 from postflow import realtime
 from postflow.lib.timecode import fps_label, same_rate
@@ -210,7 +211,7 @@ def _observe_renders(
 ) -> None:
     new = []
     for path, stat in renders.items():
-        signal = signals.get(path, "")
+        signal = signals.get(path) or _moved_signal(config, stat, now)
         row = existing.get(path)
         problem = _stat_problem(stat)
         if problem:
@@ -224,6 +225,15 @@ def _observe_renders(
             if write is not None:  # most known files are unchanged: no transaction for them
                 _per_row(config, path, now, write)
     _create(config, new, now)
+
+
+def _moved_signal(config: WatchConfig, stat: FileStat, now: datetime) -> str:
+    """OLD_MTIME for a movie with data whose mtime was already a settle window old when this stat was seen:
+    moved into place (`mv`, rsync), so one confirming scan will do. Not for a sequence: its newest frame
+    being old says nothing of frames still on their way."""
+    if isinstance(stat, SequenceStat) or stat.size <= 0:
+        return ""
+    return OLD_MTIME if moved_into_place(mtime_ns=stat.mtime_ns, now=now, settle_seconds=config.settle_seconds) else ""
 
 
 def _stat_problem(stat: FileStat) -> str | None:
@@ -375,7 +385,7 @@ def render_revive(*, config: WatchConfig, present: dict[str, FileStat], now: dat
     gone = Render.objects.filter(root=config.root_key, state=Render.State.GONE).only("pk", "path", "state", "size")
     revived = [row for row in gone if row.path in present]
     for row in revived:
-        _render_changed(row, present[row.path], now, "")
+        _render_changed(row, present[row.path], now, _moved_signal(config, present[row.path], now))
     return len(revived)
 
 
@@ -409,8 +419,11 @@ def _sequence_fields(stat: FileStat) -> dict[str, object]:
 
 
 def _held_reason(stat: FileStat) -> str:
-    """Why a sequence waits in `discovered`: its gaps. Not quarantined: the frames may still be on their way
-    (a render farm writes out of order), and a gap filled moves the sequence like any new frame."""
+    """Why a render waits in `discovered` beyond the settle window: no data yet (0 bytes), or a sequence's
+    gaps. Not quarantined: the data or the frames may still be on their way (a LucidLink placeholder, a
+    render farm writing out of order), and the file changing moves it like any new data."""
+    if stat.size == 0:
+        return EMPTY_FILE
     return f"missing frames {stat.missing}" if isinstance(stat, SequenceStat) and stat.missing else ""
 
 
@@ -460,8 +473,10 @@ def render_quarantine_path(*, config: WatchConfig, path: str, reason: str, now: 
 
 def render_settle(*, config: WatchConfig, now: datetime) -> int:
     """discovered -> stable for renders with data whose (size, mtime) held across the settle
-    window, or, when the writer signalled completion, across one more scan. Call it only
-    after a successful scan: the window must be spanned by real observations."""
+    window, or, when the writer signalled completion (a `.tmp` rename, a `.done` sidecar, or an
+    mtime already a window old when first seen: `completion_signal`), across one more scan. Call
+    it only after a successful scan: the window must be spanned by real observations. Why a
+    render still waits, and until when, is `ingest.settling.settle_wait`."""
     # A sequence with gaps is held (its reason names them) until they are filled: missing="" for every movie.
     discovered = Render.objects.filter(root=config.root_key, state=Render.State.DISCOVERED, size__gt=0, missing="")
     settled = discovered.filter(observed_since__lte=now - timedelta(seconds=config.settle_seconds))

@@ -60,6 +60,7 @@ BOUNDS = (
     Bound("postflow.E010", ("POSTFLOW_DIGEST_DAILY_HOUR",), lambda v: 0 <= v <= 23, "an hour from 0 to 23"),
     Bound("postflow.E011", ("Q_WORKERS",), _at_least_one, "at least 1 worker process"),
     Bound("postflow.E012", ("Q_TIMEOUT_SECONDS",), _more_than_zero, "more than 0 seconds"),
+    Bound("postflow.E013", ("POSTFLOW_EMPTY_ALERT_MINUTES",), _more_than_zero, "more than 0 minutes"),
 )  # fmt: skip
 
 # Settings that are read into another setting's structure, not under their own name.

@@ -128,7 +128,7 @@ if POSTFLOW_HTTPS:
 # daphne is not an app here: `make run` starts it directly, and leaving it out keeps Twisted out of
 # every worker and command process (about 30 MB each).
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "postflow.admin_site.PostflowAdminConfig",  # django.contrib.admin, the producers' tables first on its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -308,6 +308,9 @@ POSTFLOW_SCAN_INTERVAL_SECONDS = env_number("POSTFLOW_SCAN_INTERVAL_SECONDS", 10
 POSTFLOW_FULL_SCAN_SECONDS = env_number("POSTFLOW_FULL_SCAN_SECONDS", 300.0)
 # A render is complete once its size (> 0) and mtime stayed the same this long (LucidLink: 60).
 POSTFLOW_SETTLE_SECONDS = env_number("POSTFLOW_SETTLE_SECONDS", 60.0)
+# A render still 0 bytes this long after it appeared raises an alert (alerts app): a LucidLink placeholder
+# whose data never came, or an empty file.
+POSTFLOW_EMPTY_ALERT_MINUTES = env_number("POSTFLOW_EMPTY_ALERT_MINUTES", 30.0)
 # Wake the scan loop on inotify events too: only useful on local disks, never on LucidLink.
 POSTFLOW_INOTIFY = env_bool("POSTFLOW_INOTIFY", default=False)
 # Render file names, tried in order; placeholders {project} {scene} {shot} {version}.
