@@ -13,7 +13,7 @@ from frameio.models import (
     WebhookDelivery,
 )
 from frameio.uploads import upload_cancel, upload_retry
-from frameio.webhooks import WebhookError, webhook_register, webhook_remove
+from frameio.webhooks import WebhookError, webhook_register, webhook_remove, webhook_url
 from shots.admin import ShotAdmin
 
 
@@ -153,7 +153,8 @@ class UploadAdmin(admin.ModelAdmin):
 
 
 def _register_webhook(modeladmin: admin.ModelAdmin, request, *, replace: bool) -> None:
-    url = settings.FRAMEIO_WEBHOOK_URL or request.build_absolute_uri(reverse("frameio:webhook"))
+    configured = settings.FRAMEIO_WEBHOOK_URL or settings.POSTFLOW_PUBLIC_URL
+    url = webhook_url() if configured else request.build_absolute_uri(reverse("frameio:webhook"))
     try:
         result = webhook_register(url=url, replace=replace)
     except (WebhookError, FrameioError) as exc:

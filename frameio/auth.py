@@ -686,6 +686,21 @@ def connect_oauth(*, code: str, pending: PendingAuthorization, actor: str) -> Fr
     return _connect(FrameioConnection.Mode.OAUTH, tokens, actor=actor)
 
 
+def target_or_connect() -> Target:
+    """The Frame.io target; with Server-to-Server, which needs nobody to sign in, connect on first use
+    (the only account and workspace IMS gives are chosen then): the first upload, `frameio_health` and
+    `frameio_webhook register` all start here.
+
+    IMS and Frame.io are called outside any transaction. Two uploads starting together may both
+    connect; the first connection stored is kept, so the second never resets what the first chose.
+    """
+    target = effective_target()
+    if target.account_id or settings.FRAMEIO_AUTH != "s2s":
+        return target
+    connect_server_to_server(actor="system", keep_existing=True)
+    return effective_target()
+
+
 def connect_server_to_server(*, actor: str = "system", keep_existing: bool = False) -> FrameioConnection:
     """Fetch a client-credentials token now and store the connection (FRAMEIO_AUTH=s2s).
 

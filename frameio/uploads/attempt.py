@@ -11,12 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from frameio.auth import (
-    Target,
-    build_client,
-    connect_server_to_server,
-    effective_target,
-)
+from frameio.auth import build_client, target_or_connect
 from frameio.client import FrameioClient, FrameioError
 from frameio.crypto import encrypt
 from frameio.models import Upload, UploadPart
@@ -124,19 +119,6 @@ def _attempt(upload_id: int, owner: str, client: FrameioClient, keeper: claims.L
         _wait_complete(job)
     if job.upload.state in Upload.IN_FRAMEIO:
         _after_upload(job)
-
-
-def target_or_connect() -> Target:
-    """The Frame.io target; with Server-to-Server, which needs nobody to sign in, connect on first use.
-
-    IMS and Frame.io are called outside any transaction. Two uploads starting together may both
-    connect; the first connection stored is kept, so the second never resets what the first chose.
-    """
-    target = effective_target()
-    if target.account_id or settings.FRAMEIO_AUTH != "s2s":
-        return target
-    connect_server_to_server(actor="system", keep_existing=True)
-    return effective_target()
 
 
 def _send(job: Job, keeper: claims.LeaseKeeper, on_progress) -> None:
