@@ -405,6 +405,28 @@ def connection_set_target(*, target: Target, actor: str) -> FrameioConnection:
     return conn
 
 
+@transaction.atomic
+def connection_forget_project(*, project_id: str, reason: str, actor: str = "system") -> bool:
+    """Frame.io no longer knows the target's project (deleted): forget it, so that the next upload finds
+    the production's project by name or creates it. A project set in FRAMEIO_DEFAULT_PROJECT_ID is not
+    forgotten (False): a person must change the setting."""
+    if project_id == settings.FRAMEIO_DEFAULT_PROJECT_ID:
+        return False
+    conn = FrameioConnection.objects.select_for_update().filter(key=FrameioConnection.SINGLETON_KEY).first()
+    if conn is None or conn.project_id != project_id:
+        return False  # another worker forgot it already, or chose another one
+    conn.project_id = conn.project_name = conn.root_folder_id = ""
+    conn.save()
+    audit_cache_dropped(what="connection project", stale_id=project_id, reason=reason, actor=actor)
+    return True
+
+
+def audit_cache_dropped(*, what: str, stale_id: str, reason: str, actor: str = "system", **details: Any) -> None:
+    """The audit row of a cached Frame.io id dropped (frameio.structure, frameio_cache clear)."""
+    _audit(FrameioConnectionEvent.Kind.CACHE_DROPPED, actor=actor, what=what, id=stale_id, reason=reason, **details)
+    logger.warning("Frame.io %s %s dropped from the cache by %s: %s", what, stale_id, actor, reason)
+
+
 def _ids(target: Target) -> tuple[str, str, str]:
     return target.account_id, target.workspace_id, target.project_id
 

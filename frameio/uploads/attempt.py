@@ -15,7 +15,7 @@ from frameio.auth import build_client, target_or_connect
 from frameio.client import FrameioClient, FrameioError
 from frameio.crypto import encrypt
 from frameio.models import Upload, UploadPart
-from frameio.structure import scene_folder
+from frameio.structure import in_scene_folder
 from frameio.uploads import claims, stacking, status_field, transfer
 from frameio.uploads.errors import RenderUnreadable, Stopped, UploadFailed, UrlsExpired
 from frameio.uploads.states import (
@@ -139,9 +139,13 @@ def _send(job: Job, keeper: claims.LeaseKeeper, on_progress) -> None:
 
 
 def _create_remote_file(job: Job) -> None:
-    folder_id = scene_folder(job.client, account_id=job.account_id, scene=job.shot.scene)
-    created = job.client.create_local_upload(
-        account_id=job.account_id, folder_id=folder_id, name=job.path.name, file_size=job.render.size
+    created = in_scene_folder(  # a scene folder deleted in Frame.io is made again, once
+        job.client,
+        account_id=job.account_id,
+        scene=job.shot.scene,
+        call=lambda folder_id: job.client.create_local_upload(
+            account_id=job.account_id, folder_id=folder_id, name=job.path.name, file_size=job.render.size
+        ),
     )
     plan = _part_plan([url.size for url in created.upload_urls], job.render.size)
     with transaction.atomic():  # the file id and the plan are saved before the first byte goes up
