@@ -14,7 +14,7 @@ def upload_run(upload_id: int) -> None:
 
 
 def uploads_reconcile() -> None:
-    """Every minute (a django-q2 schedule, run at once on the worker's first start): with the embedded
+    """Every minute (a django-q2 schedule, due at once on the worker's first start): with the embedded
     sandbox, the review webhook registered once at the local address; what is due, stuck, transcoded."""
     from frameio import webhooks
 
