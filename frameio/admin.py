@@ -114,13 +114,18 @@ class UploadAdmin(admin.ModelAdmin):
     search_fields = ("render__path", "frameio_file_id", "last_error")
     actions = ["retry", "cancel"]
     exclude = ("lease_owner",)
-    readonly_fields = [f.name for f in Upload._meta.fields if f.name != "lease_owner"] + ["frameio_link"]
+    readonly_fields = [f.name for f in Upload._meta.fields if f.name != "lease_owner"] + ["frameio_link", "render_note"]
 
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the row is what makes the upload exactly-once
+
+    @admin.display(description="Render note")
+    def render_note(self, obj: Upload) -> str:
+        """The render's reason: how it was queued, e.g. by `frameio_upload --no-verify`, not verified."""
+        return obj.render.reason or "—"
 
     @admin.display(description="Progress")
     def progress_display(self, obj: Upload) -> str:

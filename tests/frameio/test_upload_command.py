@@ -94,7 +94,7 @@ def test_a_verified_clip_goes_up_with_its_media_facts(sandbox, shot, tmp_path):
     assert render.upload.state in Upload.IN_FRAMEIO
 
 
-def test_no_verify_sends_it_anyway_and_says_so_on_the_render(sandbox, shot, tmp_path):
+def test_no_verify_sends_it_anyway_and_says_so_on_the_render(sandbox, shot, tmp_path, admin_client):
     notes = tmp_path / "notes.txt"
     notes.write_text("call the colourist\n")
     err = StringIO()
@@ -105,3 +105,5 @@ def test_no_verify_sends_it_anyway_and_says_so_on_the_render(sandbox, shot, tmp_
     assert render.reason == services.NOT_VERIFIED and render.version == 1
     assert render.upload.state in Upload.IN_FRAMEIO
     assert "--no-verify" in err.getvalue()
+    page = admin_client.get(f"/admin/frameio/upload/{render.upload.pk}/change/").content.decode()
+    assert services.NOT_VERIFIED in page  # the upload's admin page says it was not verified
