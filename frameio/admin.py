@@ -13,7 +13,7 @@ from frameio.models import (
     WebhookDelivery,
 )
 from frameio.uploads import upload_cancel, upload_retry
-from frameio.webhooks import WebhookError, webhook_register, webhook_remove
+from frameio.webhooks import WebhookError, webhook_register, webhook_remove, webhook_url
 from shots.admin import ShotAdmin
 
 
@@ -120,13 +120,18 @@ class UploadAdmin(admin.ModelAdmin):
     search_fields = ("render__path", "frameio_file_id", "last_error")
     actions = ["retry", "cancel"]
     exclude = ("lease_owner",)
-    readonly_fields = [f.name for f in Upload._meta.fields if f.name != "lease_owner"] + ["frameio_link"]
+    readonly_fields = [f.name for f in Upload._meta.fields if f.name != "lease_owner"] + ["frameio_link", "render_note"]
 
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the row is what makes the upload exactly-once
+
+    @admin.display(description="Render note")
+    def render_note(self, obj: Upload) -> str:
+        """The render's reason: how it was queued, e.g. by `frameio_upload --no-verify`, not verified."""
+        return obj.render.reason or "—"
 
     @admin.display(description="Progress")
     def progress_display(self, obj: Upload) -> str:
@@ -159,7 +164,8 @@ class UploadAdmin(admin.ModelAdmin):
 
 
 def _register_webhook(modeladmin: admin.ModelAdmin, request, *, replace: bool) -> None:
-    url = settings.FRAMEIO_WEBHOOK_URL or request.build_absolute_uri(reverse("frameio:webhook"))
+    configured = settings.FRAMEIO_WEBHOOK_URL or settings.POSTFLOW_PUBLIC_URL
+    url = webhook_url() if configured else request.build_absolute_uri(reverse("frameio:webhook"))
     try:
         result = webhook_register(url=url, replace=replace)
     except (WebhookError, FrameioError) as exc:

@@ -28,7 +28,7 @@ from ingest.models import Render, RenderFrame, SourceClip
 from ingest.naming import VERSION_RANGE, NameRangeError, bounded, parse_name
 from ingest.rules import IGNORE, REVIEW, Rule, RuleError, action_for, evidence_rules, parse_rules
 from ingest.scanner import FileStat, ScanResult, printable, unsafe_name_reason
-from ingest.selectors import resolve_name
+from ingest.selectors import resolve_name, templates_for
 from ingest.sequences import DEFAULT_EXTENSIONS, SequenceStat, frames_on_disk, key_parts, parse_frame
 from ingest.settling import EMPTY_FILE, OLD_MTIME, moved_into_place
 from ingest.verify import MediaError, MediaFacts, SourceFacts, check_ranges, checksum_xxh128, probe, probe_image
@@ -796,19 +796,33 @@ def render_return_to_watcher(*, render_id: int, checksum: str, reason: str, now:
     return bool(moved)
 
 
-def render_queue_by_hand(*, path: Path, shot: Shot, version: int | None, templates: list[str]) -> Render:
+NOT_VERIFIED = "uploaded with manage.py frameio_upload --no-verify: not verified (name, media, duration, rate)"
+
+
+def render_queue_by_hand(
+    *,
+    path: Path,
+    shot: Shot,
+    version: int | None,
+    templates: list[str],
+    tolerance_frames: int | None = None,
+    verify: bool = True,
+) -> Render:
     """A file given by hand (`manage.py frameio_upload`), recorded as a queued render of `shot` for
     review. The version comes from `version`, else from the name, else the shot's next one. The same
-    unchanged file given again is the row already recorded (the upload resumes). Raises VerifyError
-    if the name is unsafe, or the version out of range or held by another file. The caller runs the
-    upload itself: no job is enqueued."""
+    unchanged file given again is the row already recorded (the upload resumes). Raises VerifyError,
+    before any version is taken, if the name is unsafe, the version out of range or held by another
+    file, or (unless `verify` is False) the watcher's verification fails: the reason is the one the
+    watcher would store. `verify=False` is recorded in the render's reason. The caller runs the upload
+    itself: no job is enqueued."""
     root, name = path.parent, path.name
     unsafe = unsafe_name_reason(name)
     if unsafe:
         raise VerifyError(unsafe)  # what the watcher quarantines, the ledger does not take by hand either
     existing = Render.objects.filter(root=str(root), path=name).first()
     stat = os.stat(path)
-    if existing and (existing.size, existing.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+    resumable = existing and existing.state in Render.VERSION_STATES
+    if resumable and (existing.size, existing.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
         return existing  # run again after a failure or a crash: resume
     try:
         parsed = parse_name(name, templates)
@@ -818,7 +832,16 @@ def render_queue_by_hand(*, path: Path, shot: Shot, version: int | None, templat
         raise VerifyError(str(exc)) from None
     version = version or (parsed.version if parsed else None) or _next_version(shot)
     safe_path(root, name)
+    if verify:
+        _check_name_by_hand(name, shot, templates)
+        _check_collision(existing or Render(), shot, version)
     checksum = checksum_xxh128(path)
+    media: dict = {}
+    if verify:
+        tolerance = settings.POSTFLOW_DURATION_TOLERANCE_FRAMES if tolerance_frames is None else tolerance_frames
+        facts = probe(path)  # MediaError: the watcher's own message
+        _check_media(facts, shot, tolerance)
+        media = {**facts.as_dict(), "frames_vs_shot": _difference(facts, shot)}
     now = timezone.now()
     fields = {
         "size": stat.st_size,
@@ -831,17 +854,35 @@ def render_queue_by_hand(*, path: Path, shot: Shot, version: int | None, templat
         "shot": shot,
         "version": version,
         "checksum": checksum,
+        "media": media,
         "verified_at": now,
         "queued_at": now,
         "rule": "review",
-        "reason": "uploaded with manage.py frameio_upload",
+        "reason": "uploaded with manage.py frameio_upload" if verify else NOT_VERIFIED,
     }
     try:
         with transaction.atomic():
             render, _ = Render.objects.update_or_create(root=str(root), path=name, defaults=fields)
     except IntegrityError:
         raise VerifyError(f"version {version} of {shot} is held by another file; pass --version") from None
+    if not verify:
+        logger.warning("render %s queued by hand for %s v%03d without verification", path, shot, version)
     return render
+
+
+def _check_name_by_hand(name: str, shot: Shot, templates: list[str]) -> None:
+    """Where the name parses, it must resolve (the watcher's reason if not) and to the shot given."""
+    try:
+        parsed = parse_name(name, templates_for(templates))
+    except NameRangeError as exc:
+        raise VerifyError(str(exc)) from None
+    if parsed is None:
+        return  # no template matches: the shot is the one given (--shot)
+    resolution = resolve_name(name, templates)
+    if resolution.shot is None:
+        raise VerifyError(_with_suggestions(resolution.problem, resolution.suggestions))
+    if resolution.shot.pk != shot.pk:
+        raise VerifyError(f"the name {name!r} points to {resolution.shot}, not {shot}")
 
 
 def _next_version(shot: Shot) -> int:

@@ -649,6 +649,11 @@ def _status_map(pairs: list[str]) -> dict[str, str]:
 # The URL Frame.io posts review events to (https, ending in /frameio/webhook/). The admin action registers
 # it; empty: the address the admin is reached at. `manage.py frameio_webhook register --url` takes its own.
 FRAMEIO_WEBHOOK_URL = env_str("FRAMEIO_WEBHOOK_URL", "")
+# The address postflow is reached at from outside (https://post.example.com): `frameio_webhook register`
+# without --url, and `frameio_health`, use POSTFLOW_PUBLIC_URL/frameio/webhook/ when FRAMEIO_WEBHOOK_URL is empty.
+POSTFLOW_PUBLIC_URL = env_str("POSTFLOW_PUBLIC_URL", "")
+if POSTFLOW_PUBLIC_URL:
+    POSTFLOW_PUBLIC_URL = _frameio_url("POSTFLOW_PUBLIC_URL", POSTFLOW_PUBLIC_URL)
 # Options of Frame.io's "Status" field that move a shot, and where to: "Option=shot_status" pairs.
 FRAMEIO_STATUS_MAP = _status_map(
     env_list("FRAMEIO_STATUS_MAP", ["Approved=review_approved", "Needs Changes=revision_requested"])
