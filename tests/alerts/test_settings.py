@@ -57,4 +57,5 @@ def test_good_values_and_bad_thresholds(tmp_path):
 def test_the_empty_render_alert_needs_a_positive_delay(tmp_path):
     result = start(tmp_path, POSTFLOW_EMPTY_ALERT_MINUTES="0")
     assert result.returncode != 0
-    assert "(postflow.E013) POSTFLOW_EMPTY_ALERT_MINUTES=0 is out of range: expected more than 0 minutes" in result.stderr
+    expected = "(postflow.E013) POSTFLOW_EMPTY_ALERT_MINUTES=0 is out of range: expected more than 0 minutes"
+    assert expected in result.stderr

@@ -103,7 +103,8 @@ def test_the_web_process_lists_every_failed_check_and_exits_2(tmp_path):
     # One line per problem, in the order the apps registered their checks (not part of the contract).
     problems = sorted(lines[1:])
     assert "(frameio.E001) FRAMEIO_STATUS_MAP: 'Approved=approved'" in problems[0]
-    assert "(postflow.E001) POSTFLOW_SCAN_INTERVAL_SECONDS=0 is out of range: expected more than 0 seconds" in problems[1]
+    expected = "(postflow.E001) POSTFLOW_SCAN_INTERVAL_SECONDS=0 is out of range: expected more than 0 seconds"
+    assert expected in problems[1]
 
 
 def test_check_and_check_deploy_report_every_range_problem_at_once(tmp_path):
