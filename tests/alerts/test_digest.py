@@ -41,7 +41,7 @@ def _move(shot, to: Status, when: datetime, kind=ShotEvent.Kind.TRANSITION) -> N
 @pytest.fixture
 def a_day_of_work():
     """Two projects; over the day: 3 shots moved (one twice in After Effects), one delivered, renders verified and
-    quarantined, two uploads (10 MB in 2 s, 30 MB in 3 s), review notes, alerts. Before it: what must not count."""
+    quarantined, three uploads (100 MB in 20 s, 300 MB in 30 s, and 1 MB in 10 s, too small for its rate to mean anything), review notes, alerts. Before it: what must not count."""
     project = make_project(code="UNDLM", name="UNDLM Documentary")
     scene = make_scene(project, "DAY")
     ae, review, delivered = (make_shot(project, scene=scene, status=s) for s in ("ae_completed", "review_uploaded",
@@ -58,8 +58,9 @@ def a_day_of_work():
     make_render("old.mov", state=Render.State.VERIFIED, verified_at=BEFORE)
     _at(Render.objects.filter(pk=make_render("bad.mov", state=Render.State.QUARANTINED).pk), DURING, updated_at=1)
     _at(Render.objects.filter(pk=make_render("bad0.mov", state=Render.State.QUARANTINED).pk), BEFORE, updated_at=1)
-    metrics.record_upload(path="a.mov", size=10_000_000, seconds=2.0, at=DURING)
-    metrics.record_upload(path="b.mov", size=30_000_000, seconds=3.0, at=DURING)
+    metrics.record_upload(path="a.mov", size=100_000_000, seconds=20.0, at=DURING)
+    metrics.record_upload(path="b.mov", size=300_000_000, seconds=30.0, at=DURING)
+    metrics.record_upload(path="tiny.mov", size=1_000_000, seconds=10.0, at=DURING)  # 0.1 MB/s: not rated
     metrics.record_upload(path="old.mov", size=1, seconds=1.0, at=BEFORE)
     make_review_note(review, commented_at=DURING)
     make_review_note(review, commented_at=DURING, completed_at=NOW)
@@ -76,7 +77,7 @@ def test_the_figures_of_a_fixed_day(a_day_of_work):
     assert (figures.moves, figures.shots_moved, figures.delivered) == (4, {"After Effects": 1, "Review": 1,
                                                                           "Delivery": 1}, 1)  # fmt: skip
     assert (figures.renders_verified, figures.renders_quarantined) == (2, 1)
-    assert figures.uploads["uploaded"] == 2 and figures.uploads["bytes"] == 40_000_000
+    assert figures.uploads["uploaded"] == 3 and figures.uploads["bytes"] == 401_000_000
     assert figures.uploads["rate_mb_s"] == {"mean": 7.5, "median": 7.5}  # 5 and 10 MB/s
     assert (figures.notes_in, figures.notes_in_still_open, figures.notes_open) == (2, 1, 2)
     assert (figures.alerts_opened, figures.alerts_resolved, figures.alerts_open) == (1, 1, 1)
@@ -108,14 +109,14 @@ def test_the_text_and_the_json(a_day_of_work, monkeypatch):
     text = out.getvalue()
     assert text.startswith("postflow digest, Wed 25 Nov 09:00 to Thu 26 Nov 2026 09:00\n")
     assert "  Shots moved   4 moves; by stage: After Effects 1, Review 1, Delivery 1\n" in text
-    assert "  Uploads       2 (0.04 GB), median 7.5 MB/s, 0 failed\n" in text
+    assert "  Uploads       3 (0.40 GB), median 7.5 MB/s, 0 failed\n" in text
     assert "  Review notes  2 in (1 still open); 2 open\n" in text
     assert "  UNDLM Documentary: 69.7 % complete, 1 of 3 shots delivered\n" in text
     out = StringIO()
     call_command("postflow_digest", "--period", "week", "--json", stdout=out)
     data = json.loads(out.getvalue())
     assert data["period"] == "week" and data["start"] == (NOW - timedelta(days=7)).isoformat()
-    assert data["moves"] == 5 and data["delivered"] == 1 and data["uploads"]["uploaded"] == 3
+    assert data["moves"] == 5 and data["delivered"] == 1 and data["uploads"]["uploaded"] == 4
     assert OutboxMessage.objects.count() == 0  # printed only
 
 
