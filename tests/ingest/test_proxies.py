@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
+from django.urls import reverse
 from django.utils import timezone
 from PIL import Image, ImageChops, ImageStat
 
@@ -15,7 +16,7 @@ from ingest.models import Render, ReviewProxy
 from ingest.proxy_media import BOX_OPACITY, BurnIn, _Painter, encode_proxy, proxy_size
 from ingest.rules import RuleError, parse_proxy_rules, wants_proxy
 from ingest.selectors import PROXY_FOLDER, proxy_folder, review_file
-from ingest.services import PROXY_FAILED, WatchConfig, render_check_unchanged
+from ingest.services import PROXY_FAILED, PROXY_WAITING, WatchConfig, render_check_unchanged
 from ingest.watcher import Watcher
 from postflow.models import LiveEvent
 from shots.workflow import Status
@@ -247,20 +248,26 @@ def test_new_content_while_encoding_is_not_queued(verified, root, enqueued, djan
 
 
 def test_media_that_cannot_make_a_proxy_fails_it_with_the_reason(
-    verified, root, enqueued, django_capture_on_commit_callbacks, monkeypatch
+    verified, root, enqueued, django_capture_on_commit_callbacks, monkeypatch, admin_client
 ):
     def unreadable(paths):
         raise proxies.MediaError("UNDLM_00042_v003.1001.png: unreadable image (broken PNG)")
         yield  # a generator, as the real one
 
-    monkeypatch.setattr(proxies, "sequence_frames", unreadable)
-    proxy = build(verified, django_capture_on_commit_callbacks)
+    with monkeypatch.context() as patched:
+        patched.setattr(proxies, "sequence_frames", unreadable)
+        proxy = build(verified, django_capture_on_commit_callbacks)
     render = Render.objects.get(pk=verified.pk)
     assert (proxy.state, render.state) == ("failed", Render.State.VERIFIED)
     assert render.reason == f"{PROXY_FAILED}UNDLM_00042_v003.1001.png: unreadable image (broken PNG)"
-    monkeypatch.undo()
+    # A producer asks for it again in the admin: pending, its job enqueued, built.
+    url = reverse("admin:ingest_reviewproxy_changelist")
+    assert admin_client.get(url).status_code == 200
+    enqueued.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.proxy_retry(render_id=render.pk) is True
+        admin_client.post(url, {"action": "retry", "_selected_action": [proxy.pk]})
+    assert enqueued == [("ingest.tasks.build_proxy", render.pk)]
+    assert Render.objects.get(pk=render.pk).reason == PROXY_WAITING
     assert build(render, django_capture_on_commit_callbacks).state == ReviewProxy.State.READY
 
 
