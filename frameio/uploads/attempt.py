@@ -141,6 +141,10 @@ def target_or_connect() -> Target:
 
 
 def _send(job: Job, keeper: claims.LeaseKeeper, on_progress) -> None:
+    if job.upload.frameio_file_id and job.upload.file_checksum not in ("", job.file.checksum):
+        # Parts planned for other bytes of the same content (a review proxy built again): a new file.
+        logger.warning("upload %s: the file to send is not the one its parts were planned for", job.upload.pk)
+        _delete_remote_file(job)
     if not job.upload.frameio_file_id:
         _create_remote_file(job)
     try:

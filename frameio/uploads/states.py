@@ -154,6 +154,7 @@ def upload_mark_uploading(job: Job, *, file_id: str, media_type: str, view_url: 
         frameio_file_id=file_id,
         media_type=media_type,
         view_url=view_url,
+        file_checksum=job.file.checksum,
         bytes_total=job.file.size,
         bytes_done=0,
     )

@@ -3,10 +3,12 @@ proxy job builds its review proxy, the upload sends the proxy (named after the s
 reviewer's comment on the proxy's frame 37 comes back as a note at the render's frame 37, in the cut where
 the proxy's burn-in says it is."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import xxhash
+from django.utils import timezone
 from PIL import ImageStat
 
 from frameio import review, uploads
@@ -20,7 +22,7 @@ from tests.frameio import test_review
 from tests.frameio.test_review import comment
 from tests.ingest.media import decoded_frames, make_sequence
 from tests.ingest.test_proxies import make_watcher, nearest_frame
-from tests.ingest.test_watcher import FakeClock, scan_across_the_settle_window
+from tests.ingest.test_watcher import SETTLE, FakeClock, scan_across_the_settle_window
 
 pytestmark = pytest.mark.django_db(transaction=True)
 sandbox, api = test_review.sandbox, test_review.api  # a sandbox with a Server-to-Server connection; the reviewer
@@ -89,3 +91,44 @@ def test_a_sequence_goes_to_frameio_as_its_proxy_and_comments_come_back_at_its_f
     assert nearest_frame(colour) == FIRST + 36
     burn_in = BurnIn("UNDLM_00042", 1, "SEQ01 REVEIL HOPITAL - JOUR", 900_000, 25.0, FRAMES, FIRST)
     assert burn_in.lines(note.frame - 1)[1] == f"REC {note.record_timecode}   frame 37/75   #1037"
+
+
+def test_a_proxy_built_again_mid_upload_is_sent_whole_as_a_new_file(
+    sandbox, shot, tmp_path, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    settings.POSTFLOW_PROXY_WIDTH, settings.POSTFLOW_PROXY_PATH, settings.FRAMEIO_PART_RETRIES = 320, "", 1
+    monkeypatch.setattr("ingest.jobs.async_task", lambda *args: None)  # the jobs run here, by hand
+    monkeypatch.setattr("frameio.jobs.async_task", lambda *args: None)
+    root = tmp_path / "mount"
+    make_sequence(root / "UNDLM_00042/renders", "UNDLM_00042_v001", range(FIRST, FIRST + FRAMES))
+    clock = FakeClock()
+    watcher = make_watcher(root, clock, django_capture_on_commit_callbacks)
+    scan_across_the_settle_window(watcher, clock)
+    render = Render.objects.get(path=KEY)
+    first = proxies.proxy_build(render_id=render.pk)
+    # The upload plans its parts for this proxy, and its PUTs fail: the Frame.io file waits, half sent.
+    broken = sandbox.faults.add("PUT /s3/*", status=500)
+    upload = uploads.upload_render(render_id=render.pk)
+    assert upload.state == Upload.State.UPLOADING and upload.file_checksum == first.checksum
+    planned_for = upload.frameio_file_id
+    sandbox.faults.remove(broken)
+
+    # Someone deletes the proxy: the next attempt cannot read it, the watcher takes the render back and
+    # verifies it again (the same content), and the proxy is built again, now 240 wide: other bytes.
+    Path(first.path).unlink()
+    uploads.upload_run(upload_id=upload.pk)
+    assert Render.objects.get(pk=render.pk).state == Render.State.DISCOVERED
+    clock.now = timezone.now() + timedelta(seconds=SETTLE)  # the watcher's clock, past the settle window
+    watcher.tick_committed()
+    assert Render.objects.get(pk=render.pk).state == Render.State.VERIFIED
+    settings.POSTFLOW_PROXY_WIDTH = 240
+    second = proxies.proxy_build(render_id=render.pk)
+    assert second.state == "ready" and second.checksum != first.checksum
+
+    upload = uploads.upload_render(render_id=render.pk)
+    assert upload.state == Upload.State.UPLOADED, upload.last_error
+    assert upload.frameio_file_id != planned_for and planned_for not in sandbox.state.files  # replaced
+    remote = sandbox.state.files[upload.frameio_file_id]
+    parts = range(1, len(remote["_plan"]) + 1)
+    received = b"".join(Path(remote["_parts"][str(i)]["path"]).read_bytes() for i in parts)
+    assert xxhash.xxh3_128(received).hexdigest() == second.checksum  # the new proxy whole, nothing of the old
