@@ -20,6 +20,7 @@ from ingest.services import PROXY_FAILED, PROXY_WAITING, WatchConfig, render_che
 from ingest.watcher import Watcher
 from postflow.models import LiveEvent
 from shots.workflow import Status
+from tests.concurrency import race
 from tests.factories import make_project, make_scene, make_shot
 from tests.ingest.media import decoded_frames, frame_colour, make_clip, make_sequence
 from tests.ingest.test_watcher import SETTLE, FakeClock, scan_across_the_settle_window
@@ -374,3 +375,36 @@ def test_encoding_stops_with_what_the_progress_callback_raises(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         encode_proxy(frames, out=tmp_path / "p.mp4", fps=Fraction(25), max_width=1920, burn_in=burn_in, on_frame=stop)
+
+
+# --- workers ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_never_encode_one_proxy_and_a_process_encodes_one_at_a_time(
+    shot, root, watcher, clock, enqueued, monkeypatch
+):
+    for version in (3, 4):
+        make_sequence(root / "renders/review", f"UNDLM_00042_v{version:03d}", range(FIRST, FIRST + FRAMES))
+    scan_across_the_settle_window(watcher, clock)
+    v3, v4 = Render.objects.order_by("version")
+    running, most = [0], [0]
+    real_encode = proxies.encode_proxy
+
+    def counted(*args, **kwargs):
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        try:
+            return real_encode(*args, **kwargs)
+        finally:
+            running[0] -= 1
+
+    monkeypatch.setattr(proxies, "encode_proxy", counted)
+    # Four workers of one process: two jobs of v003 (a job delivered twice), two of v004.
+    jobs = [v3.pk, v3.pk, v4.pk, v4.pk]
+    results, errors = race(lambda: proxies.proxy_build(render_id=jobs.pop()), threads=4)
+    assert errors == [] and len(results) == 4 and most[0] == 1  # one encode at a time in the process
+    for render in (v3, v4):
+        proxy = ReviewProxy.objects.get(render=render)
+        assert (proxy.state, proxy.attempts) == ("ready", 1)  # claimed and encoded once
+        assert Render.objects.get(pk=render.pk).state == Render.State.QUEUED
