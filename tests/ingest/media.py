@@ -80,3 +80,14 @@ def decoded_frames(path: Path) -> tuple[dict, list[Image.Image]]:
         }
         images = [frame.to_image() for frame in container.decode(stream)]
     return facts, images
+
+
+def write_still(path: Path, image: Image.Image, *, codec: str, pix_fmt: str) -> Path:
+    """One still `image` written by FFmpeg's `codec` (exr, dpx: formats Pillow does not read)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="image2") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = image.width, image.height, pix_fmt
+        container.mux(stream.encode(av.VideoFrame.from_image(image).reformat(format=pix_fmt)))
+        container.mux(stream.encode())
+    return path

@@ -13,7 +13,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from ingest import proxies, services
 from ingest.models import Render, ReviewProxy
-from ingest.proxy_media import BOX_OPACITY, BurnIn, _Painter, encode_proxy, proxy_size
+from ingest.proxy_media import BOX_OPACITY, BurnIn, _Painter, encode_proxy, proxy_size, sequence_frames
 from ingest.rules import RuleError, parse_proxy_rules, wants_proxy
 from ingest.selectors import PROXY_FOLDER, proxy_folder, review_file
 from ingest.services import PROXY_FAILED, PROXY_WAITING, WatchConfig, render_check_unchanged
@@ -22,7 +22,7 @@ from postflow.models import LiveEvent
 from shots.workflow import Status
 from tests.concurrency import race
 from tests.factories import make_project, make_scene, make_shot
-from tests.ingest.media import decoded_frames, frame_colour, make_clip, make_sequence
+from tests.ingest.media import decoded_frames, frame_colour, make_clip, make_sequence, write_still
 from tests.ingest.test_watcher import SETTLE, FakeClock, scan_across_the_settle_window
 
 FIRST, FRAMES = 1001, 75  # 3 seconds at 25 fps
@@ -363,6 +363,30 @@ def test_the_burn_in_reads_on_dark_and_bright_frames(shade):
     background = box.getpixel((painter.box[2] - 2, 1))
     assert background == round(shade * (255 - BOX_OPACITY) / 255) or abs(background - shade * 0.39) <= 2
     assert image.crop((0, 0, 640, painter.box[1])).getextrema() == ((shade, shade),) * 3  # the rest untouched
+
+
+@pytest.mark.parametrize(("codec", "pix_fmt"), [("exr", "gbrpf32le"), ("dpx", "rgb48le")])
+def test_frames_pillow_cannot_read_are_read_with_pyav(tmp_path, codec, pix_fmt):
+    colour = (200, 100, 50)
+    paths = [
+        write_still(
+            tmp_path / f"UNDLM_00042_v001.{n:04d}.{codec}",
+            Image.new("RGB", (64, 36), colour),
+            codec=codec,
+            pix_fmt=pix_fmt,
+        )
+        for n in range(1, 4)
+    ]
+    images = list(sequence_frames(paths))
+    assert [(image.mode, image.size) for image in images] == [("RGB", (64, 36))] * 3
+    shown = images[0].getpixel((5, 5))
+    if codec == "exr":  # linear light, shown in sRGB: brighter, in the same order
+        assert all(s > c for s, c in zip(shown, colour, strict=True)) and shown[0] > shown[1] > shown[2]
+    else:
+        assert all(abs(s - c) <= 1 for s, c in zip(shown, colour, strict=True))
+    burn_in = BurnIn("UNDLM_00042", 1, "SEQ01", 0, 25.0, 3)
+    facts = encode_proxy(iter(images), out=tmp_path / "p.mp4", fps=Fraction(25), max_width=1920, burn_in=burn_in)
+    assert (facts.frames, facts.width, facts.height) == (3, 64, 36)
 
 
 def test_encoding_stops_with_what_the_progress_callback_raises(tmp_path):
