@@ -20,6 +20,7 @@ from shots.workflow import Status
 from tests.factories import make_project, make_scene, make_shot
 from tests.frameio import test_review
 from tests.frameio.test_review import comment
+from tests.frameio.uploading import MB, queued_render
 from tests.ingest.media import decoded_frames, make_sequence
 from tests.ingest.test_proxies import make_watcher, nearest_frame
 from tests.ingest.test_watcher import SETTLE, FakeClock, scan_across_the_settle_window
@@ -132,3 +133,27 @@ def test_a_proxy_built_again_mid_upload_is_sent_whole_as_a_new_file(
     parts = range(1, len(remote["_plan"]) + 1)
     received = b"".join(Path(remote["_parts"][str(i)]["path"]).read_bytes() for i in parts)
     assert xxhash.xxh3_128(received).hexdigest() == second.checksum  # the new proxy whole, nothing of the old
+
+
+def test_a_proxy_stacks_with_the_shots_other_versions(
+    sandbox, shot, tmp_path, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    settings.POSTFLOW_PROXY_WIDTH, settings.POSTFLOW_PROXY_PATH = 320, ""
+    monkeypatch.setattr("ingest.jobs.async_task", lambda *args: None)  # the jobs run here, by hand
+    monkeypatch.setattr("frameio.jobs.async_task", lambda *args: None)
+    v1 = uploads.upload_render(render_id=queued_render(tmp_path, shot, 1, size=MB // 2).pk)  # a movie
+    root = tmp_path / "farm"  # the sequence is rendered elsewhere
+    make_sequence(root / "UNDLM_00042/renders", "UNDLM_00042_v002", range(FIRST, FIRST + FRAMES))
+    clock = FakeClock()
+    scan_across_the_settle_window(make_watcher(root, clock, django_capture_on_commit_callbacks), clock)
+    render = Render.objects.get(version=2)
+    assert proxies.proxy_build(render_id=render.pk).state == "ready"
+    v2 = uploads.upload_render(render_id=render.pk)
+    assert v2.state == Upload.State.UPLOADED and v2.stacked_at, v2.last_error
+    shot.refresh_from_db()
+    stack = shot.frameio_version_stack_id
+    names = {
+        sandbox.state.files[u.frameio_file_id]["name"]: sandbox.state.files[u.frameio_file_id]["parent_id"]
+        for u in (v1, v2)
+    }
+    assert names == {"UNDLM_00042_v001.mov": stack, "UNDLM_00042_v002.mp4": stack} and stack
