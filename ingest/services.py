@@ -868,24 +868,13 @@ def render_queue_by_hand(
     resumable = existing and existing.state in Render.VERSION_STATES
     if resumable and (existing.size, existing.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
         return existing  # run again after a failure or a crash: resume
-    try:
-        parsed = parse_name(name, templates)
-        if version is not None:
-            version = bounded("version", str(version), VERSION_RANGE)
-    except NameRangeError as exc:
-        raise VerifyError(str(exc)) from None
-    version = version or (parsed.version if parsed else None) or _next_version(shot)
+    version = _version_by_hand(name, shot, version, templates)
     safe_path(root, name)
     if verify:
         _check_name_by_hand(name, shot, templates)
         _check_collision(existing or Render(), shot, version)
     checksum = checksum_xxh128(path)
-    media: dict = {}
-    if verify:
-        tolerance = settings.POSTFLOW_DURATION_TOLERANCE_FRAMES if tolerance_frames is None else tolerance_frames
-        facts = probe(path)  # MediaError: the watcher's own message
-        _check_media(facts, shot, tolerance)
-        media = {**facts.as_dict(), "frames_vs_shot": _difference(facts, shot)}
+    media = _media_by_hand(path, shot, tolerance_frames) if verify else {}
     now = timezone.now()
     fields = {
         "size": stat.st_size,
@@ -912,6 +901,26 @@ def render_queue_by_hand(
     if not verify:
         logger.warning("render %s queued by hand for %s v%03d without verification", path, shot, version)
     return render
+
+
+def _version_by_hand(name: str, shot: Shot, version: int | None, templates: list[str]) -> int:
+    """The version asked for, else the name's, else the shot's next one (VerifyError when out of range)."""
+    try:
+        parsed = parse_name(name, templates)
+        if version is not None:
+            version = bounded("version", str(version), VERSION_RANGE)
+    except NameRangeError as exc:
+        raise VerifyError(str(exc)) from None
+    return version or (parsed.version if parsed else None) or _next_version(shot)
+
+
+def _media_by_hand(path: Path, shot: Shot, tolerance_frames: int | None) -> dict:
+    """The watcher's media checks on a file given by hand: its facts, or VerifyError/MediaError with the
+    watcher's own message."""
+    tolerance = settings.POSTFLOW_DURATION_TOLERANCE_FRAMES if tolerance_frames is None else tolerance_frames
+    facts = probe(path)
+    _check_media(facts, shot, tolerance)
+    return {**facts.as_dict(), "frames_vs_shot": _difference(facts, shot)}
 
 
 def _check_name_by_hand(name: str, shot: Shot, templates: list[str]) -> None:
