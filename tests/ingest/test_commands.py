@@ -11,6 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from ingest.management.commands.watch import _default_root
 from ingest.models import Render
 from tests.factories import make_project, make_scene, make_shot
 from tests.ingest.media import make_clip
@@ -169,3 +170,13 @@ def test_oneshot_says_why_a_render_waits(mount, django_capture_on_commit_callbac
     assert (
         placeholder["waiting"] == placeholder["reason"] == "0 bytes: a LucidLink placeholder or an empty file, waiting"
     )
+
+
+def test_the_embedded_default_mount_and_its_rushes_folder_are_made_but_a_configured_mount_never(tmp_path, settings):
+    settings.VAR_DIR = tmp_path
+    settings.LUCIDLINK_MOUNT_PATH = tmp_path / "lucidlink"
+    settings.POSTFLOW_RUSHES_PATH = tmp_path / "lucidlink" / "rushes"
+    assert _default_root() == tmp_path / "lucidlink" and (tmp_path / "lucidlink" / "rushes").is_dir()
+    settings.LUCIDLINK_MOUNT_PATH = tmp_path / "mnt"  # a real mount: a missing one is an unhealthy watcher
+    settings.POSTFLOW_RUSHES_PATH = tmp_path / "mnt" / "rushes"
+    assert _default_root() == tmp_path / "mnt" and not (tmp_path / "mnt").exists()

@@ -110,6 +110,9 @@ def _default_root() -> Path:
     # here: a missing mount must show as an unhealthy watcher, not as an empty folder.
     if root == Path(settings.VAR_DIR) / "lucidlink":
         root.mkdir(parents=True, exist_ok=True)
+        # So is its rushes folder, when it is the default one: a first `make run` says nothing of rushes missing.
+        if Path(settings.POSTFLOW_RUSHES_PATH) == root / "rushes":
+            (root / "rushes").mkdir(exist_ok=True)
     return root
 
 
