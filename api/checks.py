@@ -29,4 +29,11 @@ def check_api_settings(app_configs=None, **kwargs) -> list[Error]:
                 id="api.E002",
             )
         )
+    for name, least in (
+        ("POSTFLOW_API_WEBHOOK_TIMEOUT_SECONDS", 0.1),
+        ("POSTFLOW_API_WEBHOOK_MAX_ATTEMPTS", 1),
+        ("POSTFLOW_API_WEBHOOK_DISABLE_AFTER", 1),
+    ):
+        if getattr(settings, name) < least:
+            errors.append(Error(f"{name}={getattr(settings, name)} is below {least}", id="api.E003"))
     return errors

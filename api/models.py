@@ -38,3 +38,89 @@ class ApiToken(models.Model):
         if not self.user.is_active:
             return "the token's user is inactive"
         return ""
+
+
+# --- outgoing webhooks -------------------------------------------------------------------------------
+
+
+class WebhookKind(models.TextChoices):
+    STATUS_CHANGED = "shot.status_changed", "Shot status changed"
+    VERSION_VERIFIED = "render.verified", "Version verified"
+    UPLOADED = "render.uploaded", "Version uploaded to Frame.io"
+    NOTE_ADDED = "review.note_added", "Review note added"
+    DELIVERED = "shot.delivered", "Shot delivered"
+
+
+class WebhookEndpoint(models.Model):
+    """A URL producers want told about some kinds of events, each POST signed with its secret.
+
+    The secret is stored Fernet-encrypted (frameio.crypto: the receiver needs the same secret to check the
+    signature, so it cannot be a hash) and never shown after it is set. After
+    POSTFLOW_API_WEBHOOK_DISABLE_AFTER failed attempts in a row the endpoint is disabled with an alert; its
+    messages wait until a producer enables it again (admin action)."""
+
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500, help_text="https:// (http only for a loopback address).")
+    secret_enc = models.TextField(editable=False)
+    kinds = models.JSONField(default=list, help_text="The event kinds it receives.")
+    enabled = models.BooleanField(default=True)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    disabled_reason = models.CharField(max_length=500, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "outgoing webhook"
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.url}"
+
+
+class WebhookMessage(models.Model):
+    """One event for one endpoint, written in the transaction of the change it reports (the outbox), sent
+    by api.webhooks after commit. pending -> sending -> sent, or back to pending with `next_attempt_at`
+    (backoff), or failed after POSTFLOW_API_WEBHOOK_MAX_ATTEMPTS. Delivered at least once: a receiver
+    dedupes by the X-Postflow-Delivery header (this row's id)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=32, choices=WebhookKind.choices)
+    payload = models.JSONField(default=dict)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claim = models.CharField(max_length=32, blank=True, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "outgoing webhook message"
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} to {self.endpoint.name}"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a message and what the endpoint answered (or why there was no answer)."""
+
+    message = models.ForeignKey(WebhookMessage, on_delete=models.CASCADE, related_name="attempt_rows")
+    at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.TextField(blank=True, help_text="The answer's first 500 characters.")
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["message", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.message}: {self.status_code or self.error}"
