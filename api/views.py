@@ -19,7 +19,7 @@ from api import errors
 from api.auth import BearerToken, TokenRateThrottle, require_perm, require_view, require_write
 from api.errors import ApiError
 from api.schemas import ErrorOut, EventPage, NoteOut, ShotOut, ShotPage, StatusIn, StatusOut, VersionOut
-from api.selectors import AmbiguousShot, shot_by_nomenclature, shot_notes, shot_versions, shots_with_facts
+from api.selectors import AmbiguousShot, page_with_facts, shot_by_nomenclature, shot_notes, shot_versions
 from api.serialize import note_out, shot_out, version_out
 from postflow import realtime
 from shots.models import Shot
@@ -79,7 +79,7 @@ def list_shots(request: HttpRequest, filters: Query[ShotFilters]) -> dict:
         shots = shots.filter(status__in=STAGE_STATUSES[_stage(filters.stage)])
     count = shots.count()
     start = (filters.page - 1) * page_size
-    rows = list(shots_with_facts(shots)[start : start + page_size])
+    rows = page_with_facts(shots, start=start, size=page_size)
     return {
         "count": count,
         "page": filters.page,
