@@ -115,3 +115,10 @@ def test_an_unknown_endpoint_is_json_404(client):
     response = client.get("/api/v1/renders")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found" and "/api/v1/renders" in response.json()["detail"]
+
+
+def test_a_wrong_method_is_json_405(client):
+    for path in ("/api/v1/shots", "/api/v1/events"):
+        response = client.delete(path)
+        assert response.status_code == 405 and response["Allow"] == "GET"
+        assert response.json() == {"error": "method_not_allowed", "detail": "allowed: GET"}
