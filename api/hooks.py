@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from django.db import transaction
 
-from api.models import WebhookKind
+from api import webhooks
+from api.models import WebhookEndpoint, WebhookKind
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +38,11 @@ def _queue(kind: str, build: Callable[[], dict | list[dict] | None]) -> None:
     """Build the payload(s) and queue them, in a savepoint of the caller's transaction; log, never raise."""
     try:
         with transaction.atomic():
-            from api.models import WebhookEndpoint
-            from api.webhooks import webhooks_queue
-
             if not any(kind in (kinds or []) for kinds in WebhookEndpoint.objects.values_list("kinds", flat=True)):
                 return  # nobody listens: no payload read
             built = build()
             for payload in built if isinstance(built, list) else [built] if built else []:
-                webhooks_queue(kind=kind, payload=payload)
+                webhooks.webhooks_queue(kind=kind, payload=payload)
     except Exception:
         logger.exception("could not queue the outgoing %s webhook", kind)
 

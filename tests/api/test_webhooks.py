@@ -226,3 +226,43 @@ def test_the_admin_makes_a_secret_shown_once_and_refuses_plain_http(admin_client
     from frameio import crypto
 
     assert crypto.decrypt(row.secret_enc) == secret
+
+
+def test_verified_note_and_delivered_events_become_their_messages(sent_jobs, django_capture_on_commit_callbacks):
+    from delivery.models import Delivery
+    from delivery.signals import batch_finished
+    from frameio.signals import note_added
+    from ingest.signals import render_verified
+    from tests.factories import make_review_note
+
+    endpoint("https://farm.example.com/h", WebhookKind.VERSION_VERIFIED, WebhookKind.NOTE_ADDED, WebhookKind.DELIVERED)
+    shot = make_shot(nomenclature="TST_00001", status=Status.REVIEW_APPROVED, timeline_in=250)
+    media = {"codec": "prores", "fps": 25.0}
+    render = make_render("TST_00001_v002.mov", state=Render.State.VERIFIED, shot=shot, version=2, media=media)
+    note = make_review_note(shot, version=2, frame=26, text="grain")
+    delivered, failed = (
+        Delivery.objects.create(
+            shot=shot,
+            render=render,
+            version=2,
+            approved_checksum="c" * 32,
+            approved_at=timezone.now(),
+            state=state,
+            folder="TST/01/TST_00001",
+            files=1,
+            bytes=10,
+        )
+        for state in (Delivery.State.DELIVERED, Delivery.State.FAILED)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        render_verified.send(sender=Render, render_id=render.pk)
+        note_added.send(sender=type(note), note_id=note.pk)
+        batch_finished.send(sender=Delivery, batch="b1", delivery_ids=[delivered.pk, failed.pk])
+
+    messages = {m.kind: m.payload for m in WebhookMessage.objects.all()}
+    assert len(sent_jobs) == 3 == WebhookMessage.objects.count()  # the failed delivery is not news here
+    assert messages["render.verified"]["media"] == media and messages["render.verified"]["version"] == 2
+    assert messages["review.note_added"]["record_timecode"] == "00:00:11:00"  # 250 frames + 1 s in
+    assert messages["review.note_added"]["text"] == "grain"
+    assert messages["shot.delivered"]["delivery_id"] == delivered.pk
+    assert messages["shot.delivered"]["folder"] == "TST/01/TST_00001"
