@@ -10,6 +10,10 @@ from django.dispatch import Signal
 # An upload became UPLOADED (sent in the transaction that says so). Kwargs: upload_id.
 upload_finished = Signal()
 
+# A Frame.io comment became a new review note (frameio.review.notes.note_upsert, in the transaction that
+# creates it; not for an update, a completion or a restore). Kwargs: note_id.
+note_added = Signal()
+
 # A Frame.io Status moved (or was refused to move) a shot. Kwargs: shot_id, upload_id, to_status, moved.
 # Sent inside the transaction of the move.
 review_decided = Signal()

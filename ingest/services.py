@@ -736,6 +736,7 @@ def _render_verified(render: Render, *, read: _Read, config: WatchConfig, now: d
             )
             if claimed:
                 _save_frames(render, read.frames)
+                ingest_signals.render_verified.send(sender=Render, render_id=render.pk)
                 _after_verified(render, shot=shot, action=action, read=read, proxy_rules=config.proxy_rules, now=now)
                 _publish_render(render.pk)
     except IntegrityError:

@@ -6,6 +6,10 @@ reports, or not at all; a receiver that calls out (enqueues a job) does it on co
 
 from django.dispatch import Signal
 
+# A render became `verified` (named, hashed, probed), sent in the transaction of the claim, before its folder's
+# rule queues it or moves the shot. Kwargs: render_id.
+render_verified = Signal()
+
 # A verified render was handed to the upload pipeline (its state is now `queued`). Kwargs: render_id.
 render_queued = Signal()
 

@@ -130,6 +130,20 @@ def catch_up(
     return CatchUp(events=[row.as_message() for row in rows], last_id=rows[-1].id if rows else after_id)
 
 
+def page_after(after_id: int, *, limit: int) -> CatchUp:
+    """A page of the log for a reader that follows it from `after_id` (the REST API's event feed): at
+    most `limit` events after it, oldest first, `last_id` the id to ask after next. Unlike `catch_up`,
+    more than `limit` is not stale (the reader pages on); `stale` only when the log cannot continue
+    from `after_id`: the events after it were pruned, or the log restarted (ids below it)."""
+    newest = last_event_id()
+    if after_id > newest:
+        return CatchUp(last_id=newest, stale="the event log restarted")
+    rows = list(LiveEvent.objects.filter(id__gt=after_id).order_by("id")[:limit])
+    if rows and after_id and rows[0].id > after_id + 1 and _pruned_since(after_id):
+        return CatchUp(last_id=newest, stale="missed events were pruned")
+    return CatchUp(events=[row.as_message() for row in rows], last_id=rows[-1].id if rows else after_id)
+
+
 def _pruned_since(after_id: int) -> bool:
     return not LiveEvent.objects.filter(id__lte=after_id).exists()
 

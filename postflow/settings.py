@@ -149,6 +149,9 @@ INSTALLED_APPS = [
     # and the supervisors' dashboard reads from all of them.
     "sheets",
     "dashboard",
+    # The REST API (/api/v1/, docs/api.md), at the top with the dashboard; "ninja" serves its docs page's files.
+    "ninja",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -669,3 +672,16 @@ FRAMEIO_STATUS_MAP = _status_map(
 )
 # Files the review reconciliation polls per run (every 5 minutes), comments and Status, least recent first.
 FRAMEIO_REVIEW_RECONCILE_BATCH = env_number("FRAMEIO_REVIEW_RECONCILE_BATCH", 50, int)
+
+# --- REST API ---
+# (api app, docs/api.md) Requests per token: "N/s", "N/min" or "N/hour"; over it, 429 with Retry-After.
+POSTFLOW_API_THROTTLE_RATE = env_str("POSTFLOW_API_THROTTLE_RATE", "600/min")
+# Shots per page of GET /api/v1/shots by default, and the most a client may ask for (page_size).
+POSTFLOW_API_PAGE_SIZE = env_number("POSTFLOW_API_PAGE_SIZE", 50, int)
+POSTFLOW_API_MAX_PAGE_SIZE = env_number("POSTFLOW_API_MAX_PAGE_SIZE", 200, int)
+# Outgoing webhooks (configured in the admin): read timeout of one POST, tries of one message (backoff from
+# 30 s to 1 h), and failed attempts in a row after which an endpoint is disabled with an alert.
+POSTFLOW_API_WEBHOOK_TIMEOUT_SECONDS = env_number("POSTFLOW_API_WEBHOOK_TIMEOUT_SECONDS", 10.0)
+POSTFLOW_API_WEBHOOK_MAX_ATTEMPTS = env_number("POSTFLOW_API_WEBHOOK_MAX_ATTEMPTS", 8, int)
+POSTFLOW_API_WEBHOOK_DISABLE_AFTER = env_number("POSTFLOW_API_WEBHOOK_DISABLE_AFTER", 10, int)
+# --- end REST API ---

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from frameio import signals
 from frameio.client import Comment, FrameioClient, FrameioError
 from frameio.models import ReviewNote, Upload
 from frameio.review.reads import account_id_or_fail, client_or_default, upload_for_file
@@ -78,6 +79,8 @@ def note_upsert(*, upload: Upload, comment: Comment) -> tuple[ReviewNote, str]:
                         setattr(note, name, value)
                 note.shot = upload.render.shot
                 _publish(note, action)
+                if action == "created":
+                    signals.note_added.send(sender=ReviewNote, note_id=note.pk)
                 return note, action
         except IntegrityError:
             continue

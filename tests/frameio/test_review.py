@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from frameio import review, uploads
+from frameio import review, signals, uploads
 from frameio.models import ReviewNote, ReviewState, Upload
 from frameio.review import reads
 from frameio_sandbox.server import SandboxConfig, run_sandbox
@@ -198,12 +198,16 @@ def test_edits_completions_and_deletions_follow(sandbox, api, shot, tmp_path):
     assert [e["action"] for e in note_events()] == ["created", "updated", "completed", "reopened", "deleted"]
 
 
-def test_syncing_a_comment_twice_writes_and_publishes_once(sandbox, api, shot, tmp_path):
+def test_syncing_a_comment_twice_writes_and_publishes_once(sandbox, api, shot, tmp_path, request):
+    added: list[int] = []
+    signals.note_added.connect(lambda note_id, **kw: added.append(note_id), weak=False, dispatch_uid="t")
+    request.addfinalizer(lambda: signals.note_added.disconnect(dispatch_uid="t"))
     upload = upload_version(tmp_path, shot, 1)
     comment_id = comment(api, upload.frameio_file_id, "once", timestamp=5)["id"]
     review.comment_sync(comment_id=comment_id)
     assert review.comment_sync(comment_id=comment_id).endswith("unchanged")
     assert ReviewNote.objects.count() == 1 and len(note_events()) == 1
+    assert added == [ReviewNote.objects.get().pk]  # frameio.signals.note_added, for the creation only
 
 
 def test_a_comment_on_a_file_postflow_did_not_upload_is_ignored(sandbox, api, shot, tmp_path):

@@ -12,7 +12,7 @@ import av
 import pytest
 from django.db import DataError, OperationalError
 
-from ingest import services
+from ingest import services, signals
 from ingest.lucid import Pinner
 from ingest.models import Render, WatcherHeartbeat
 from ingest.rules import parse_rules
@@ -100,7 +100,10 @@ def render(path: str) -> Render:
 REVIEW = "renders/review/UNDLM_SEQ01_00042_v001.mov"
 
 
-def test_a_render_settles_verifies_and_is_queued_once(shot, root, watcher, clock, enqueued):
+def test_a_render_settles_verifies_and_is_queued_once(shot, root, watcher, clock, enqueued, request):
+    verified: list[int] = []
+    signals.render_verified.connect(lambda render_id, **kw: verified.append(render_id), weak=False, dispatch_uid="t")
+    request.addfinalizer(lambda: signals.render_verified.disconnect(dispatch_uid="t"))
     make_clip(root / REVIEW, frames=50)
     watcher.tick_committed()
     assert render(REVIEW).state == Render.State.DISCOVERED
@@ -122,6 +125,7 @@ def test_a_render_settles_verifies_and_is_queued_once(shot, root, watcher, clock
     restarted.tick()
     assert enqueued == [("frameio.tasks.upload_render", row.pk)]
     assert Render.objects.count() == 1
+    assert verified == [row.pk]  # ingest.signals.render_verified, once
 
 
 def test_placeholder_waits_until_it_fills(shot, root, watcher, clock, enqueued):
