@@ -360,6 +360,9 @@ POSTFLOW_LUCID_BIN = env_str("POSTFLOW_LUCID_BIN", "lucid")
 # the watcher look there for each shot's SOURCE_FILE. Inside the mount, the render watcher skips it.
 POSTFLOW_RUSHES_PATH = env_path("POSTFLOW_RUSHES_PATH", LUCIDLINK_MOUNT_PATH / "rushes")
 
+# Poster frames of verified renders (ingest/thumbnails.py): postflow's own folder, never the mount.
+POSTFLOW_THUMBNAILS_PATH = env_path("POSTFLOW_THUMBNAILS_PATH", VAR_DIR / "thumbnails")
+
 
 # --- delivery (manage.py deliver, delivery/) ---------------------------------------------------
 
