@@ -4,6 +4,7 @@ counts), thumbnails served or asked for, and the player's stream (ranges, permis
 import os
 from datetime import timedelta
 from fractions import Fraction
+from types import SimpleNamespace
 
 import av
 import pytest
@@ -84,14 +85,17 @@ def film():
     b = make_shot(project, scene=night, timeline_in=900_200, duration=48, status=Status.AE_IN_PROGRESS)
     a = make_shot(project, scene=day, timeline_in=900_000, duration=100, status=Status.REVIEW_UPLOADED)
     c = make_shot(project, scene=day, timeline_in=900_100, duration=12, omitted=True)
-    return project, (a, c, b)
+    return SimpleNamespace(project=project, a=a, b=b, c=c)
 
 
 # --- the cut ---------------------------------------------------------------------------------------
 
 
 def test_the_cut_payload_is_every_shot_in_record_order_in_three_queries(film, django_assert_num_queries):
-    project, (a, c, b) = film
+    project = film.project
+    a = film.a
+    c = film.c
+    b = film.b
     make_review_note(a, version=2)  # an uploaded v002, one open note
     make_review_note(a, version=2, completed_at=timezone.now())
     make_render("UNDLM_00002_v007.mov", state=Render.State.QUARANTINED, shot=a, version=7)  # not a version
@@ -110,7 +114,7 @@ def test_the_cut_payload_is_every_shot_in_record_order_in_three_queries(film, dj
 
 
 def test_the_pages_carry_the_strip_and_the_charts_but_not_their_data(film):
-    project, (a, c, b) = film
+    b = film.b
     client = user_client()
     index = client.get(reverse("dashboard:index")).content.decode()
     assert f'data-url="{reverse("dashboard:cut")}"' in index and f'data-url="{reverse("dashboard:charts")}"' in index
@@ -122,16 +126,19 @@ def test_the_pages_carry_the_strip_and_the_charts_but_not_their_data(film):
 
 
 def test_the_charts_come_from_the_rows_in_seven_queries(film, django_assert_num_queries):
-    project, (a, c, b) = film
+    a = film.a
+    b = film.b
     shot_transition(shot_id=b.pk, to_status=Status.AE_COMPLETED, actor="t")
     shot_transition(shot_id=b.pk, to_status=Status.EBSYNTH_READY, actor="t")
-    ShotEvent.objects.filter(shot=b, to_status=Status.EBSYNTH_READY).update(created_at=timezone.now() - timedelta(days=2))
+    two_days_ago = timezone.now() - timedelta(days=2)
+    ShotEvent.objects.filter(shot=b, to_status=Status.EBSYNTH_READY).update(created_at=two_days_ago)
     make_render("ok.mov", state=Render.State.VERIFIED, verified_at=timezone.now())
     make_render("bad.mov", state=Render.State.QUARANTINED)
     Metric.objects.create(name=Metric.UPLOAD, at=timezone.now(), value=40e6, amount=10)  # 4 MB/s
     Metric.objects.create(name=Metric.UPLOAD, at=timezone.now(), value=20e6, amount=10)  # the hour: 3 MB/s
     make_review_note(a, commented_at=timezone.now() - timedelta(days=3))  # open since 3 days ago
-    make_review_note(a, commented_at=timezone.now() - timedelta(days=5), completed_at=timezone.now() - timedelta(days=1))
+    days_ago = [timezone.now() - timedelta(days=n) for n in range(6)]
+    make_review_note(a, commented_at=days_ago[5], completed_at=days_ago[1])
     with django_assert_num_queries(7):  # moves, verified, quarantined, uploads, open notes now, opened, closed
         data = pictures.charts()
     assert len(data["days"]) == 30 and data["days"][-1] == timezone.localdate().isoformat()
@@ -150,7 +157,7 @@ def test_the_charts_come_from_the_rows_in_seven_queries(film, django_assert_num_
 def test_a_thumbnail_is_served_or_asked_for_once_and_needs_the_permission(
     film, tmp_path, monkeypatch, django_capture_on_commit_callbacks
 ):
-    project, (a, c, b) = film
+    a = film.a
     render = verified_file(make_webm(tmp_path / "mount" / "UNDLM_00002_v001.webm"), a)
     jobs = []
     monkeypatch.setattr(thumbnails, "async_task", lambda *args: jobs.append(args))
@@ -173,7 +180,7 @@ def test_a_thumbnail_is_served_or_asked_for_once_and_needs_the_permission(
 
 
 def test_the_stream_answers_ranges_from_the_verified_file(film, tmp_path):
-    project, (a, c, b) = film
+    a = film.a
     path = make_webm(tmp_path / "mount" / "UNDLM_00002_v001.webm")
     render = verified_file(path, a)
     data = path.read_bytes()
@@ -193,7 +200,7 @@ def test_the_stream_answers_ranges_from_the_verified_file(film, tmp_path):
 
 
 def test_a_file_swapped_for_a_link_or_changed_is_not_streamed(film, tmp_path):
-    project, (a, c, b) = film
+    a = film.a
     path = make_webm(tmp_path / "mount" / "UNDLM_00002_v001.webm")
     render = verified_file(path, a)
     secret = tmp_path / "secret.key"
@@ -209,7 +216,7 @@ def test_a_file_swapped_for_a_link_or_changed_is_not_streamed(film, tmp_path):
 
 
 def test_what_plays_and_why_not(film, tmp_path):
-    project, (a, c, b) = film
+    a = film.a
     webm = verified_file(make_webm(tmp_path / "m" / "a_v001.webm"), a, version=1)
     prores = make_render("a_v002.mov", state=Render.State.UPLOADED, shot=a, version=2, media={"codec": "prores"})
     h264 = make_render("a_v003.mp4", state=Render.State.VERIFIED, shot=a, version=3, media={"codec": "h264"})
@@ -228,7 +235,7 @@ def test_what_plays_and_why_not(film, tmp_path):
 
 
 def test_the_shot_page_puts_each_note_on_the_timeline(film, tmp_path):
-    project, (a, c, b) = film
+    a = film.a
     render = verified_file(make_webm(tmp_path / "m" / "UNDLM_00002_v001.webm"), a)
     note = make_review_note(a, frame=26, text="grain")  # frame 26 of 50: half-way
     html = user_client(perms=WATCH).get(reverse("dashboard:shot", args=[a.pk])).content.decode()
@@ -238,8 +245,16 @@ def test_the_shot_page_puts_each_note_on_the_timeline(film, tmp_path):
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [(None, None), ("bytes=0-", (0, 99)), ("bytes=10-20", (10, 20)), ("bytes=90-500", (90, 99)), ("bytes=-5", (95, 99))]
-    + [("bytes=0-1,5-6", None), ("items=0-1", None), ("bytes=-", None)],
+    [
+        (None, None),
+        ("bytes=0-", (0, 99)),
+        ("bytes=10-20", (10, 20)),
+        ("bytes=90-500", (90, 99)),
+        ("bytes=-5", (95, 99)),
+        ("bytes=0-1,5-6", None),  # several ranges: the whole file
+        ("items=0-1", None),
+        ("bytes=-", None),
+    ],
 )
 def test_byte_ranges(header, expected):
     assert byte_range(header, 100) == expected
