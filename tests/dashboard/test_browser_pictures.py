@@ -115,7 +115,7 @@ def test_the_cut_the_thumbnails_the_player_and_the_charts(film, tmp_path, settin
 
             # The scene page: the row's thumbnail loads (the latest version's poster frame).
             page.goto(f"{base}/scenes/{day.pk}/")
-            thumb = f'#shot-{reviewed.pk} img[data-thumb]'
+            thumb = f"#shot-{reviewed.pk} img[data-thumb]"
             page.wait_for_function(f"() => document.querySelector('{thumb}').complete")
             assert page.eval_on_selector(thumb, "img => img.naturalWidth") == 64
             page.wait_for_function("() => document.querySelectorAll('[data-cut-zoom] [data-cut-shot]').length === 7")
