@@ -6,7 +6,8 @@ Builds a fresh SQLite database under var/bench/ (WAL, as in production) with the
 the scenes at random statuses, 5,000 shot events, 1,000 renders and a watcher heartbeat, and one
 shot with 10 versions in Frame.io and 50 review notes, then times GET /, GET /scenes/<id>/, that
 shot's GET /shots/<id>/ and the JSON the pages fetch once drawn (the cut strip, the charts) in-process
-(middleware, session, queries, template: everything but the network) and prints the median and p95 per page, with the number of SQL queries.
+(middleware, session, queries, template: everything but the network) and prints the median and p95
+per page, with the number of SQL queries.
 """
 
 import argparse
