@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.models import Render
+from ingest.models import Render, ReviewProxy
 from ingest.verify import open_verified
 
 # Extension -> (MIME type, the video codecs, as PyAV names them, that Chromium, Firefox and Safari decode in it).
@@ -25,7 +25,6 @@ BROWSER_PLAYABLE = {
     ".mov": ("video/mp4", {"h264"}),  # QuickTime H.264 plays as MP4 (same ISO BMFF boxes)
     ".webm": ("video/webm", {"vp8", "vp9", "av1"}),
 }
-PROXY_READY = "ready"  # ingest.models.ReviewProxy.State.READY, read by value (see `_proxy`)
 CHUNK = 256 * 1024
 
 
@@ -54,8 +53,9 @@ def playable_file(render: Render) -> PlayFile:
     what = "an image sequence" if render.is_sequence else _media_label(render)
     if proxy is None:
         return PlayFile(problem=f"{what} the browser cannot play, and no review proxy")
-    if proxy.state != PROXY_READY or proxy.source_checksum != render.checksum:
-        return PlayFile(problem=f"{what} the browser cannot play; its review proxy is not ready ({proxy.state})")
+    if proxy.state != ReviewProxy.State.READY or proxy.source_checksum != render.checksum:
+        state = proxy.get_state_display().lower() if proxy.source_checksum == render.checksum else "out of date"
+        return PlayFile(problem=f"{what} the browser cannot play; its review proxy is not ready ({state})")
     return PlayFile(Path(proxy.path), proxy.size, proxy.mtime_ns, proxy.inode, "video/mp4", is_proxy=True)
 
 
@@ -71,15 +71,9 @@ def _media_label(render: Render) -> str:
     return f"{codec} in {Path(render.path).suffix.lstrip('.').upper() or 'a file'}"
 
 
-def _proxy(render: Render):
-    """The render's review proxy, or None: also None where review proxies do not exist yet (their model is
-    ingest's, merged separately), since Django's missing-relation error is an AttributeError."""
+def _proxy(render: Render) -> ReviewProxy | None:
+    """The render's review proxy, or None (Django's missing-relation error is an AttributeError)."""
     return getattr(render, "proxy", None)
-
-
-def proxies_exist() -> bool:
-    """Whether ingest has review proxies (the `proxy` relation): the shot page then selects them with the renders."""
-    return any(relation.name == "proxy" for relation in Render._meta.related_objects)
 
 
 def open_play_file(file: PlayFile) -> int:

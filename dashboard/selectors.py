@@ -14,7 +14,6 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from dashboard.playback import proxies_exist
 from frameio.models import FrameioConnection, ReviewNote, Upload
 from ingest.models import Render, WatcherHeartbeat
 from ingest.settling import settle_wait
@@ -303,7 +302,7 @@ def shot_page(pk: int) -> ShotPage | None:
     # A render whose file changed since it lost its shot, but keeps the notes made on it: still listed.
     renders = (
         Render.objects.filter(Q(shot=shot) | Q(pk__in={note.render_id for note in notes}))
-        .select_related("upload", *(["proxy"] if proxies_exist() else []))  # what the player plays
+        .select_related("upload", "proxy")  # the proxy: what the player plays for a render a browser cannot
         .order_by(F("version").desc(nulls_last=True), "-first_seen", "-id")
     )
     versions = list(renders)

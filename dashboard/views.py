@@ -24,7 +24,6 @@ from dashboard.playback import (
     byte_range,
     open_play_file,
     playable_file,
-    proxies_exist,
 )
 from frameio.models import Upload
 from frameio.uploads import upload_retry
@@ -243,7 +242,7 @@ def play_render(request: HttpRequest, pk: int) -> HttpResponse:
     """The bytes the player plays for a render (`playback.playable_file`), whole or by Range, streamed from a
     descriptor checked against the ledger: no symlink followed, the very file that was verified."""
     _require_media(request)
-    render = get_object_or_404(Render.objects.select_related(*_proxy_relation()), pk=pk)
+    render = get_object_or_404(Render.objects.select_related("proxy"), pk=pk)
     file = playable_file(render)
     if file.problem:
         raise Http404(file.problem)
@@ -268,10 +267,6 @@ def play_render(request: HttpRequest, pk: int) -> HttpResponse:
         response["Content-Range"] = f"bytes {start}-{end}/{file.size}"
     response["Cache-Control"] = "private, no-transform"
     return response
-
-
-def _proxy_relation() -> list[str]:
-    return ["proxy"] if proxies_exist() else []
 
 
 def _require_media(request: HttpRequest) -> None:

@@ -52,7 +52,8 @@ def open_verified(path: Path, *, inode: int, size: int, mtime_ns: int) -> int:
     """A descriptor on the very file that was verified: opened without following a symlink, then checked
     (inode, size, mtime) on the descriptor itself, so a file swapped for a link to something else (a key,
     another render) after the check is never read. OSError if it cannot be opened, FileChanged if it is
-    not the same file. The same check as the uploads' (frameio.uploads.transfer), for readers above ingest."""
+    not the same file. The uploads (frameio.uploads.transfer.open_review_file) and the dashboard's player read
+    through it."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     stat = os.fstat(fd)
     if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != (inode, size, mtime_ns):

@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from pathlib import Path
 
 import requests
 from django.conf import settings
@@ -22,7 +21,8 @@ from frameio.models import Upload, UploadPart
 from frameio.uploads.claims import LeaseKeeper
 from frameio.uploads.errors import RenderUnreadable, Stopped, UploadFailed, UrlsExpired
 from frameio.uploads.states import Job
-from ingest.models import Render
+from ingest.selectors import ReviewFile
+from ingest.verify import FileChanged, open_verified
 from postflow import realtime
 from postflow.lib import shutdown
 
@@ -32,22 +32,18 @@ logger = logging.getLogger(__name__)
 PART_TIMEOUT = (10, 300)  # connect, read (per socket operation) for part PUTs
 
 
-def open_render(render: Render, path: Path) -> int:
-    """A descriptor on the very file that was verified: opened without following a symlink, then
-    checked (inode, size, mtime) on the descriptor itself, so a file swapped for a link to something
-    else (a key, another render) after the check is never read."""
-    if render.kind == Render.Kind.SEQUENCE:
-        # Its path is a pattern (name.####.exr), not a file; nothing queues one until review proxies exist.
-        raise RenderUnreadable(f"{render.path}: an image sequence is not uploaded as it is (no review proxy yet)")
+def open_review_file(file: ReviewFile) -> int:
+    """A descriptor on the very file that was verified (or, for a review proxy, written): opened without
+    following a symlink, then checked (inode, size, mtime) on the descriptor itself, so a file swapped for
+    a link to something else (a key, another render) after the check is never read."""
+    if file.problem:
+        raise RenderUnreadable(f"{file.name or file.path}: {file.problem}")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        return open_verified(file.path, inode=file.inode, size=file.size, mtime_ns=file.mtime_ns)
     except OSError as exc:
-        raise RenderUnreadable(f"{render.path}: cannot open ({exc.strerror})") from None
-    stat = os.fstat(fd)
-    if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != (render.inode, render.size, render.mtime_ns):
-        os.close(fd)
-        raise RenderUnreadable(f"{render.path}: the file changed since it was verified")
-    return fd
+        raise RenderUnreadable(f"{file.name}: cannot open ({exc.strerror})") from None
+    except FileChanged:
+        raise RenderUnreadable(f"{file.name}: the file changed since it was verified") from None
 
 
 class PartBody:
@@ -142,7 +138,7 @@ def put_parts(job: Job, keeper: LeaseKeeper, on_progress) -> None:
         return
     progress = Progress(job.upload.pk, job.upload.bytes_total, job.upload.bytes_done, on_progress)
     stop = threading.Event()
-    fd = open_render(job.render, job.path)
+    fd = open_review_file(job.file)
 
     def send(part: UploadPart) -> None:
         try:

@@ -17,13 +17,14 @@ from alerts.models import Metric
 from dashboard import pictures
 from dashboard.playback import byte_range, playable_file
 from ingest import thumbnails
-from ingest.models import Render
+from ingest.models import Render, ReviewProxy
 from ingest.thumbnails import thumbnail_write
 from shots.models import ShotEvent
 from shots.services import shot_transition
 from shots.workflow import Status
 from tests.dashboard.test_dashboard import user_client
 from tests.factories import make_project, make_render, make_review_note, make_scene, make_shot
+from tests.ingest.media import make_clip
 
 pytestmark = pytest.mark.django_db
 WATCH = ("ingest.view_render",)
@@ -232,6 +233,51 @@ def test_what_plays_and_why_not(film, tmp_path):
     html = client.get(reverse("dashboard:shot", args=[a.pk])).content.decode()
     assert f'src="{reverse("dashboard:play", args=[webm.pk])}"' in html
     assert "Not playable here: prores in MOV the browser cannot play, and no review proxy." in html
+
+
+def test_a_render_the_browser_cannot_play_plays_its_ready_review_proxy(film, tmp_path):
+    a = film.a
+    frames = tmp_path / "mount" / "renders"
+    sequence = make_render(
+        "renders/UNDLM_00002_v004.####.exr",
+        root=str(tmp_path / "mount"),
+        state=Render.State.VERIFIED,
+        kind=Render.Kind.SEQUENCE,
+        shot=a,
+        version=4,
+        checksum="4" * 32,
+        media={"fps": 25.0, "frames": 50},
+    )
+    proxy_file = make_clip(frames / ".postflow-proxies" / "UNDLM_00002_v004.mp4", codec="libx264")
+    stat = proxy_file.stat()
+    proxy = ReviewProxy.objects.create(
+        render=sequence,
+        state=ReviewProxy.State.ENCODING,
+        source_checksum=sequence.checksum,
+        requested_at=timezone.now(),
+    )
+    client = user_client(perms=WATCH)
+    url = reverse("dashboard:play", args=[sequence.pk])
+    assert client.get(url).status_code == 404
+    html = client.get(reverse("dashboard:shot", args=[a.pk])).content.decode()
+    assert (
+        "Not playable here: an image sequence the browser cannot play; its review proxy is not ready (encoding)."
+        in html
+    )
+    ReviewProxy.objects.filter(pk=proxy.pk).update(
+        state=ReviewProxy.State.READY,
+        path=str(proxy_file),
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        inode=stat.st_ino,
+    )
+    played = client.get(url, HTTP_RANGE="bytes=0-99")
+    assert (played.status_code, played["Content-Type"]) == (206, "video/mp4")
+    assert body(played) == proxy_file.read_bytes()[:100]
+    html = client.get(reverse("dashboard:shot", args=[a.pk])).content.decode()
+    assert f'src="{url}"' in html and ">review proxy</span>" in html
+    ReviewProxy.objects.filter(pk=proxy.pk).update(source_checksum="5" * 32)  # made from older content
+    assert playable_file(Render.objects.select_related("proxy").get(pk=sequence.pk)).problem.endswith("(out of date)")
 
 
 def test_the_shot_page_puts_each_note_on_the_timeline(film, tmp_path):
