@@ -1,7 +1,8 @@
 """Poster frames: one small WebP per verified render (its middle frame), in postflow's own folder.
 
 Written by the watcher once a render is verified (`thumbnail_after_verify`), by the job a page starts for
-a render verified before thumbnails existed (`thumbnail_request`), and by `manage.py thumbnails`.
+a render verified before thumbnails existed (`thumbnail_request`, ingest.tasks.make_thumbnail), and by
+`manage.py thumbnails`.
 Never next to the render: the mount is the artists' (and the watcher's) space, and a file there would be
 taken for a render. The file's name carries the render's checksum, so new content never shows an old picture;
 its presence is the only state, so there is nothing to migrate and writing twice is harmless.
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from ingest import jobs
 from ingest.models import Render
 from ingest.sequences import key_parts
 from ingest.verify import _opened
@@ -26,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 WIDTH = 320  # px: the scene page shows them at 96, the shot page at up to 320
 QUALITY = 70  # WebP: a 320 px frame is 5-15 KB
-TASK = "ingest.thumbnails.thumbnail_task"
 # A page asks for a missing thumbnail at every view: one job per render within this window.
 REQUEST_DEDUP_SECONDS = 600
 
@@ -68,8 +69,9 @@ def thumbnail_write(render: Render) -> Path:
 
 
 def thumbnail_after_verify(render_id: int) -> None:
-    """The watcher's step after `render_verify`: a poster frame for a render that now holds a version.
-    A failure is logged and stays with this render (the page shows no picture); the scan goes on."""
+    """The watcher's step after `render_verify`, and the job a page asks for: a poster frame for a render that
+    holds a version and has none. Safe to run twice. A failure is logged and stays with this render (the page
+    shows no picture); the scan goes on."""
     render = Render.objects.filter(pk=render_id, state__in=Render.VERSION_STATES).first()
     if render is None or has_thumbnail(render):
         return
@@ -86,20 +88,8 @@ def thumbnail_request(render: Render) -> bool:
         return False
     if not cache.add(f"thumbnail-request:{render.pk}:{render.checksum}", 1, REQUEST_DEDUP_SECONDS):
         return False
-    transaction.on_commit(lambda: async_task(TASK, render.pk))
+    transaction.on_commit(lambda: jobs.enqueue_thumbnail(render.pk))
     return True
-
-
-def async_task(*args) -> None:
-    """django-q2's enqueue, imported when used (tests replace this function, as they do frameio.jobs')."""
-    from django_q.tasks import async_task as enqueue
-
-    enqueue(*args)
-
-
-def thumbnail_task(render_id: int) -> None:
-    """The django-q2 job behind `thumbnail_request`: safe to run twice (the second finds the file)."""
-    thumbnail_after_verify(render_id)
 
 
 def thumbnails_backfill(*, render_ids: list[int] | None = None, force: bool = False) -> dict[str, int]:

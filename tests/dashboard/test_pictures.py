@@ -16,7 +16,6 @@ from django.utils import timezone
 from alerts.models import Metric
 from dashboard import pictures
 from dashboard.playback import byte_range, playable_file
-from ingest import thumbnails
 from ingest.models import Render, ReviewProxy
 from ingest.thumbnails import thumbnail_write
 from shots.models import ShotEvent
@@ -156,12 +155,10 @@ def test_the_charts_come_from_the_rows_in_seven_queries(film, django_assert_num_
 
 
 def test_a_thumbnail_is_served_or_asked_for_once_and_needs_the_permission(
-    film, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+    film, tmp_path, enqueued, django_capture_on_commit_callbacks
 ):
     a = film.a
     render = verified_file(make_webm(tmp_path / "mount" / "UNDLM_00002_v001.webm"), a)
-    jobs = []
-    monkeypatch.setattr(thumbnails, "async_task", lambda *args: jobs.append(args))
     url = reverse("dashboard:thumbnail", args=[render.pk])
     assert user_client("staff-only").get(url).status_code == 403
     client = user_client(perms=WATCH)
@@ -169,7 +166,7 @@ def test_a_thumbnail_is_served_or_asked_for_once_and_needs_the_permission(
         missing = client.get(url)
         client.get(url)
     assert missing.status_code == 404 and missing["Cache-Control"] == "no-store"
-    assert jobs == [(thumbnails.TASK, render.pk)]  # asked once, however often the page is seen
+    assert enqueued == [("ingest.tasks.make_thumbnail", render.pk)]  # asked once, however often the page is seen
     thumbnail_write(render)
     served = client.get(url)
     assert served.status_code == 200 and served["Content-Type"] == "image/webp" and served.content[8:12] == b"WEBP"

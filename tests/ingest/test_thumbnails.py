@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 from PIL import Image
 
-from ingest import thumbnails
+from ingest import tasks, thumbnails
 from ingest.models import Render
 from ingest.thumbnails import has_thumbnail, thumbnail_path, thumbnail_request, thumbnail_write, thumbnails_backfill
 from tests.factories import make_render
@@ -84,17 +84,15 @@ def test_an_undecodable_render_has_none_and_the_scan_goes_on(shot, root, watcher
 
 
 def test_a_page_asks_once_for_a_missing_one_and_the_job_writes_it(
-    db, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+    db, tmp_path, enqueued, django_capture_on_commit_callbacks
 ):
     render = _verified_clip(tmp_path)
-    jobs = []
-    monkeypatch.setattr(thumbnails, "async_task", lambda *args: jobs.append(args))
     with django_capture_on_commit_callbacks(execute=True):
         assert thumbnail_request(render) is True
         assert thumbnail_request(render) is False  # the next views within the window ask nothing more
-    assert jobs == [(thumbnails.TASK, render.pk)]
-    thumbnails.thumbnail_task(render.pk)
-    thumbnails.thumbnail_task(render.pk)  # twice: the same file
+    assert enqueued == [("ingest.tasks.make_thumbnail", render.pk)]
+    tasks.make_thumbnail(render.pk)
+    tasks.make_thumbnail(render.pk)  # twice: the same file
     assert has_thumbnail(render)
     stale = make_render("x.mov", state=Render.State.QUARANTINED, checksum="d" * 32)
     assert thumbnail_request(stale) is False
