@@ -4,9 +4,10 @@
 
 Builds a fresh SQLite database under var/bench/ (WAL, as in production) with the shots spread over
 the scenes at random statuses, 5,000 shot events, 1,000 renders and a watcher heartbeat, and one
-shot with 10 versions in Frame.io and 50 review notes, then times GET /, GET /scenes/<id>/ and that
-shot's GET /shots/<id>/ in-process (middleware, session, queries, template: everything
-but the network) and prints the median and p95 per page, with the number of SQL queries.
+shot with 10 versions in Frame.io and 50 review notes, then times GET /, GET /scenes/<id>/, that
+shot's GET /shots/<id>/ and the JSON the pages fetch once drawn (the cut strip, the charts) in-process
+(middleware, session, queries, template: everything but the network) and prints the median and p95
+per page, with the number of SQL queries.
 """
 
 import argparse
@@ -48,6 +49,9 @@ def main() -> None:
         ("dashboard /", "/"),
         (f"scene page ({args.shots // args.scenes} shots)", f"/scenes/{scene_id}/"),
         ("shot page (10 v., 50 notes)", f"/shots/{shot_id}/"),
+        # What the pages fetch once drawn: the cut strip's payload (every shot) and the charts' series.
+        (f"cut strip JSON ({args.shots} shots)", "/dashboard/cut.json"),
+        ("charts JSON", "/dashboard/charts.json"),
     ):
         times, queries = _time_page(client, url, args.requests)
         print(

@@ -247,11 +247,8 @@ def scene_shots(scene: Scene) -> list[Shot]:
     """The scene's shots in cut order, each with `latest_version` from the render ledger, the Frame.io
     link of its latest version in Frame.io (`frameio_url`, `frameio_version`), and its open review notes
     (`open_notes`, `latest_note`; see `_attach_open_notes`): two queries."""
-    latest = (
-        Render.objects.filter(shot=OuterRef("pk"), state__in=Render.VERSION_STATES)
-        .order_by("-version")
-        .values("version")[:1]
-    )
+    latest_renders = Render.objects.filter(shot=OuterRef("pk"), state__in=Render.VERSION_STATES).order_by("-version")
+    latest = latest_renders.values("version")[:1]
     in_frameio = (
         Upload.objects.filter(
             render__shot=OuterRef("pk"), render__state__in=Render.VERSION_STATES, state__in=Upload.IN_FRAMEIO
@@ -264,6 +261,9 @@ def scene_shots(scene: Scene) -> list[Shot]:
         .select_related("project")
         .annotate(
             latest_version=Subquery(latest),
+            # its thumbnail (dashboard:thumbnail; the checksum keeps a browser from showing an older picture)
+            latest_render_id=Subquery(latest_renders.values("pk")[:1]),
+            latest_checksum=Subquery(latest_renders.values("checksum")[:1]),
             frameio_link=Subquery(in_frameio.values("view_url")[:1]),
             frameio_version=Subquery(in_frameio.values("render__version")[:1]),
         )
@@ -302,7 +302,7 @@ def shot_page(pk: int) -> ShotPage | None:
     # A render whose file changed since it lost its shot, but keeps the notes made on it: still listed.
     renders = (
         Render.objects.filter(Q(shot=shot) | Q(pk__in={note.render_id for note in notes}))
-        .select_related("upload")
+        .select_related("upload", "proxy")  # the proxy: what the player plays for a render a browser cannot
         .order_by(F("version").desc(nulls_last=True), "-first_seen", "-id")
     )
     versions = list(renders)

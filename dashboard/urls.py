@@ -15,6 +15,10 @@ urlpatterns = [
     path("dashboard/shots/<int:pk>/force-status/", views.force_status, name="force-status"),
     path("dashboard/renders/<int:pk>/release/", views.release_render, name="release-render"),
     path("dashboard/uploads/<int:pk>/retry/", views.retry_upload, name="retry-upload"),
+    path("dashboard/cut.json", views.cut_json, name="cut"),
+    path("dashboard/charts.json", views.charts_json, name="charts"),
+    path("dashboard/thumbnails/<int:pk>/", views.render_thumbnail, name="thumbnail"),
+    path("dashboard/play/<int:pk>/", views.play_render, name="play"),
     path("dashboard/panels/alerts/", views.panel_alerts, name="panel-alerts"),
     path("dashboard/alerts/<int:pk>/acknowledge/", views.acknowledge_alert, name="acknowledge-alert"),
 ]

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,13 +16,22 @@ from django.views.decorators.http import require_POST
 from alerts.models import Alert
 from alerts.selectors import open_alerts
 from alerts.services import alert_acknowledge
-from dashboard import selectors
+from dashboard import pictures, selectors
 from dashboard.forms import ForceStatusForm
+from dashboard.playback import (
+    DescriptorReader,
+    RangeNotSatisfiable,
+    byte_range,
+    open_play_file,
+    playable_file,
+)
 from frameio.models import Upload
 from frameio.uploads import upload_retry
 from frameio.views import CONNECTION_PERMISSIONS
 from ingest.models import Render
 from ingest.services import render_release
+from ingest.thumbnails import thumbnail_path, thumbnail_request
+from ingest.verify import FileChanged, open_no_follow
 from postflow import realtime
 from shots.models import Scene, Shot
 from shots.services import ShotStatusError, shot_force_status
@@ -38,6 +47,8 @@ CONTROL_PERMISSIONS = {
     # The health panel's "Connect…" link: frameio's own table, which its pages draw and enforce.
     "frameio_connect": CONNECTION_PERMISSIONS["connect"],
 }
+# Watching a render (its thumbnail, its file in the player) reads the ledger's files: the admin's view permission.
+MEDIA_PERMISSION = "ingest.view_render"
 
 
 # Browsers ask every site for /favicon.ico (the admin's pages too): served, so that no page logs a 404 for it.
@@ -121,8 +132,24 @@ def shot_detail(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("no such shot")
     page.shot.record_in = page.shot.timecode("timeline_in")
     page.shot.record_out = page.shot.timecode("timeline_out")
-    context = {"page": page, "shot": page.shot, "live": _live_config(last_id=realtime.last_event_id(), page="shot")}
+    for version in page.versions:
+        _add_player(version, project_fps=page.shot.project.fps)
+    # The shot's picture: its latest version's (versions come newest first).
+    page.latest = next((v for v in page.versions if v.state in Render.VERSION_STATES and v.checksum), None)
+    live = _live_config(last_id=realtime.last_event_id(), page="shot")
+    live["player"] = {"project_fps": page.shot.project.fps, "record_in": page.shot.timeline_in}
+    context = {"page": page, "shot": page.shot, "live": live, "can_watch": request.user.has_perm(MEDIA_PERMISSION)}
     return render(request, "dashboard/shot.html", context)
+
+
+def _add_player(version: Render, *, project_fps: float) -> None:
+    """What the shot page's player needs of a version: the file it plays (or why none), its rate and
+    length, and each note's marker on the timeline (as % of the render)."""
+    version.play = playable_file(version)
+    frames = version.media.get("frames") or 0
+    version.player = {"fps": version.media.get("fps") or project_fps, "frames": frames}
+    for note in version.notes:
+        note.marker_left = f"{100 * (max(note.frame, 1) - 1) / frames:.3f}" if note.frame and frames else ""
 
 
 @never_cache
@@ -170,6 +197,81 @@ def _health() -> dict:
         "frameio": selectors.frameio_state(now),
         "frameio_permission": CONTROL_PERMISSIONS["frameio_connect"],
     }
+
+
+# --- pictures: the cut strip, the charts, thumbnails and the player's stream ----------------------
+
+
+@never_cache
+@staff_member_required
+def cut_json(request: HttpRequest) -> JsonResponse:
+    """The whole cut for the strip (`dashboard.pictures.cut_strip`): fetched by the page after it is drawn."""
+    return JsonResponse(pictures.cut_strip(selectors.dashboard_project()))
+
+
+@never_cache
+@staff_member_required
+def charts_json(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(pictures.charts())
+
+
+@staff_member_required
+def render_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The render's poster frame (postflow's own file). A missing one is asked of a worker, and is a 404 until then."""
+    _require_media(request)
+    render = get_object_or_404(Render, pk=pk)
+    path = thumbnail_path(render)
+    try:
+        if path is None:  # never verified: it has no picture to ask for
+            raise FileNotFoundError(pk)
+        with open_no_follow(path) as handle:
+            data = handle.read()
+    except OSError:
+        thumbnail_request(render)
+        response = HttpResponse("no thumbnail yet", status=404, content_type="text/plain")
+        response["Cache-Control"] = "no-store"
+        return response
+    response = HttpResponse(data, content_type="image/webp")
+    # Its URL names the render's checksum (?v=): new content is a new URL, so the browser may keep this one.
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+@staff_member_required
+def play_render(request: HttpRequest, pk: int) -> HttpResponse:
+    """The bytes the player plays for a render (`playback.playable_file`), whole or by Range, streamed from a
+    descriptor checked against the ledger: no symlink followed, the very file that was verified."""
+    _require_media(request)
+    render = get_object_or_404(Render.objects.select_related("proxy"), pk=pk)
+    file = playable_file(render)
+    if file.problem:
+        raise Http404(file.problem)
+    try:
+        span = byte_range(request.headers.get("Range"), file.size)
+    except RangeNotSatisfiable:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{file.size}"
+        return response
+    try:
+        fd = open_play_file(file)
+    except (OSError, FileChanged):
+        # Gone or changed since verified: the watcher will see it; the player says it cannot play.
+        return HttpResponse("the file changed since it was verified", status=409, content_type="text/plain")
+    start, end = span or (0, file.size - 1)
+    response = StreamingHttpResponse(
+        DescriptorReader(fd, start, end), status=206 if span else 200, content_type=file.content_type
+    )
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Length"] = str(end - start + 1)
+    if span:
+        response["Content-Range"] = f"bytes {start}-{end}/{file.size}"
+    response["Cache-Control"] = "private, no-transform"
+    return response
+
+
+def _require_media(request: HttpRequest) -> None:
+    if not request.user.has_perm(MEDIA_PERMISSION):
+        raise PermissionDenied(f"this needs the {MEDIA_PERMISSION} permission")
 
 
 # --- supervisor controls: POST + CSRF, staff only; each one calls a service ---------------------

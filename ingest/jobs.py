@@ -10,3 +10,8 @@ from django_q.tasks import async_task
 def enqueue_proxy_build(render_id: int) -> None:
     """Build the render's review proxy (ingest.tasks.build_proxy), then queue the render for review."""
     async_task("ingest.tasks.build_proxy", render_id)
+
+
+def enqueue_thumbnail(render_id: int) -> None:
+    """Write the render's poster frame (ingest.tasks.make_thumbnail): one a page found missing."""
+    async_task("ingest.tasks.make_thumbnail", render_id)

@@ -44,6 +44,24 @@ def open_no_follow(path: Path):
     return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
 
 
+class FileChanged(Exception):
+    """The file at a ledger row's path is no longer the one verified (another inode, size or mtime)."""
+
+
+def open_verified(path: Path, *, inode: int, size: int, mtime_ns: int) -> int:
+    """A descriptor on the very file that was verified: opened without following a symlink, then checked
+    (inode, size, mtime) on the descriptor itself, so a file swapped for a link to something else (a key,
+    another render) after the check is never read. OSError if it cannot be opened, FileChanged if it is
+    not the same file. The uploads (frameio.uploads.transfer.open_review_file) and the dashboard's player read
+    through it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    stat = os.fstat(fd)
+    if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != (inode, size, mtime_ns):
+        os.close(fd)
+        raise FileChanged(f"{path.name}: the file changed since it was verified")
+    return fd
+
+
 def checksum_xxh128(path: Path, *, chunk_size: int = CHUNK) -> str:
     """xxh3-128 of the whole file, hex, in one streaming pass (memory bounded by chunk_size).
 

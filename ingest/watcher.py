@@ -31,6 +31,7 @@ from ingest.services import (
     render_settle,
     render_verify,
 )
+from ingest.thumbnails import thumbnail_after_verify
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +176,8 @@ class Watcher:
                 render_verify(render_id=render_id, config=self.config, now=now)
             except Exception:  # one bad file must never stop the loop
                 logger.exception("verifying render %s failed; it stays stable and is tried again", render_id)
+                continue
+            thumbnail_after_verify(render_id)  # a poster frame for the dashboard; its failure is only logged
 
     def _pin_new_folders(self, result: ScanResult) -> None:
         if not self.pinner.enabled:

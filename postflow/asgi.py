@@ -33,6 +33,11 @@ def _embedded_sandbox(fallback):
     return embedded_http_app(fallback)
 
 
+from postflow import daphne_streaming  # noqa: E402
 from postflow.routing import websocket_application  # noqa: E402  (the dashboard's /ws/dashboard/)
+
+# The shot page's player reads renders of gigabytes: under daphne, a slow reader slows the view down
+# instead of the whole file waiting in memory (dashboard.views.play_render).
+daphne_streaming.install("/dashboard/play")
 
 application = ProtocolTypeRouter({"http": _embedded_sandbox(django_asgi_app), "websocket": websocket_application})

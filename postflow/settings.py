@@ -372,6 +372,9 @@ POSTFLOW_PROXY_WIDTH = env_number("POSTFLOW_PROXY_WIDTH", 1920, int)
 # folder (the render's folder below the mount is kept under it). The watcher never takes either for renders.
 POSTFLOW_PROXY_PATH = str(env_path("POSTFLOW_PROXY_PATH", "/")) if env_str("POSTFLOW_PROXY_PATH", "") else ""
 
+# Poster frames of verified renders (ingest/thumbnails.py): postflow's own folder, never the mount.
+POSTFLOW_THUMBNAILS_PATH = env_path("POSTFLOW_THUMBNAILS_PATH", VAR_DIR / "thumbnails")
+
 
 # --- delivery (manage.py deliver, delivery/) ---------------------------------------------------
 

@@ -19,7 +19,7 @@ def _static_root() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings) -> None:
+def _test_settings(settings, tmp_path) -> None:
     # The manifest storage of the settings needs `collectstatic` before any page renders.
     settings.STORAGES = {
         **settings.STORAGES,
@@ -28,6 +28,8 @@ def _test_settings(settings) -> None:
     # PBKDF2 at full strength costs ~0.4 s per user created; tests create many.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.WHITENOISE_AUTOREFRESH = True  # no "No directory at var/static/" warning per request
+    # The watcher writes poster frames once it verifies a render: each test its own folder, never var/.
+    settings.POSTFLOW_THUMBNAILS_PATH = tmp_path / "thumbnails"
 
 
 @pytest.fixture

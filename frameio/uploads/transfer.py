@@ -22,6 +22,7 @@ from frameio.uploads.claims import LeaseKeeper
 from frameio.uploads.errors import RenderUnreadable, Stopped, UploadFailed, UrlsExpired
 from frameio.uploads.states import Job
 from ingest.selectors import ReviewFile
+from ingest.verify import FileChanged, open_verified
 from postflow import realtime
 from postflow.lib import shutdown
 
@@ -38,14 +39,11 @@ def open_review_file(file: ReviewFile) -> int:
     if file.problem:
         raise RenderUnreadable(f"{file.name or file.path}: {file.problem}")
     try:
-        fd = os.open(file.path, os.O_RDONLY | os.O_NOFOLLOW)
+        return open_verified(file.path, inode=file.inode, size=file.size, mtime_ns=file.mtime_ns)
     except OSError as exc:
         raise RenderUnreadable(f"{file.name}: cannot open ({exc.strerror})") from None
-    stat = os.fstat(fd)
-    if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != (file.inode, file.size, file.mtime_ns):
-        os.close(fd)
-        raise RenderUnreadable(f"{file.name}: the file changed since it was verified")
-    return fd
+    except FileChanged:
+        raise RenderUnreadable(f"{file.name}: the file changed since it was verified") from None
 
 
 class PartBody:

@@ -66,7 +66,8 @@ def test_the_shot_page_shows_every_version_its_notes_and_the_history(shot, djang
     make_review_note(shot, version=3, text="deleted in Frame.io", deleted_at=timezone.now())
     shot_transition(shot_id=shot.pk, to_status=Status.SOURCES_VERIFIED, actor="sources", reason="clip A001C003")
     client = user_client()
-    with django_assert_max_num_queries(8):  # session, user, shot, notes, renders+uploads, events, log position
+    # session, user, shot, notes, renders+uploads, events, log position, the user's permissions (the player)
+    with django_assert_max_num_queries(9):
         response = client.get(reverse("dashboard:shot", args=[shot.pk]))
     assert response.status_code == 200
     html = response.content.decode()
