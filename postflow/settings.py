@@ -563,7 +563,12 @@ LOGGING["handlers"]["console"].setdefault("filters", []).append("redact_discord"
 
 # Files uploading at once across all workers, and parts in flight per file.
 MAX_CONCURRENT_UPLOADS = env_number("MAX_CONCURRENT_UPLOADS", 2, int)
-FRAMEIO_PART_CONCURRENCY = env_number("FRAMEIO_PART_CONCURRENCY", 4, int)
+# Parts in flight in a process, across its uploads: 0 (the default) finds it (frameio/uploads/concurrency.py)
+# within FRAMEIO_PART_CONCURRENCY_MAX; a number pins it.
+FRAMEIO_PART_CONCURRENCY = env_number("FRAMEIO_PART_CONCURRENCY", 0, int)
+FRAMEIO_PART_CONCURRENCY_MAX = env_number("FRAMEIO_PART_CONCURRENCY_MAX", 32, int)
+if FRAMEIO_PART_CONCURRENCY < 0:
+    raise ImproperlyConfigured("FRAMEIO_PART_CONCURRENCY must be 0 (adaptive) or a number of parts")
 # Tries of one part PUT (connection errors, 5xx) before the attempt fails.
 FRAMEIO_PART_RETRIES = env_number("FRAMEIO_PART_RETRIES", 5, int)
 # Attempts of a whole upload before it is marked failed (producers retry it from the admin).
@@ -577,7 +582,7 @@ FRAMEIO_UPLOAD_LEASE_SECONDS = env_number("FRAMEIO_UPLOAD_LEASE_SECONDS", 120.0)
 FRAMEIO_STATUS_NEEDS_REVIEW = env_str("FRAMEIO_STATUS_NEEDS_REVIEW", "Needs Review")
 for _name in (
     "MAX_CONCURRENT_UPLOADS",
-    "FRAMEIO_PART_CONCURRENCY",
+    "FRAMEIO_PART_CONCURRENCY_MAX",
     "FRAMEIO_PART_RETRIES",
     "FRAMEIO_UPLOAD_MAX_ATTEMPTS",
 ):
