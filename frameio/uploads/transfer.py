@@ -2,13 +2,14 @@
 in flight as the process's budget allows (concurrency.py), each recorded when it lands, retried with
 jitter; progress (bytes, rate, ETA, parts in flight) published twice a second."""
 
+import contextlib
 import logging
 import os
 import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -62,11 +63,16 @@ def open_render(render: Render, path: Path) -> int:
 class PartBody:
     """A slice of an open file as a request body: read in BLOCK_SIZE blocks with pread (parts in flight
     share one descriptor), with a length so that requests sends Content-Length (S3 refuses chunked
-    PUTs). Memory stays at one block per part in flight. A stop of the worker ends the PUT at the
-    next block (Stopped goes through requests; the part is not recorded, the next attempt sends it)."""
+    PUTs). Memory stays at one block per part in flight: with `buffer`, every block is read into it
+    (preadv, no allocation per block; the caller sends a block before it reads the next). A stop of the
+    worker ends the PUT at the next block (Stopped goes through requests; the part is not recorded, the
+    next attempt sends it)."""
 
-    def __init__(self, fd: int, offset: int, size: int, on_bytes: Callable[[int], None]) -> None:
+    def __init__(
+        self, fd: int, offset: int, size: int, on_bytes: Callable[[int], None], buffer: bytearray | None = None
+    ) -> None:
         self._fd = fd
+        self._buffer = memoryview(buffer) if buffer is not None else None
         self._position = offset
         self._left = size
         self._size = size
@@ -75,15 +81,41 @@ class PartBody:
     def __len__(self) -> int:
         return self._size
 
-    def read(self, amount: int = -1) -> bytes:
+    def read(self, amount: int = -1) -> bytes | memoryview:
         if shutdown.requested():
             raise Stopped()
         amount = self._left if amount is None or amount < 0 else min(amount, self._left)
-        data = os.pread(self._fd, amount, self._position)
+        if self._buffer is not None:
+            amount = min(amount, len(self._buffer))
+            data = self._buffer[: os.preadv(self._fd, [self._buffer[:amount]], self._position)]
+        else:
+            data = os.pread(self._fd, amount, self._position)
         self._position += len(data)
         self._left -= len(data)
         self._on_bytes(len(data))
         return data
+
+
+class _Buffers:
+    """BLOCK_SIZE buffers lent to the parts in flight and given back: the process allocates as many as
+    it ever had parts in flight, not one per block (which glibc would keep in every thread's arena)."""
+
+    def __init__(self) -> None:
+        self._free: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def lend(self) -> Iterator[bytearray]:
+        with self._lock:
+            buffer = self._free.pop() if self._free else bytearray(BLOCK_SIZE)
+        try:
+            yield buffer
+        finally:
+            with self._lock:
+                self._free.append(buffer)
+
+
+_buffers = _Buffers()
 
 
 class Progress:
@@ -262,9 +294,10 @@ def put_part(job: Job, fd: int, part: UploadPart, progress: Progress, stop: thre
             sent += amount
             progress.add(amount)
 
-        body = PartBody(fd, part.offset, part.size, counted)
         try:
-            response = _session().put(url, data=body, headers=headers, timeout=PART_TIMEOUT)
+            with _buffers.lend() as buffer:
+                body = PartBody(fd, part.offset, part.size, counted, buffer)
+                response = _session().put(url, data=body, headers=headers, timeout=PART_TIMEOUT)
         except requests.RequestException as exc:
             reason = f"part {part.index + 1}: {type(exc).__name__}"
         else:
