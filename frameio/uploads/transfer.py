@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import requests
@@ -222,8 +222,6 @@ def put_parts(job: Job, keeper: LeaseKeeper, on_progress) -> None:
     started, sent_before = time.monotonic(), progress.sent
 
     def send(part: UploadPart) -> None:
-        if not budget.acquire(lambda: stop.is_set() or shutdown.requested()):
-            return
         try:
             if stop.is_set():
                 return
@@ -235,20 +233,35 @@ def put_parts(job: Job, keeper: LeaseKeeper, on_progress) -> None:
                 Upload.objects.filter(pk=job.upload.pk, lease_owner=job.owner).update(
                     bytes_done=F("bytes_done") + part.size
                 )
+        except BaseException:
+            stop.set()  # the parts not started yet are left for the next attempt
+            raise
         finally:
             budget.release()
             connection.close()  # each pool thread has its own database connection
 
+    def stopping() -> bool:
+        return stop.is_set() or shutdown.requested()
+
     workers = min(len(pending), budget.controller.pinned or budget.controller.ceiling)
     try:
+        # This thread hands a part to the pool each time the budget has a slot: only it waits on the
+        # budget, and the pool has no more threads than parts were ever in flight at once.
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="part") as pool:
-            futures = [pool.submit(send, part) for part in pending]
-            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            errors = [f.exception() for f in finished if f.exception() is not None]
+            futures = []
+            for part in pending:
+                if not budget.acquire(stopping):
+                    break
+                if stop.is_set():
+                    budget.release()
+                    break
+                futures.append(pool.submit(send, part))
+            wait(futures)
+            errors = [f.exception() for f in futures if f.exception() is not None]
             if errors:
-                stop.set()  # the parts not started yet are left for the next attempt
-                wait(futures)
                 raise _first_of(errors)
+            if shutdown.requested() and len(futures) < len(pending):
+                raise Stopped()
     finally:
         os.close(fd)
     _measured(job, budget, progress.sent - sent_before, time.monotonic() - started)
