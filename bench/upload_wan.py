@@ -32,7 +32,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
@@ -59,8 +58,10 @@ from frameio import uploads
 from frameio.uploads import concurrency
 from ingest.services import render_queue_by_hand
 from shots.models import Shot
-render = render_queue_by_hand(path=Path(os.environ["BENCH_FILE"]), shot=Shot.objects.get(),
-                              version=int(os.environ["BENCH_VERSION"]), templates=list(settings.POSTFLOW_NAMING_TEMPLATES))
+render = render_queue_by_hand(
+    path=Path(os.environ["BENCH_FILE"]), shot=Shot.objects.get(), version=int(os.environ["BENCH_VERSION"]),
+    templates=list(settings.POSTFLOW_NAMING_TEMPLATES),
+)
 # As the other contenders get theirs before their clock starts: a token and the folder (the scene's).
 from frameio.auth import build_client
 from frameio.structure import scene_folder
@@ -112,8 +113,9 @@ def put(index):
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=300)
     conn.putrequest("PUT", f"{url.path}?{url.query}", skip_accept_encoding=True)
     size = offsets[index + 1] - offsets[index]
-    for name, value in (("Content-Type", created["media_type"]), ("x-amz-acl", "private"), ("Content-Length", str(size))):
-        conn.putheader(name, value)
+    conn.putheader("Content-Type", created["media_type"])
+    conn.putheader("x-amz-acl", "private")
+    conn.putheader("Content-Length", str(size))
     conn.endheaders()
     position = offsets[index]
     while position < offsets[index + 1]:
@@ -231,7 +233,7 @@ def run_outside(script: str, sandbox: StandaloneSandbox, folder: str, render: Pa
 
 
 def side_by_side(work: Path, size: int, flags: dict) -> dict[str, dict]:
-    shm = Path("/dev/shm")
+    shm = Path("/dev/shm")  # noqa: S108 - memory-backed: the sandbox's writes cost no disk
     data = Path(tempfile.mkdtemp(prefix="postflow-bench-", dir=shm if shm.is_dir() else work))
     sandbox = StandaloneSandbox(data, **flags)
     try:

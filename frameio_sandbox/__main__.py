@@ -10,12 +10,15 @@ from frameio_sandbox.config import SandboxConfig
 from frameio_sandbox.server import Sandbox
 
 
-def serve(config: SandboxConfig, announce=print) -> None:
-    """Run a sandbox in the foreground until SIGTERM or SIGINT."""
+def serve(config: SandboxConfig, announce=print, faults: list[tuple[str, dict]] = ()) -> None:
+    """Run a sandbox in the foreground until SIGTERM or SIGINT, with these fault rules."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    sandbox = Sandbox(config).start()
+    sandbox = Sandbox(config)
+    for pattern, rule in faults:
+        sandbox.faults.add(pattern, **rule)
+    sandbox.start()
     announce(f"Frame.io sandbox on {sandbox.base_url} (API {sandbox.base_url}/v4, IMS {sandbox.base_url}/ims)")
     try:
         stop.wait()
@@ -37,6 +40,7 @@ def main() -> None:
     wan.add_argument("--rtt", type=float, default=0, help="seconds of round trip, per request and per window")
     wan.add_argument("--window", type=int, default=1024 * 1024, help="body bytes per round trip (default 1 MiB)")
     wan.add_argument("--loss", type=float, default=0, help="probability that a part PUT is reset mid-body")
+    wan.add_argument("--fetch-reset-after", type=int, help="remote upload: cut the first fetch after N bytes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     data_dir = args.data_dir or (args.state.with_suffix(".data") if args.state else None)
@@ -49,7 +53,8 @@ def main() -> None:
         args.window,
         args.loss,
     )
-    serve(config)
+    cut = [("FETCH *", {"reset_after": args.fetch_reset_after, "times": 1})] if args.fetch_reset_after else []
+    serve(config, faults=cut)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ class Sandbox:
         self.rate_limiter = RateLimiter()
         self.spec = load_spec()
         self.stats = {"max_body_read": 0}  # the largest single read of a request body, in bytes
+        self.fetches: list[dict] = []  # remote upload: every request of every fetch (remote.py)
         self.data_dir = Path()
         self.scheduler: Scheduler | None = None
         self.webhooks: WebhookDispatcher | None = None

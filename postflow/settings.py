@@ -569,6 +569,13 @@ FRAMEIO_PART_CONCURRENCY = env_number("FRAMEIO_PART_CONCURRENCY", 0, int)
 FRAMEIO_PART_CONCURRENCY_MAX = env_number("FRAMEIO_PART_CONCURRENCY_MAX", 32, int)
 if FRAMEIO_PART_CONCURRENCY < 0:
     raise ImproperlyConfigured("FRAMEIO_PART_CONCURRENCY must be 0 (adaptive) or a number of parts")
+# push: postflow PUTs the parts to Frame.io's S3; pull: Frame.io fetches the render from a signed URL
+# under POSTFLOW_PUBLIC_URL (an inbound tunnel such as cloudflared), valid FRAMEIO_PULL_URL_TTL seconds.
+FRAMEIO_UPLOAD_MODE = env_str("FRAMEIO_UPLOAD_MODE", "push")
+if FRAMEIO_UPLOAD_MODE not in ("push", "pull"):
+    raise ImproperlyConfigured("FRAMEIO_UPLOAD_MODE must be push or pull")
+POSTFLOW_PUBLIC_URL = env_str("POSTFLOW_PUBLIC_URL", "")
+FRAMEIO_PULL_URL_TTL = env_number("FRAMEIO_PULL_URL_TTL", 6 * 3600.0)
 # Tries of one part PUT (connection errors, 5xx) before the attempt fails.
 FRAMEIO_PART_RETRIES = env_number("FRAMEIO_PART_RETRIES", 5, int)
 # Attempts of a whole upload before it is marked failed (producers retry it from the admin).

@@ -21,7 +21,7 @@ from frameio.client import FrameioClient, FrameioError
 from frameio.crypto import encrypt
 from frameio.models import Upload, UploadPart
 from frameio.structure import scene_folder
-from frameio.uploads import claims, stacking, status_field, transfer
+from frameio.uploads import claims, pull, stacking, status_field, transfer
 from frameio.uploads.errors import RenderUnreadable, Stopped, UploadFailed, UrlsExpired
 from frameio.uploads.states import (
     Job,
@@ -140,6 +140,11 @@ def target_or_connect() -> Target:
 
 
 def _send(job: Job, keeper: claims.LeaseKeeper, on_progress) -> None:
+    if settings.FRAMEIO_UPLOAD_MODE == "pull":  # Frame.io fetches the file: nothing to send, a file to follow
+        if not job.upload.frameio_file_id:
+            pull.request_fetch(job)
+        upload_mark_processing(job)
+        return
     if not job.upload.frameio_file_id:
         _create_remote_file(job)
     try:
