@@ -40,6 +40,7 @@ def main() -> None:
     wan.add_argument("--rtt", type=float, default=0, help="seconds of round trip, per request and per window")
     wan.add_argument("--window", type=int, default=1024 * 1024, help="body bytes per round trip (default 1 MiB)")
     wan.add_argument("--loss", type=float, default=0, help="probability that a part PUT is reset mid-body")
+    parser.add_argument("--body-chunk-size", type=int, help="the most read from a request body at once (64 KiB)")
     wan.add_argument("--fetch-reset-after", type=int, help="remote upload: cut the first fetch after N bytes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -47,6 +48,8 @@ def main() -> None:
     config = SandboxConfig(host=args.host, port=args.port, state_file=args.state, data_dir=data_dir)
     config.rate_limits, config.seed = not args.no_rate_limits, args.seed
     config.part_bandwidth = int(args.bandwidth)
+    if args.body_chunk_size:
+        config.body_chunk_size = args.body_chunk_size
     config.link_rate, config.link_rtt, config.link_window, config.link_loss = (
         args.link_rate,
         args.rtt,

@@ -51,7 +51,7 @@ def test_the_signed_url_serves_the_render_whole_and_by_range(public, shot, tmp_p
 def test_a_bad_signature_an_expired_url_and_other_paths_are_refused(public, shot, tmp_path, client):
     render = queued_render(tmp_path, shot, 1, size=MB)
     path = _path(pull.signed_url(render))
-    render_id, expires, signature, name = path.split("/")[-4:]
+    render_id, expires, signature, _name = path.split("/")[-4:]
     forged = path.replace(signature, signature[:-1] + ("0" if signature[-1] != "0" else "1"))
     assert client.get(forged).status_code == 403
     other_render = path.replace(f"/pull/{render_id}/", f"/pull/{int(render_id) + 1}/")
