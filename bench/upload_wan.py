@@ -203,7 +203,7 @@ def run_child(command: list[str], env: dict, cwd: Path) -> dict:
 
 
 def postflow_env(work: Path, sandbox: StandaloneSandbox, **extra: str) -> dict:
-    env = child_env(work, sandbox, LOG_LEVEL="WARNING", **extra)
+    env = child_env(work, sandbox, **({"LOG_LEVEL": "WARNING"} | extra))
     env.pop("FRAMEIO_PART_CONCURRENCY", None)  # no setting: the adaptive default
     return env
 

@@ -6,7 +6,8 @@ measures the process's aggregate rate (every upload of the process shares one bu
 MAX_CONCURRENT_UPLOADS files do not each ramp up to the ceiling) and:
 
 - starts small (`START`) and, every measurement, doubles the limit while each step still raises the rate by `GAIN`;
-- then holds the best limit found, and every `REPROBE_SECONDS` tries a quarter more;
+- then holds the best limit found, and every `REPROBE_SECONDS` tries a quarter more (a probe that
+  pays resumes the doubling: an early measurement on a busy host may have stopped the ramp too soon);
 - halves it on a sign of congestion (a part failing: a reset, a timeout, a 5xx, 429 or 503), and does
   not grow again for `COOLDOWN_SECONDS`;
 - stays within `FRAMEIO_PART_CONCURRENCY_MAX`. `FRAMEIO_PART_CONCURRENCY`, when set, pins the limit.
@@ -34,7 +35,7 @@ GAIN = 0.10  # a step must raise the rate by 10 % to count as "the link rewards 
 INTERVAL_SECONDS = 0.2
 INTERVAL_BYTES = 8 * 1024 * 1024
 MAX_INTERVAL_SECONDS = 3.0
-REPROBE_SECONDS = 10.0
+REPROBE_SECONDS = 5.0
 COOLDOWN_SECONDS = 5.0
 
 
@@ -58,6 +59,7 @@ class Controller:
         self._best_rate = 0.0
         self._best_limit = self.limit
         self._ramping = True  # doubling until a step stops paying
+        self._doubted = False  # the current step did not pay once already
         self._window_start = clock()
         self._window_bytes = 0
         self._window_limited = False
@@ -107,11 +109,15 @@ class Controller:
 
     def _decide(self, now: float) -> None:
         if self.rate > self._best_rate * (1 + GAIN):  # the last step paid (or this is the first figure)
-            self._best_rate, self._best_limit = self.rate, self.limit
+            if self.limit != self._best_limit:
+                self._ramping = True  # a probe that pays resumes the doubling: the link has room
+            self._best_rate, self._best_limit, self._doubted = self.rate, self.limit, False
             self._grow(now)
-        elif self.limit != self._best_limit:  # it did not: back to the limit that did
+        elif self.limit != self._best_limit and self._ramping and not self._doubted:
+            self._doubted = True  # one measurement on a busy host may lie: measure this step once more
+        elif self.limit != self._best_limit:  # it did not pay: back to the limit that did
             self.limit = self._best_limit
-            self._ramping = False
+            self._ramping, self._doubted = False, False
             self._next_probe = now + REPROBE_SECONDS
         else:  # steady at the best limit: the link may change, so the reference follows it slowly
             self._best_rate = max(self._best_rate * 0.9, self.rate)
