@@ -5,12 +5,12 @@ jitter; progress (bytes, rate, ETA, parts in flight) published twice a second.""
 import contextlib
 import logging
 import os
+import queue
 import random
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import requests
@@ -238,36 +238,78 @@ def put_parts(job: Job, keeper: LeaseKeeper, on_progress) -> None:
             raise
         finally:
             budget.release()
-            connection.close()  # each pool thread has its own database connection
 
     def stopping() -> bool:
         return stop.is_set() or shutdown.requested()
 
-    workers = min(len(pending), budget.controller.pinned or budget.controller.ceiling)
+    workers = _PartWorkers(send)
+    handed = 0
     try:
-        # This thread hands a part to the pool each time the budget has a slot: only it waits on the
-        # budget, and the pool has no more threads than parts were ever in flight at once.
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="part") as pool:
-            futures = []
-            for part in pending:
-                if not budget.acquire(stopping):
-                    break
-                if stop.is_set():
-                    budget.release()
-                    break
-                futures.append(pool.submit(send, part))
-            wait(futures)
-            errors = [f.exception() for f in futures if f.exception() is not None]
-            if errors:
-                raise _first_of(errors)
-            if shutdown.requested() and len(futures) < len(pending):
-                raise Stopped()
+        # This thread hands a part over each time the budget has a slot: only it waits on the budget.
+        for part in pending:
+            if not budget.acquire(stopping):
+                break
+            if stop.is_set():
+                budget.release()
+                break
+            workers.hand(part)
+            handed += 1
+        workers.finish()
+        if workers.errors:
+            raise _first_of(workers.errors)
+        if shutdown.requested() and handed < len(pending):
+            raise Stopped()
     finally:
+        workers.finish()
         os.close(fd)
     _measured(job, budget, progress.sent - sent_before, time.monotonic() - started)
     job.upload.refresh_from_db(fields=["bytes_done", "state"])
     if job.upload.state == Upload.State.CANCELLED:
         raise Stopped()
+
+
+class _PartWorkers:
+    """Threads that send the parts handed to them: started as parts go in flight (never more threads
+    than parts were ever in flight at once), each keeping its database connection while it lives and
+    closing it when it ends (opening one per part cost more CPU than the bytes on loopback)."""
+
+    def __init__(self, work: Callable[[UploadPart], None]) -> None:
+        self._work = work
+        self._queue: queue.SimpleQueue[UploadPart | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._busy = 0
+        self._lock = threading.Lock()
+        self.errors: list[BaseException] = []
+
+    def hand(self, part: UploadPart) -> None:
+        with self._lock:
+            self._busy += 1
+            if len(self._threads) < self._busy:
+                thread = threading.Thread(target=self._run, name=f"part-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        self._queue.put(part)
+
+    def finish(self) -> None:
+        """Wait for every part handed over; the threads end."""
+        threads, self._threads = self._threads, []
+        for _ in threads:
+            self._queue.put(None)
+        for thread in threads:
+            thread.join()
+
+    def _run(self) -> None:
+        try:
+            while (part := self._queue.get()) is not None:
+                try:
+                    self._work(part)
+                except BaseException as exc:  # handed back to put_parts, which raises it
+                    with self._lock:
+                        self.errors.append(exc)
+                with self._lock:
+                    self._busy -= 1
+        finally:
+            connection.close()  # this thread's own database connection
 
 
 def _measured(job: Job, budget: concurrency.PartBudget, sent: int, seconds: float) -> None:
