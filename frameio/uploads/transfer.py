@@ -40,6 +40,7 @@ PART_TIMEOUT = (10, 300)  # connect, read (per socket operation) for part PUTs
 # the copy (the 16 KiB urllib3 uses by default cost more than the bytes at 1 GB/s).
 BLOCK_SIZE = 1024 * 1024
 SEND_BUFFER_OPTION = (socket.SOL_SOCKET, socket.SO_SNDBUF, BLOCK_SIZE)
+_BUFFERS_KEPT = 8  # blocks kept for the next parts once an upload's parts are done
 
 
 def open_render(render: Render, path: Path) -> int:
@@ -112,7 +113,8 @@ class _Buffers:
             yield buffer
         finally:
             with self._lock:
-                self._free.append(buffer)
+                if len(self._free) < _BUFFERS_KEPT:  # after a wide WAN upload, the rest goes back
+                    self._free.append(buffer)
 
 
 _buffers = _Buffers()
