@@ -52,6 +52,7 @@ bench: setup
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/realtime_latency.py
 	$(BIN)/python bench/ws_clients.py
+	$(BIN)/python bench/delivery.py
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache .ruff_cache

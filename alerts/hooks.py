@@ -107,3 +107,11 @@ def _review_decided(*, shot_id: int, upload_id: int, to_status: str, moved: bool
         .first()
     )
     notify.review_decided(shot_id=shot_id, upload_id=upload_id, to_status=to_status, event_id=event_id)
+
+
+def deliveries_finished(sender: object = None, *, batch: str, delivery_ids: list[int], **_signal: object) -> None:
+    """delivery.signals.batch_finished, at the end of a run of deliveries: one message for the whole batch
+    (per scene: shots delivered, their manifests; the failures with their reason), in the sender's transaction."""
+    from alerts import notify
+
+    _queue("deliveries", notify.deliveries_finished, batch=batch, delivery_ids=delivery_ids)

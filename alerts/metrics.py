@@ -131,7 +131,7 @@ def sample_processes(
 def postflow_processes() -> dict[str, psutil.Process]:
     """`role:pid` -> process: this process's family (its topmost ancestor running the same Python,
     e.g. the qcluster or honcho, and every descendant on that Python), plus the watchers whose
-    heartbeat comes from this host."""
+    heartbeat comes from this host, and the web server (`_asgi_servers`)."""
     from ingest.models import WatcherHeartbeat
 
     me = psutil.Process()
@@ -146,7 +146,21 @@ def postflow_processes() -> dict[str, psutil.Process]:
     for pid in pids:
         if pid not in found and psutil.pid_exists(pid):
             found[pid] = psutil.Process(pid)
+    for pid, process in _asgi_servers().items():
+        found.setdefault(pid, process)
     return {f"{_role(p)}:{pid}": p for pid, p in sorted(found.items())}
+
+
+def _asgi_servers() -> dict[int, psutil.Process]:
+    """The processes on this host serving postflow's ASGI application (daphne `postflow.asgi:application`).
+    They are outside the sampler's family: honcho starts each Procfile line in a shell of its own, and in
+    scale mode a service manager starts them."""
+    found = {}
+    for process in psutil.process_iter(["cmdline"]):
+        args = process.info.get("cmdline") or []
+        if any(arg.startswith("postflow.asgi") for arg in args[1:]):
+            found[process.pid] = process
+    return found
 
 
 def _exe(process: psutil.Process) -> str:

@@ -1,23 +1,24 @@
 """What postflow tells people, as Discord embeds and e-mails queued in the outbox.
 
 Each function reads what it reports, builds the message and queues it once (a dedupe key per
-event). Kinds route to their own webhook: renders, reviews, alerts, digest (settings).
+event). Kinds route to their own webhook: renders, reviews, alerts, digest (settings; the digests
+themselves are alerts/digest.py).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from django.db.models import Count
 from django.utils import timezone
 
 from alerts.models import Alert, Severity
 from alerts.notifiers.discord import body, clip, embed
 from alerts.services import outbox_queue
+from delivery.models import Delivery
 from frameio.models import ReviewNote, Upload
 from ingest.models import Render
-from shots.models import Project, Shot, ShotEvent
-from shots.workflow import ORDER, Status, percent_complete
+from shots.models import Shot
+from shots.workflow import Status
 
 NOTES_SHOWN = 10
 MB = 1024 * 1024
@@ -91,6 +92,44 @@ def _note_line(note: ReviewNote) -> str:
     return clip(f"• {f'`{where}` ' if where else ''}{note.text}{author}{done}", 300)
 
 
+# --- deliveries --------------------------------------------------------------------------------------
+
+
+def deliveries_finished(*, batch: str, delivery_ids: list[int]) -> list[int]:
+    """One message per run of deliveries: per scene, "Scene 04: 6 shots delivered, manifest …", then the
+    failures with the file and the reason."""
+    deliveries = list(Delivery.objects.filter(pk__in=delivery_ids).select_related("shot__scene").order_by("pk"))
+    lines = _delivered_lines([d for d in deliveries if d.state == Delivery.State.DELIVERED])
+    failed = [d for d in deliveries if d.state == Delivery.State.FAILED]
+    lines += [clip(f"✗ {d.shot} v{d.version:03d}: {d.error}", 300) for d in failed[:NOTES_SHOWN]]
+    if len(failed) > NOTES_SHOWN:
+        lines.append(f"… and {len(failed) - NOTES_SHOWN} more failed")
+    if not lines:
+        return []
+    delivered = len(deliveries) - len(failed)
+    title = f"{delivered} shot{'s' * (delivered != 1)} delivered" + (f", {len(failed)} failed" if failed else "")
+    message = embed(
+        title=title,
+        color="warning" if failed else "ok",
+        description="\n".join(lines),
+        timestamp=timezone.now().isoformat(),
+    )
+    mail = {"subject": f"[postflow] {title}", "body": "\n".join(lines) + "\n"}
+    return outbox_queue(kind="deliveries", key=f"deliveries:{batch}", discord_body=body(message), mail=mail)
+
+
+def _delivered_lines(delivered: list[Delivery]) -> list[str]:
+    per_scene: dict[int, list[Delivery]] = {}
+    for delivery in delivered:
+        per_scene.setdefault(delivery.shot.scene.number, []).append(delivery)
+    lines = []
+    for number, items in sorted(per_scene.items()):
+        manifests = ", ".join(d.manifest for d in items[:3]) + (" …" if len(items) > 3 else "")
+        count = f"{len(items)} shot{'s' * (len(items) != 1)}"
+        lines.append(clip(f"Scene {number:02d}: {count} delivered, manifest {manifests}", 600))
+    return lines
+
+
 # --- alerts ------------------------------------------------------------------------------------------
 
 ALERT_COLORS = {Severity.INFO: "info", Severity.WARNING: "warning", Severity.CRITICAL: "critical"}
@@ -132,55 +171,3 @@ def alert_resolved(alert: Alert) -> list[int]:
 def _duration(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-# --- the daily digest ----------------------------------------------------------------------------------
-
-
-def digests_due(*, now: datetime | None = None, hour: int | None = None) -> list[int]:
-    """From the digest hour on (TIME_ZONE), each project's digest of the day, once (dedupe by date)."""
-    from django.conf import settings
-
-    now = now or timezone.now()
-    local = timezone.localtime(now)
-    if local.hour < (settings.ALERTS_DIGEST_HOUR if hour is None else hour):
-        return []
-    queued = []
-    for project in Project.objects.filter(shots__isnull=False).distinct().order_by("pk"):
-        queued += digest(project=project, now=now)
-    return queued
-
-
-def digest(*, project: Project, now: datetime) -> list[int]:
-    """The project in one message: progress, the last 24 h (moves, uploads, reviews), what needs eyes."""
-    since = now - timedelta(hours=24)
-    counts = dict(
-        Shot.objects.filter(project=project, omitted=False).order_by().values_list("status").annotate(n=Count("id"))
-    )
-    total = sum(counts.values())
-    percent = percent_complete(counts)
-    events = ShotEvent.objects.filter(shot__project=project, created_at__gt=since, created_at__lte=now)
-    moves = events.filter(kind__in=[ShotEvent.Kind.TRANSITION, ShotEvent.Kind.OVERRIDE])
-    uploads = Upload.objects.filter(render__shot__project=project, uploaded_at__gt=since, uploaded_at__lte=now)
-    failed = Upload.objects.filter(render__shot__project=project, state=Upload.State.FAILED).count()
-    quarantined = Render.objects.filter(state=Render.State.QUARANTINED).count()
-    open_alerts = Alert.objects.filter(state__in=Alert.UNRESOLVED).count()
-    statuses = " · ".join(f"{s.label} {counts[s]}" for s in ORDER if counts.get(s))
-    message = embed(
-        title=f"{project.name}: digest of {timezone.localtime(now):%A %d %B %Y}",
-        color="neutral",
-        description=f"**{percent:.0f} % complete**, {counts.get(Status.FINAL_DELIVERY, 0)} of {total} shots "
-        f"delivered.\n{statuses}",
-        fields=[
-            ("Moves (24 h)", str(moves.count())),
-            ("Uploaded (24 h)", str(uploads.count())),
-            ("Approved (24 h)", str(moves.filter(to_status=Status.REVIEW_APPROVED).count())),
-            ("Changes requested (24 h)", str(moves.filter(to_status=Status.REVISION_REQUESTED).count())),
-            ("Failed uploads", str(failed)),
-            ("Quarantined renders", str(quarantined)),
-            ("Open alerts", str(open_alerts)),
-        ],
-        timestamp=now.isoformat(),
-    )
-    key = f"digest:{project.code}:{timezone.localtime(now).date().isoformat()}"
-    return outbox_queue(kind="digest", key=key, discord_body=body(message))

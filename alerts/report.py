@@ -14,12 +14,21 @@ from django.conf import settings
 from django.utils import timezone
 
 from alerts.models import Alert, Metric, OutboxMessage
+from delivery.models import Delivery
 from frameio.models import Upload, WebhookDelivery
 from ingest.models import Render
 
 MB = 1_000_000  # rates in MB/s (decimal), like the dashboard
 MIB = 1024 * 1024  # memory in MB (binary), like the memory alert
 PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+# Below this size an upload's rate measures Frame.io's per-file round trips (create, part URLs, completion),
+# not the link: such uploads are counted, but give no rate, and so never advise more concurrency.
+RATE_MIN_BYTES = 50 * MB
+# The long-running processes (alerts.metrics role names). A one-shot command that sampled itself (alerts_check)
+# has exited by the time anyone reads the report: it is left out.
+SERVICES = ("web", "qcluster", "watch", "honcho", "runserver")
+# A service not sampled for this long before the period's end has stopped (or been restarted under a new pid).
+STOPPED_AFTER = timedelta(minutes=5)
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -77,7 +86,7 @@ def api_section(start: datetime, end: datetime) -> dict:
 
 def uploads_section(start: datetime, end: datetime) -> dict:
     rows = list(_rows(Metric.UPLOAD, start, end).values_list("value", "amount"))
-    rates = [size / seconds / MB for size, seconds in rows if seconds and seconds > 0]
+    rates = [size / seconds / MB for size, seconds in rows if seconds and seconds > 0 and size >= RATE_MIN_BYTES]
     failed = Upload.objects.filter(state=Upload.State.FAILED, updated_at__gt=start, updated_at__lte=end)
     transfers = list(_rows(Metric.TRANSFER, start, end).order_by("at").values_list("value", "amount", "ok"))
     return {
@@ -91,6 +100,7 @@ def uploads_section(start: datetime, end: datetime) -> dict:
         "uploaded": len(rows),
         "bytes": int(sum(size for size, _ in rows)),
         "rate_mb_s": {k: v for k, v in _stats(rates).items() if k != "p95"},
+        "rated": len(rates),  # the uploads of RATE_MIN_BYTES or more, which the rate is measured on
         "failed": failed.count(),
         "failure_reasons": dict(
             Counter(_reason(e) for e in failed.values_list("last_error", flat=True)).most_common(5)
@@ -98,10 +108,18 @@ def uploads_section(start: datetime, end: datetime) -> dict:
     }
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_TOKEN = re.compile(r"[\w./-]*\d[\w./-]*")
+_NUMBER = re.compile(r"[\d.,]+")
+
+
 def _reason(text: str) -> str:
-    """An error's kind: its first clause, without ids and numbers, so that alike errors group."""
+    """An error's kind: its first clause, so that alike errors group. A number becomes N ("part 3: HTTP 500"
+    -> "part N"), and a name holding digits becomes … whole ("no shot UNDLM_0O001 in the cut" -> "no shot …
+    in the cut"), never a half-replaced name such as UNDLM_NON_vN.mov; a quoted name becomes '…'."""
     head = re.split(r"[;:]\s", text or "unknown", maxsplit=1)[0]
-    return re.sub(r"\d+", "N", head)[:120]
+    head = _QUOTED.sub("'…'", head)
+    return _TOKEN.sub(lambda token: "N" if _NUMBER.fullmatch(token[0]) else "…", head)[:120]
 
 
 def structure_section(start: datetime, end: datetime) -> dict:
@@ -127,17 +145,21 @@ def watcher_section(start: datetime, end: datetime) -> dict:
 
 def processes_section(start: datetime, end: datetime) -> dict:
     samples: dict[str, list] = defaultdict(list)
-    for label, rss, cpu in _rows(Metric.PROCESS, start, end).order_by("at").values_list("label", "value", "amount"):
-        samples[label].append((rss, cpu))
+    sampled = _rows(Metric.PROCESS, start, end).order_by("at").values_list("label", "value", "amount", "at")
+    for label, rss, cpu, at in sampled:
+        samples[label].append((rss, cpu, at))
     processes = []
     for label, rows in sorted(samples.items()):
-        cpus = [cpu for _, cpu in rows if cpu is not None]
+        if label.rpartition(":")[0] not in SERVICES:
+            continue
+        cpus = [cpu for _, cpu, _ in rows if cpu is not None]
         processes.append(
             {
                 "process": label,
+                "running": rows[-1][2] >= end - STOPPED_AFTER,
                 "samples": len(rows),
                 "rss_mb_last": round(rows[-1][0] / MIB, 1),
-                "rss_mb_max": round(max(rss for rss, _ in rows) / MIB, 1),
+                "rss_mb_max": round(max(rss for rss, *_ in rows) / MIB, 1),
                 "cpu_percent_mean": round(statistics.fmean(cpus), 1) if cpus else None,
                 "cpu_percent_max": round(max(cpus), 1) if cpus else None,
             }
@@ -149,12 +171,32 @@ def processes_section(start: datetime, end: datetime) -> dict:
     }
 
 
+def deliveries_section(start: datetime, end: datetime) -> dict:
+    """Deliveries made in the period, failures with their reason, and what waits (open now)."""
+    delivered = Delivery.objects.filter(delivered_at__gt=start, delivered_at__lte=end)
+    failed = Delivery.objects.filter(state=Delivery.State.FAILED, updated_at__gt=start, updated_at__lte=end)
+    return {
+        "delivered": delivered.count(),
+        "files": sum(delivered.values_list("files", flat=True)),
+        "bytes": sum(delivered.values_list("bytes", flat=True)),
+        "superseded": Delivery.objects.filter(superseded_at__gt=start, superseded_at__lte=end).count(),
+        "failed": failed.count(),
+        "failure_reasons": dict(Counter(_reason(e) for e in failed.values_list("error", flat=True)).most_common(5)),
+        "waiting": Delivery.objects.filter(state__in=[Delivery.State.PENDING, Delivery.State.COPYING]).count(),
+    }
+
+
 def errors_section(start: datetime, end: datetime, api: dict, uploads: dict) -> list[dict]:
     errors = [{"kind": f"frameio.api {status}", "count": n} for status, n in api["errors_by_status"].items()]
     errors += [{"kind": f"upload failed: {reason}", "count": n} for reason, n in uploads["failure_reasons"].items()]
     quarantined = Render.objects.filter(state=Render.State.QUARANTINED, updated_at__gt=start, updated_at__lte=end)
-    for reason, n in Counter(_reason(r) for r in quarantined.values_list("reason", flat=True)).most_common(5):
-        errors.append({"kind": f"render quarantined: {reason}", "count": n})
+    examples: dict[str, str] = {}
+    kinds: Counter[str] = Counter()
+    for text in quarantined.values_list("reason", flat=True):
+        kinds[_reason(text)] += 1
+        examples.setdefault(_reason(text), text)
+    for reason, n in kinds.most_common(5):  # with one full reason: the kind hides the names
+        errors.append({"kind": f"render quarantined: {reason}", "count": n, "example": examples[reason][:200]})
     webhooks = WebhookDelivery.objects.filter(state=WebhookDelivery.State.FAILED, processed_at__gt=start)
     if count := webhooks.filter(processed_at__lte=end).count():
         errors.append({"kind": "frameio webhook delivery failed", "count": count})
@@ -190,7 +232,7 @@ def recommendations(report: dict) -> list[str]:
     if api["latency_ms"]["median"] and api["latency_ms"]["median"] > 1000:
         tips.append(f"Frame.io answers slowly (median {api['latency_ms']['median']:g} ms): check the network path.")
     median_rate = up["rate_mb_s"]["median"]
-    if up["uploaded"] >= 3 and median_rate is not None and median_rate < 5:
+    if up["rated"] >= 3 and median_rate is not None and median_rate < 5:
         tips.append(
             f"Uploads run at a median {median_rate:g} MB/s: if the uplink is not full, raise "
             f"FRAMEIO_PART_CONCURRENCY_MAX (now {settings.FRAMEIO_PART_CONCURRENCY_MAX}; "
@@ -228,6 +270,8 @@ def recommendations(report: dict) -> list[str]:
     kinds = {e["kind"] for e in report["errors"]}
     if any(k.startswith("render quarantined") for k in kinds):
         tips.append("Renders were quarantined: release or dismiss them in the admin (Render, state quarantined).")
+    if report.get("deliveries", {}).get("failed"):
+        tips.append("Deliveries failed: each names its file; fix the cause, then run manage.py deliver again.")
     if "notification unconfirmed" in kinds:
         tips.append("Some notifications are unconfirmed: check Discord, and send missing ones again from the admin.")
     return tips or ["Nothing to recommend: every figure is within its bounds."]
@@ -244,6 +288,7 @@ def build(*, since: timedelta, now: datetime | None = None) -> dict:
         "structure": structure_section(start, end),
         "watcher": watcher_section(start, end),
         "processes": processes_section(start, end),
+        "deliveries": deliveries_section(start, end),
         "errors": errors_section(start, end, api, uploads),
     }
     report["recommendations"] = recommendations(report)
@@ -282,7 +327,8 @@ def as_text(report: dict) -> str:
         "",
         "Uploads",
         f"  uploaded {up['uploaded']} ({up['bytes'] / 1e9:.2f} GB), failed {up['failed']}",
-        f"  rate mean {_fmt(up['rate_mb_s']['mean'], ' MB/s')}, median {_fmt(up['rate_mb_s']['median'], ' MB/s')}",
+        f"  rate mean {_fmt(up['rate_mb_s']['mean'], ' MB/s')}, median {_fmt(up['rate_mb_s']['median'], ' MB/s')}"
+        f" (over the {up['rated']} of {RATE_MIN_BYTES // MB} MB or more)",
         _transfer_line(up["transfer"]),
         "",
         "Structure cache (scene folders)",
@@ -298,11 +344,23 @@ def as_text(report: dict) -> str:
     lines += [
         f"  {p['process']:<24} RSS {p['rss_mb_last']:g} MB (max {p['rss_mb_max']:g}), "
         f"CPU mean {_fmt(p['cpu_percent_mean'], ' %')} (max {_fmt(p['cpu_percent_max'], ' %')})"
+        + ("" if p["running"] else ", stopped")
         for p in pr["processes"]
     ] or ["  no samples (the worker samples every minute)"]
     lines.append(f"  job queue: last {_fmt(pr['queue']['last'])}, max {pr['queue']['max']}")
+    de = report["deliveries"]
+    lines += [
+        "",
+        "Deliveries",
+        f"  delivered {de['delivered']} ({de['files']} files, {de['bytes'] / 1e9:.2f} GB), failed {de['failed']}, "
+        f"superseded {de['superseded']}, waiting {de['waiting']}",
+    ]
+    lines += [f"  {n:>6}  failed: {reason}" for reason, n in de["failure_reasons"].items()]
     lines += ["", "Errors by kind"]
-    lines += [f"  {e['count']:>6}  {e['kind']}" for e in report["errors"]] or ["  none"]
+    lines += [
+        f"  {e['count']:>6}  {e['kind']}" + (f"\n          e.g. {e['example']}" if e.get("example") else "")
+        for e in report["errors"]
+    ] or ["  none"]
     lines += ["", "Recommendations"] + [f"  - {tip}" for tip in report["recommendations"]]
     return "\n".join(lines) + "\n"
 

@@ -47,6 +47,7 @@ class Limits:
     webhook_failures: int
     quarantine_window: timedelta
     quarantine_growth: int
+    empty_render: timedelta
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -69,6 +70,7 @@ class Limits:
             webhook_failures=s.ALERT_WEBHOOK_FAILURES,
             quarantine_window=timedelta(minutes=s.ALERT_QUARANTINE_WINDOW_MINUTES),
             quarantine_growth=s.ALERT_QUARANTINE_GROWTH,
+            empty_render=timedelta(minutes=s.POSTFLOW_EMPTY_ALERT_MINUTES),
         )
 
 
@@ -299,6 +301,29 @@ def quarantine_growing(ctx: Context) -> list[Finding]:
     ]
 
 
+def empty_renders(ctx: Context) -> list[Finding]:
+    """Renders still 0 bytes a while after their current (empty) stat was first seen: the watcher holds them
+    (`ingest.settling.EMPTY_FILE`), and without this nobody would hear of a placeholder whose data never came.
+    One alert for all of them, naming the oldest, so that a stuck LucidLink client raises one alert, not fifty."""
+    empty = Render.objects.filter(
+        state=Render.State.DISCOVERED, size=0, observed_since__lte=ctx.now - ctx.limits.empty_render
+    ).order_by("observed_since", "pk")
+    paths = list(empty.values_list("path", flat=True)[:5])
+    if not paths:
+        return []
+    count = empty.count()
+    minutes = ctx.limits.empty_render.total_seconds() / 60
+    more = f" and {count - len(paths)} more" if count > len(paths) else ""
+    return [
+        Finding(
+            "ingest.empty",
+            f"{count} render(s) still 0 bytes after {minutes:g} min",
+            f"Oldest first: {', '.join(paths)}{more}. A LucidLink placeholder whose data never came (check the "
+            "LucidLink client of the machine that wrote it) or an empty file (render it again, or delete it).",
+        )
+    ]
+
+
 def source_finding(clip: SourceClip) -> Finding:
     """A clip shots were verified against, gone or changed since (its row says how)."""
     return Finding(
@@ -410,5 +435,6 @@ RULES: list[Rule] = [
     Rule("frameio_connection", frameio_connection, "Frame.io needs re-authorisation or its refresh token is old"),
     Rule("webhook_failures", webhook_failures, "Frame.io webhook deliveries failing"),
     Rule("quarantine_growing", quarantine_growing, "ALERT_QUARANTINE_GROWTH renders quarantined in the window"),
+    Rule("empty_renders", empty_renders, "a render still 0 bytes after POSTFLOW_EMPTY_ALERT_MINUTES"),
     Rule("source_changed", source_changed, "a source clip shots were verified against is gone or changed"),
 ]

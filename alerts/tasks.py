@@ -1,6 +1,6 @@
 """django-q2 entry points of the alerts app. Thin: an id in (or nothing), a service call."""
 
-from alerts import notify, services
+from alerts import digest, services
 
 
 def alerts_evaluate() -> dict:
@@ -18,6 +18,11 @@ def outbox_flush() -> dict:
     return services.outbox_flush()
 
 
-def digests() -> list[int]:
-    """Every hour (a schedule): from ALERTS_DIGEST_HOUR on, each project's digest of the day, once."""
-    return notify.digests_due()
+def digest_daily(scheduled_at: str | None = None) -> list[int]:
+    """Daily at POSTFLOW_DIGEST_DAILY_HOUR (the `alerts.digest_daily` schedule): the day up to then."""
+    return digest.digest_scheduled(period="day", scheduled_at=scheduled_at)
+
+
+def digest_weekly(scheduled_at: str | None = None) -> list[int]:
+    """Weekly, on POSTFLOW_DIGEST_WEEKDAY at that hour (`alerts.digest_weekly`): the seven days up to then."""
+    return digest.digest_scheduled(period="week", scheduled_at=scheduled_at)

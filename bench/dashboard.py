@@ -3,8 +3,9 @@
     .venv/bin/python bench/dashboard.py [--shots 10000] [--scenes 50] [--requests 50]
 
 Builds a fresh SQLite database under var/bench/ (WAL, as in production) with the shots spread over
-the scenes at random statuses, 5,000 shot events, 1,000 renders and a watcher heartbeat, then
-times GET / and GET /scenes/<id>/ in-process (middleware, session, queries, template: everything
+the scenes at random statuses, 5,000 shot events, 1,000 renders and a watcher heartbeat, and one
+shot with 10 versions in Frame.io and 50 review notes, then times GET /, GET /scenes/<id>/ and that
+shot's GET /shots/<id>/ in-process (middleware, session, queries, template: everything
 but the network) and prints the median and p95 per page, with the number of SQL queries.
 """
 
@@ -40,12 +41,13 @@ def main() -> None:
     }
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     started = time.perf_counter()
-    scene_id = _populate(args.shots, args.scenes)
+    scene_id, shot_id = _populate(args.shots, args.scenes)
     print(f"{args.shots} shots in {args.scenes} scenes built in {time.perf_counter() - started:.1f} s ({workdir})")
     client = _staff_client()
     for label, url in (
         ("dashboard /", "/"),
         (f"scene page ({args.shots // args.scenes} shots)", f"/scenes/{scene_id}/"),
+        ("shot page (10 v., 50 notes)", f"/shots/{shot_id}/"),
     ):
         times, queries = _time_page(client, url, args.requests)
         print(
@@ -118,7 +120,28 @@ def _populate(n_shots: int, n_scenes: int) -> int:
         batch_size=500,
     )
     WatcherHeartbeat.objects.create(name="watcher", beat_at=now, host="bench", pid=os.getpid())
-    return scenes[0].pk
+    return scenes[0].pk, _busy_shot(shots[-1], now).pk  # the last shot: past the 1,000 renders above
+
+
+def _busy_shot(shot, now):
+    """The reference data's busiest shot: 10 versions in Frame.io, 5 review notes on each."""
+    from frameio.models import ReviewNote, Upload
+    from ingest.models import Render
+
+    media = {"container": "mov", "codec": "prores", "width": 1920, "height": 1080, "fps": 25.0, "frames": 100}
+    for version in range(1, 11):
+        render = Render.objects.create(
+            root="/bench", path=f"renders/{shot.nomenclature}_v{version:03d}.mov", first_seen=now, observed_since=now,
+            state="uploaded", shot=shot, version=version, checksum=f"{version:032x}", size=10**9, media=media,
+        )  # fmt: skip
+        Upload.objects.create(render=render, state="ready", view_url=f"https://next.frame.io/p/view/{version}")
+        for n in range(1, 6):
+            ReviewNote.objects.create(
+                frameio_comment_id=f"c-{version}-{n}", frameio_file_id=f"f-{version}", shot=shot, render=render,
+                version=version, text=f"note {n} on v{version}", author="Ana", frame=n * 10, render_fps=25.0,
+                offset_frames=n * 10 - 1, commented_at=now,
+            )  # fmt: skip
+    return shot
 
 
 def _staff_client():

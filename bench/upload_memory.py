@@ -52,7 +52,7 @@ def run(work: Path, size: int, concurrency: int) -> None:
             handle.truncate(size)  # sparse
         started = time.monotonic()
         child = subprocess.Popen(
-            [*manage, "frameio_upload", str(render), "--shot", "UNDLM_00001"],
+            [*manage, "frameio_upload", str(render), "--shot", "UNDLM_00001", "--no-verify"],  # a sparse file
             env=env,
             stdout=subprocess.PIPE,
             text=True,

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from frameio.models import FrameioConnection, ReviewNote, Upload
 from ingest.models import Render, WatcherHeartbeat
+from ingest.settling import settle_wait
 from shots.models import Project, Scene, Shot, ShotEvent
 from shots.selectors import CUT_ORDER
 from shots.workflow import ORDER, STAGE_STATUSES, Stage, Status, percent_complete
@@ -46,6 +48,11 @@ class Progress:
     @property
     def delivered(self) -> int:
         return self.counts[Status.FINAL_DELIVERY]
+
+    @property
+    def approved(self) -> int:
+        """Shots approved, delivered or waiting for delivery: what "delivered / approved" is out of."""
+        return self.counts[Status.REVIEW_APPROVED] + self.counts[Status.FINAL_DELIVERY]
 
     def add(self, other: Progress) -> None:
         for status, n in other.counts.items():
@@ -124,10 +131,11 @@ class RenderQueue:
     uploads: dict[str, int]  # uploads per state, for the queued renders
     queued: list[Render]  # failed uploads first, then the oldest queued; `.upload_row` or None
     quarantined: list[Render]
+    settling: list[Render] = field(default_factory=list)  # the oldest first, each with `.wait` (a SettleWait)
 
 
-def render_queue() -> RenderQueue:
-    """The upload queue: counts per state and the rows that need eyes (four queries)."""
+def render_queue(now: datetime | None = None) -> RenderQueue:
+    """The upload queue: counts per state and the rows that need eyes (five queries)."""
     counts = {state: 0 for state in QUEUE_STATES}
     for row in Render.objects.filter(state__in=QUEUE_STATES).order_by().values("state").annotate(n=Count("id")):
         counts[row["state"]] = row["n"]
@@ -145,7 +153,17 @@ def render_queue() -> RenderQueue:
     for render in queued:
         render.upload_row = getattr(render, "upload", None)
     quarantined = Render.objects.filter(state=Render.State.QUARANTINED).order_by("-updated_at", "-id")
-    return RenderQueue(counts, uploads, queued, list(quarantined[:LIST_LIMIT]))
+    return RenderQueue(counts, uploads, queued, list(quarantined[:LIST_LIMIT]), settling_renders(now))
+
+
+def settling_renders(now: datetime | None = None) -> list[Render]:
+    """The renders not verified yet, oldest first, each with `wait`: why it waits and until when (one query)."""
+    now = now or timezone.now()
+    rows = Render.objects.filter(state__in=[Render.State.DISCOVERED, Render.State.STABLE]).order_by("first_seen", "id")
+    rows = list(rows[:LIST_LIMIT])
+    for render in rows:
+        render.wait = settle_wait(render, now=now, settle_seconds=settings.POSTFLOW_SETTLE_SECONDS)
+    return rows
 
 
 @dataclass
@@ -226,20 +244,78 @@ def review_notes(project: Project | None, limit: int = LIST_LIMIT) -> list[Revie
 
 
 def scene_shots(scene: Scene) -> list[Shot]:
-    """The scene's shots in cut order, each with `latest_version` from the render ledger, and its
-    open review notes (`open_notes`, `latest_note`; see `_attach_open_notes`): two queries."""
+    """The scene's shots in cut order, each with `latest_version` from the render ledger, the Frame.io
+    link of its latest version in Frame.io (`frameio_url`, `frameio_version`), and its open review notes
+    (`open_notes`, `latest_note`; see `_attach_open_notes`): two queries."""
     latest = (
         Render.objects.filter(shot=OuterRef("pk"), state__in=Render.VERSION_STATES)
         .order_by("-version")
         .values("version")[:1]
     )
+    in_frameio = (
+        Upload.objects.filter(
+            render__shot=OuterRef("pk"), render__state__in=Render.VERSION_STATES, state__in=Upload.IN_FRAMEIO
+        )
+        .exclude(view_url="")
+        .order_by("-render__version", "-id")
+    )
     shots = (
         Shot.objects.filter(scene=scene)
         .select_related("project")
-        .annotate(latest_version=Subquery(latest))
+        .annotate(
+            latest_version=Subquery(latest),
+            frameio_link=Subquery(in_frameio.values("view_url")[:1]),
+            frameio_version=Subquery(in_frameio.values("render__version")[:1]),
+        )
         .order_by(*CUT_ORDER)
     )
-    return _attach_open_notes(shots)
+    rows = _attach_open_notes(shots)
+    for shot in rows:
+        shot.frameio_url = web_link(shot.frameio_link)
+    return rows
+
+
+def web_link(url: str | None) -> str:
+    """`url` if it is an http(s) address, else "": a link from elsewhere never becomes `javascript:`."""
+    return url if url and url.lower().startswith(("https://", "http://")) else ""
+
+
+# The shot page: every version, every note, the history. Its events are the newest this many (a shot has tens).
+SHOT_EVENT_LIMIT = 500
+
+
+@dataclass
+class ShotPage:
+    shot: Shot
+    # Every render that is or was a version of the shot, newest version first; each with `upload_row` (or
+    # None), `frameio_url` and `notes` (its review notes, not the deleted ones, in the order of the render).
+    versions: list[Render]
+    events: list[ShotEvent]
+
+
+def shot_page(pk: int) -> ShotPage | None:
+    """One shot with its versions, their review notes and its history: four queries, whatever their number."""
+    shot = Shot.objects.select_related("project", "scene", "source_file").filter(pk=pk).first()
+    if shot is None:
+        return None
+    notes = list(ReviewNote.objects.filter(shot=shot, deleted_at__isnull=True).order_by("frame", "commented_at", "id"))
+    # A render whose file changed since it lost its shot, but keeps the notes made on it: still listed.
+    renders = (
+        Render.objects.filter(Q(shot=shot) | Q(pk__in={note.render_id for note in notes}))
+        .select_related("upload")
+        .order_by(F("version").desc(nulls_last=True), "-first_seen", "-id")
+    )
+    versions = list(renders)
+    by_render: dict[int, list[ReviewNote]] = {render.pk: [] for render in versions}
+    for note in notes:
+        note.shot = shot  # its record timecode reads the shot and its project: no query per note
+        by_render[note.render_id].append(note)
+    for render in versions:
+        render.upload_row = getattr(render, "upload", None)
+        render.frameio_url = web_link(render.upload_row.view_url if render.upload_row else "")
+        render.notes = by_render[render.pk]
+    events = list(ShotEvent.objects.filter(shot=shot).order_by("-created_at", "-id")[:SHOT_EVENT_LIMIT])
+    return ShotPage(shot, versions, events)
 
 
 def shot_open_notes(pk: int) -> Shot | None:

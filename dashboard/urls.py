@@ -6,7 +6,9 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("scenes/<int:pk>/", views.scene_detail, name="scene"),
+    path("shots/<int:pk>/", views.shot_detail, name="shot"),
     path("dashboard/panels/renders/", views.panel_renders, name="panel-renders"),
     path("dashboard/panels/health/", views.panel_health, name="panel-health"),
     path("dashboard/shots/<int:pk>/notes/", views.shot_notes, name="shot-notes"),

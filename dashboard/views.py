@@ -1,5 +1,7 @@
 """The supervisors' dashboard: staff only. Pages read through `selectors`; controls call services."""
 
+from pathlib import Path
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
@@ -8,7 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
 from alerts.models import Alert
@@ -36,6 +38,15 @@ CONTROL_PERMISSIONS = {
     # The health panel's "Connect…" link: frameio's own table, which its pages draw and enforce.
     "frameio_connect": CONNECTION_PERMISSIONS["connect"],
 }
+
+
+# Browsers ask every site for /favicon.ico (the admin's pages too): served, so that no page logs a 404 for it.
+FAVICON = Path(__file__).resolve().parent / "static" / "dashboard" / "favicon.ico"
+
+
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(FAVICON.read_bytes(), content_type="image/x-icon")
 
 
 def _controls(request: HttpRequest) -> dict[str, bool]:
@@ -99,6 +110,19 @@ def scene_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "live": _live_config(last_id=last_id, page="scene", scene_id=scene.pk, project_id=scene.project_id),
     }
     return render(request, "dashboard/scene.html", context)
+
+
+@never_cache
+@staff_member_required
+def shot_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One shot: every version (state, checksum, media, Frame.io link) with its review notes, and its history."""
+    page = selectors.shot_page(pk)
+    if page is None:
+        raise Http404("no such shot")
+    page.shot.record_in = page.shot.timecode("timeline_in")
+    page.shot.record_out = page.shot.timecode("timeline_out")
+    context = {"page": page, "shot": page.shot, "live": _live_config(last_id=realtime.last_event_id(), page="shot")}
+    return render(request, "dashboard/shot.html", context)
 
 
 @never_cache

@@ -13,7 +13,7 @@ from frameio.models import (
     WebhookDelivery,
 )
 from frameio.uploads import upload_cancel, upload_retry
-from frameio.webhooks import WebhookError, webhook_register, webhook_remove
+from frameio.webhooks import WebhookError, webhook_register, webhook_remove, webhook_url
 from shots.admin import ShotAdmin
 
 
@@ -27,7 +27,7 @@ class FrameioConnectionAdmin(admin.ModelAdmin):
 
     HISTORY_LIMIT = 10
 
-    list_display = ("__str__", "mode", "connected_as", "needs_reauth", "expires_at", "updated_at")
+    list_display = ("__str__", "mode", "connected_as", "sign_in", "expires_at", "updated_at")
     fields = (
         "connect_page",
         "mode",
@@ -40,12 +40,18 @@ class FrameioConnectionAdmin(admin.ModelAdmin):
         "refresh_token_issued_at",
         "last_refreshed_at",
         "scopes",
-        ("needs_reauth", "reauth_reason"),
+        ("sign_in", "reauth_reason"),
         "connected_at",
         "updated_at",
         "history",
     )
-    readonly_fields = ("connect_page", "history")
+    readonly_fields = ("connect_page", "history", "sign_in")
+
+    # `needs_reauth` shown as is draws the good state (False) as a red ✗: shown the right way up instead.
+    @admin.display(description="Sign-in", boolean=True, ordering="needs_reauth")
+    def sign_in(self, obj: FrameioConnection) -> bool:
+        """✓ while the stored sign-in works; ✗ when Frame.io must be connected again (reason beside it)."""
+        return not obj.needs_reauth
 
     @admin.display(description="Manage")
     def connect_page(self, obj: FrameioConnection) -> str:
@@ -114,13 +120,18 @@ class UploadAdmin(admin.ModelAdmin):
     search_fields = ("render__path", "frameio_file_id", "last_error")
     actions = ["retry", "cancel"]
     exclude = ("lease_owner",)
-    readonly_fields = [f.name for f in Upload._meta.fields if f.name != "lease_owner"] + ["frameio_link"]
+    readonly_fields = [f.name for f in Upload._meta.fields if f.name != "lease_owner"] + ["frameio_link", "render_note"]
 
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the row is what makes the upload exactly-once
+
+    @admin.display(description="Render note")
+    def render_note(self, obj: Upload) -> str:
+        """The render's reason: how it was queued, e.g. by `frameio_upload --no-verify`, not verified."""
+        return obj.render.reason or "—"
 
     @admin.display(description="Progress")
     def progress_display(self, obj: Upload) -> str:
@@ -153,7 +164,8 @@ class UploadAdmin(admin.ModelAdmin):
 
 
 def _register_webhook(modeladmin: admin.ModelAdmin, request, *, replace: bool) -> None:
-    url = settings.FRAMEIO_WEBHOOK_URL or request.build_absolute_uri(reverse("frameio:webhook"))
+    configured = settings.FRAMEIO_WEBHOOK_URL or settings.POSTFLOW_PUBLIC_URL
+    url = webhook_url() if configured else request.build_absolute_uri(reverse("frameio:webhook"))
     try:
         result = webhook_register(url=url, replace=replace)
     except (WebhookError, FrameioError) as exc:

@@ -405,6 +405,28 @@ def connection_set_target(*, target: Target, actor: str) -> FrameioConnection:
     return conn
 
 
+@transaction.atomic
+def connection_forget_project(*, project_id: str, reason: str, actor: str = "system") -> bool:
+    """Frame.io no longer knows the target's project (deleted): forget it, so that the next upload finds
+    the production's project by name or creates it. A project set in FRAMEIO_DEFAULT_PROJECT_ID is not
+    forgotten (False): a person must change the setting."""
+    if project_id == settings.FRAMEIO_DEFAULT_PROJECT_ID:
+        return False
+    conn = FrameioConnection.objects.select_for_update().filter(key=FrameioConnection.SINGLETON_KEY).first()
+    if conn is None or conn.project_id != project_id:
+        return False  # another worker forgot it already, or chose another one
+    conn.project_id = conn.project_name = conn.root_folder_id = ""
+    conn.save()
+    audit_cache_dropped(what="connection project", stale_id=project_id, reason=reason, actor=actor)
+    return True
+
+
+def audit_cache_dropped(*, what: str, stale_id: str, reason: str, actor: str = "system", **details: Any) -> None:
+    """The audit row of a cached Frame.io id dropped (frameio.structure, frameio_cache clear)."""
+    _audit(FrameioConnectionEvent.Kind.CACHE_DROPPED, actor=actor, what=what, id=stale_id, reason=reason, **details)
+    logger.warning("Frame.io %s %s dropped from the cache by %s: %s", what, stale_id, actor, reason)
+
+
 def _ids(target: Target) -> tuple[str, str, str]:
     return target.account_id, target.workspace_id, target.project_id
 
@@ -684,6 +706,21 @@ def connect_oauth(*, code: str, pending: PendingAuthorization, actor: str) -> Fr
     """Finish an OAuth sign-in: exchange, identify, resolve the target, then store it all at once."""
     tokens = exchange_code(code=code, pending=pending)
     return _connect(FrameioConnection.Mode.OAUTH, tokens, actor=actor)
+
+
+def target_or_connect() -> Target:
+    """The Frame.io target; with Server-to-Server, which needs nobody to sign in, connect on first use
+    (the only account and workspace IMS gives are chosen then): the first upload, `frameio_health` and
+    `frameio_webhook register` all start here.
+
+    IMS and Frame.io are called outside any transaction. Two uploads starting together may both
+    connect; the first connection stored is kept, so the second never resets what the first chose.
+    """
+    target = effective_target()
+    if target.account_id or settings.FRAMEIO_AUTH != "s2s":
+        return target
+    connect_server_to_server(actor="system", keep_existing=True)
+    return effective_target()
 
 
 def connect_server_to_server(*, actor: str = "system", keep_existing: bool = False) -> FrameioConnection:

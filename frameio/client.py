@@ -167,6 +167,20 @@ class FrameioError(Exception):
         return (type(self), (self.status, self.permanent, self.detail, self.endpoint))
 
 
+class StaleReference(FrameioError):
+    """Frame.io does not know an id the request named: 404, or 403 "not in this project" (an id that now
+    belongs elsewhere). Whoever cached that id drops it and finds or makes the object again
+    (`frameio.structure`); every other caller sees a FrameioError like any other."""
+
+
+# A 403 that says the id named is not (or no longer) in the project the request is about.
+_NOT_IN_PROJECT = re.compile(r"not (?:in|part of) (?:this|the) project", re.IGNORECASE)
+
+
+def is_stale_reference(status: int | None, detail: str) -> bool:
+    return status == 404 or (status == 403 and bool(_NOT_IN_PROJECT.search(detail)))
+
+
 def _error_detail(resp: requests.Response) -> str:
     try:
         body = resp.json()
@@ -698,7 +712,8 @@ class FrameioClient:
         detail = _error_detail(resp)
         if endpoint.creates and status in RETRYABLE_STATUSES and status not in NOT_PROCESSED_STATUSES:
             detail += " (not retried: the server may have acted on it)"
-        return FrameioError(status, permanent, detail, endpoint.op)
+        kind = StaleReference if is_stale_reference(status, detail) else FrameioError
+        return kind(status, permanent, detail, endpoint.op)
 
     def _data(self, endpoint: Endpoint, *, params=None, json=None, **ids: str) -> Any:
         resp = self.request(endpoint, params=params, json=json, **ids)

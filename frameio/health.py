@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,6 +21,7 @@ from frameio.client import FrameioClient, FrameioError, RetryPolicy
 from frameio.models import REFRESH_TOKEN_LIFETIME
 
 SCRATCH_FOLDER = "postflow-health"
+NO_PROJECT_YET = "no project chosen yet: the first upload finds the production's project by name or creates it"
 
 
 @dataclass
@@ -65,7 +67,7 @@ def check_config() -> Check:
         f"project {target.project_id or '-'}"
     )
     detail = f"mode {settings.FRAMEIO_AUTH}, {where}, IMS {settings.FRAMEIO_IMS_URL}; {ids}"
-    if not target.complete:
+    if not (target.account_id and target.workspace_id):
         missing = [
             name
             for name, value in (
@@ -76,6 +78,8 @@ def check_config() -> Check:
             if not value
         ]
         return Check("config", False, f"{detail}; not chosen: {', '.join(missing)} (set them or use /frameio/connect/)")
+    if not target.project_id:  # the first upload finds the production's project by name, or creates it
+        return Check("config", True, f"{detail}; {NO_PROJECT_YET}")
     return Check("config", True, detail)
 
 
@@ -183,21 +187,29 @@ def check_webhook(client: FrameioClient | None) -> Check:
     return Check("webhook", ok, detail, round((time.perf_counter() - started) * 1000, 1))
 
 
+def _connect_first() -> None:
+    """Server-to-Server on a fresh install: connect as the first upload would (the only account and
+    workspace are chosen), so that the checks see what the uploads will use. A failure shows in `token`."""
+    with contextlib.suppress(FrameioError):
+        auth.target_or_connect()
+
+
 def run_checks(*, write: bool = False, client: FrameioClient | None = None) -> list[Check]:
     """Every check, in order; those that need a token are reported as skipped when there is none."""
+    _connect_first()
     token_check, have_token = check_token()
     checks = [check_config(), token_check]
     target = auth.effective_target()
     remote: list[tuple[str, Callable[[], str]]] = []
     client = client or auth.build_client(retry=RetryPolicy(max_attempts=2, cap=2.0))
     remote.append(("me", lambda: _me(client)))
-    if target.complete:
+    if target.account_id and target.workspace_id:
         remote += [
             ("account", lambda: _account(client, target)),
             ("workspace", lambda: _workspace(client, target)),
-            ("project", lambda: _project(client, target)),
+            ("project", lambda: _project(client, target) if target.project_id else NO_PROJECT_YET),
         ]
-        if write:
+        if write and target.project_id:
             remote.append(("write", lambda: _write(client, target)))
     if not have_token:
         checks += [Check(name, False, "skipped: no usable token") for name, _ in remote]

@@ -72,7 +72,9 @@ class FrameioConnection(models.Model):
 
 
 class FrameioConnectionEvent(models.Model):
-    """The audit of the connection: who connected, chose the target or disconnected, and when.
+    """The audit of the connection: who connected, chose the target or disconnected, and when; and each
+    cached Frame.io id (project, folder, version stack) dropped because Frame.io no longer knows it, or
+    cleared by `manage.py frameio_cache clear`.
 
     Written only by `frameio.auth`, in the transaction of the change it records (a revocation that
     failed is recorded after the disconnect, which must not wait on Adobe IMS). `details` holds ids,
@@ -84,6 +86,7 @@ class FrameioConnectionEvent(models.Model):
         ACCOUNT_CHOSEN = "account_chosen", "Account, workspace or project chosen"
         DISCONNECTED = "disconnected", "Disconnected"
         TOKEN_REVOKE_FAILED = "token_revoke_failed", "Token revocation failed"
+        CACHE_DROPPED = "cache_dropped", "Cached Frame.io id dropped"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     actor = models.CharField(max_length=150, help_text='"user:alice", or "system" (Server-to-Server first use)')

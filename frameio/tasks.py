@@ -14,7 +14,11 @@ def upload_run(upload_id: int) -> None:
 
 
 def uploads_reconcile() -> None:
-    """Every minute (a django-q2 schedule): what is due, what is stuck, what got transcoded."""
+    """Every minute (a django-q2 schedule, due at once on the worker's first start): with the embedded
+    sandbox, the review webhook registered once at the local address; what is due, stuck, transcoded."""
+    from frameio import webhooks
+
+    webhooks.webhook_register_local()
     uploads.uploads_reconcile()
 
 

@@ -40,16 +40,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+import requests
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Max, Q
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from frameio import jobs, review
-from frameio.auth import build_client, effective_target
+from frameio.auth import build_client, effective_target, target_or_connect
 from frameio.client import FrameioClient, FrameioError, redact
 from frameio.crypto import TokenDecryptError, decrypt, encrypt
 from frameio.models import FrameioWebhook, WebhookDelivery
@@ -430,8 +433,43 @@ def check_url(url: str) -> str:
     return url.strip()
 
 
+def webhook_url() -> str:
+    """Where Frame.io should post: FRAMEIO_WEBHOOK_URL, else POSTFLOW_PUBLIC_URL/frameio/webhook/, else, with
+    the sandbox embedded in the web process (`make run`), that process's own address; "" when none is known."""
+    if settings.FRAMEIO_WEBHOOK_URL:
+        return settings.FRAMEIO_WEBHOOK_URL
+    path = reverse("frameio:webhook")
+    if settings.POSTFLOW_PUBLIC_URL:
+        return settings.POSTFLOW_PUBLIC_URL.rstrip("/") + path
+    if settings.FRAMEIO_SANDBOX_EMBEDDED:
+        parts = urlsplit(settings.FRAMEIO_SANDBOX_URL)
+        return f"{parts.scheme}://{parts.netloc}{path}"
+    return ""
+
+
+def webhook_register_local() -> Registration | None:
+    """With the embedded sandbox, the review webhook at the web process's own address, registered on the
+    worker's first start (the minute schedule runs this at once, then every minute: a web process not
+    listening yet is tried again). Idempotent: once stored for that URL, nothing calls Frame.io again.
+    None when there is nothing to do (not the embedded sandbox, no workspace yet, already registered)."""
+    if not settings.FRAMEIO_SANDBOX_EMBEDDED:
+        return None
+    url = webhook_url()
+    if FrameioWebhook.objects.filter(url=url).exists():
+        return None
+    try:
+        if not target_or_connect().workspace_id:
+            return None
+        registration = webhook_register(url=url)
+    except (WebhookError, FrameioError, requests.RequestException) as exc:
+        logger.warning("the sandbox's review webhook is not registered yet (%s); trying again next minute", exc)
+        return None
+    logger.info("review webhook registered with the embedded sandbox at %s", url)
+    return registration
+
+
 def _workspace() -> tuple[str, str]:
-    target = effective_target()
+    target = target_or_connect()  # Server-to-Server: connect now, choosing the only account and workspace
     if not target.account_id or not target.workspace_id:
         raise WebhookError("Frame.io has no account and workspace chosen yet: connect on /frameio/connect/")
     return target.account_id, target.workspace_id
@@ -569,10 +607,14 @@ def webhook_health(client: FrameioClient | None) -> tuple[bool, str]:
     """(ok, one line) for frameio_health. Not registered is fine: review then comes back by polling."""
     status = webhook_status(client=client)
     if not status["registered"]:
-        return True, (
-            "not registered: comments and Status come back by polling only; "
-            "register with manage.py frameio_webhook register --url https://<host>/frameio/webhook/"
+        url = webhook_url()
+        how = (
+            f"manage.py frameio_webhook register (registers {url})"
+            if url
+            else "manage.py frameio_webhook register --url https://<host>/frameio/webhook/ "
+            "(or set POSTFLOW_PUBLIC_URL=https://<host>, then no --url is needed)"
         )
+        return True, f"not registered: comments and Status come back by polling only; register with {how}"
     deliveries = status["deliveries"]
     failed = deliveries["by_state"].get(WebhookDelivery.State.FAILED, 0)
     last = deliveries["last_received_at"] or "never"

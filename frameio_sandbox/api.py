@@ -735,13 +735,32 @@ def field_definitions_index(sb: "Sandbox", req: ApiRequest) -> Reply:
     return _paginate(sb, req, items, lambda d: render.field_definition(sb, d, req.include))
 
 
+# What a created definition's configuration holds when the body leaves it out: the spec's defaults, and the
+# fields its answer requires (a toggle's color, the custom members of a user field).
+_FIELD_CONFIGURATION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "select": {"enable_add_new": True},
+    "select_multi": {"enable_add_new": True},
+    "toggle": {"color": None},
+    "user_single": {"custom_members": []},
+    "user_multi": {"custom_members": []},
+}
+
+
 def field_definitions_create(sb: "Sandbox", req: ApiRequest) -> Reply:
+    # The spec does not require `data` at the top of this body (every other body does), nor a
+    # field_configuration for text, number, date... fields: what it leaves out is answered, never a 500.
+    if "data" not in (req.body or {}):
+        raise ApiError(422, "Missing field: data", "/data")
     data, now = req.data, _now(sb)
+    configuration = {
+        **_FIELD_CONFIGURATION_DEFAULTS.get(data["field_type"], {}),
+        **json.loads(json.dumps(data.get("field_configuration") or {})),
+    }
     definition = {
         "id": new_id(),
         "name": data["name"],
         "field_type": data["field_type"],
-        "field_configuration": json.loads(json.dumps(data["field_configuration"])),
+        "field_configuration": configuration,
         "mutable": True,
         "creator_id": req.user_id,
         "created_at": now,

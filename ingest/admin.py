@@ -1,27 +1,51 @@
 """Admin for the render ledger: producers see quarantined renders with the reason, and
 release (verify again) or dismiss them. The ledger's state is never edited as a field."""
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from ingest.models import Render, SourceClip, WatcherHeartbeat
 from ingest.services import render_dismiss, render_release
+from ingest.settling import settle_wait
 
 
 @admin.register(Render)
 class RenderAdmin(admin.ModelAdmin):
-    list_display = ("render", "frames", "state", "shot", "version", "size", "reason", "first_seen", "verified_at")
+    list_display = (
+        "render",
+        "frames",
+        "state",
+        "waiting",
+        "shot",
+        "version",
+        "size",
+        "reason",
+        "first_seen",
+        "verified_at",
+    )
     list_filter = ("state", "rule", "root")
     list_select_related = ("shot",)
     search_fields = ("path", "shot__nomenclature", "reason", "checksum")
     date_hierarchy = "first_seen"
     actions = ["release", "dismiss"]
-    readonly_fields = [field.name for field in Render._meta.fields]
+    readonly_fields = ["waiting", *(field.name for field in Render._meta.fields)]
 
     @admin.display(description="render", ordering="path")
     def render(self, obj: Render) -> str:
         return obj.display_name  # a sequence as UNDLM_00042_v003.[1001-1143].exr, not its #### key
+
+    @admin.display(description="waiting for")
+    def waiting(self, obj: Render) -> str:
+        """Why a render is not verified yet and, while it settles, until when (computed, never stored)."""
+        wait = settle_wait(obj, now=timezone.now(), settle_seconds=settings.POSTFLOW_SETTLE_SECONDS)
+        if wait is None:
+            return "—"
+        if wait.until is None:
+            return wait.text
+        return f"{wait.text} (until {timezone.localtime(wait.until):%H:%M:%S})"
 
     @admin.display(description="frames", ordering="frame_count")
     def frames(self, obj: Render) -> str:

@@ -28,8 +28,9 @@ from ingest.models import Render, RenderFrame, SourceClip
 from ingest.naming import VERSION_RANGE, NameRangeError, bounded, parse_name
 from ingest.rules import IGNORE, REVIEW, Rule, RuleError, action_for, evidence_rules, parse_rules
 from ingest.scanner import FileStat, ScanResult, printable, unsafe_name_reason
-from ingest.selectors import resolve_name
+from ingest.selectors import resolve_name, templates_for
 from ingest.sequences import DEFAULT_EXTENSIONS, SequenceStat, frames_on_disk, key_parts, parse_frame
+from ingest.settling import EMPTY_FILE, OLD_MTIME, moved_into_place
 from ingest.verify import MediaError, MediaFacts, SourceFacts, check_ranges, checksum_xxh128, probe, probe_image
 from postflow import realtime
 from postflow.lib.timecode import fps_label, same_rate
@@ -210,7 +211,7 @@ def _observe_renders(
 ) -> None:
     new = []
     for path, stat in renders.items():
-        signal = signals.get(path, "")
+        signal = signals.get(path) or _moved_signal(config, stat, now)
         row = existing.get(path)
         problem = _stat_problem(stat)
         if problem:
@@ -224,6 +225,15 @@ def _observe_renders(
             if write is not None:  # most known files are unchanged: no transaction for them
                 _per_row(config, path, now, write)
     _create(config, new, now)
+
+
+def _moved_signal(config: WatchConfig, stat: FileStat, now: datetime) -> str:
+    """OLD_MTIME for a movie with data whose mtime was already a settle window old when this stat was seen:
+    moved into place (`mv`, rsync), so one confirming scan will do. Not for a sequence: its newest frame
+    being old says nothing of frames still on their way."""
+    if isinstance(stat, SequenceStat) or stat.size <= 0:
+        return ""
+    return OLD_MTIME if moved_into_place(mtime_ns=stat.mtime_ns, now=now, settle_seconds=config.settle_seconds) else ""
 
 
 def _stat_problem(stat: FileStat) -> str | None:
@@ -375,7 +385,7 @@ def render_revive(*, config: WatchConfig, present: dict[str, FileStat], now: dat
     gone = Render.objects.filter(root=config.root_key, state=Render.State.GONE).only("pk", "path", "state", "size")
     revived = [row for row in gone if row.path in present]
     for row in revived:
-        _render_changed(row, present[row.path], now, "")
+        _render_changed(row, present[row.path], now, _moved_signal(config, present[row.path], now))
     return len(revived)
 
 
@@ -409,8 +419,11 @@ def _sequence_fields(stat: FileStat) -> dict[str, object]:
 
 
 def _held_reason(stat: FileStat) -> str:
-    """Why a sequence waits in `discovered`: its gaps. Not quarantined: the frames may still be on their way
-    (a render farm writes out of order), and a gap filled moves the sequence like any new frame."""
+    """Why a render waits in `discovered` beyond the settle window: no data yet (0 bytes), or a sequence's
+    gaps. Not quarantined: the data or the frames may still be on their way (a LucidLink placeholder, a
+    render farm writing out of order), and the file changing moves it like any new data."""
+    if stat.size == 0:
+        return EMPTY_FILE
     return f"missing frames {stat.missing}" if isinstance(stat, SequenceStat) and stat.missing else ""
 
 
@@ -460,8 +473,10 @@ def render_quarantine_path(*, config: WatchConfig, path: str, reason: str, now: 
 
 def render_settle(*, config: WatchConfig, now: datetime) -> int:
     """discovered -> stable for renders with data whose (size, mtime) held across the settle
-    window, or, when the writer signalled completion, across one more scan. Call it only
-    after a successful scan: the window must be spanned by real observations."""
+    window, or, when the writer signalled completion (a `.tmp` rename, a `.done` sidecar, or an
+    mtime already a window old when first seen: `completion_signal`), across one more scan. Call
+    it only after a successful scan: the window must be spanned by real observations. Why a
+    render still waits, and until when, is `ingest.settling.settle_wait`."""
     # A sequence with gaps is held (its reason names them) until they are filled: missing="" for every movie.
     discovered = Render.objects.filter(root=config.root_key, state=Render.State.DISCOVERED, size__gt=0, missing="")
     settled = discovered.filter(observed_since__lte=now - timedelta(seconds=config.settle_seconds))
@@ -781,19 +796,33 @@ def render_return_to_watcher(*, render_id: int, checksum: str, reason: str, now:
     return bool(moved)
 
 
-def render_queue_by_hand(*, path: Path, shot: Shot, version: int | None, templates: list[str]) -> Render:
+NOT_VERIFIED = "uploaded with manage.py frameio_upload --no-verify: not verified (name, media, duration, rate)"
+
+
+def render_queue_by_hand(
+    *,
+    path: Path,
+    shot: Shot,
+    version: int | None,
+    templates: list[str],
+    tolerance_frames: int | None = None,
+    verify: bool = True,
+) -> Render:
     """A file given by hand (`manage.py frameio_upload`), recorded as a queued render of `shot` for
     review. The version comes from `version`, else from the name, else the shot's next one. The same
-    unchanged file given again is the row already recorded (the upload resumes). Raises VerifyError
-    if the name is unsafe, or the version out of range or held by another file. The caller runs the
-    upload itself: no job is enqueued."""
+    unchanged file given again is the row already recorded (the upload resumes). Raises VerifyError,
+    before any version is taken, if the name is unsafe, the version out of range or held by another
+    file, or (unless `verify` is False) the watcher's verification fails: the reason is the one the
+    watcher would store. `verify=False` is recorded in the render's reason. The caller runs the upload
+    itself: no job is enqueued."""
     root, name = path.parent, path.name
     unsafe = unsafe_name_reason(name)
     if unsafe:
         raise VerifyError(unsafe)  # what the watcher quarantines, the ledger does not take by hand either
     existing = Render.objects.filter(root=str(root), path=name).first()
     stat = os.stat(path)
-    if existing and (existing.size, existing.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+    resumable = existing and existing.state in Render.VERSION_STATES
+    if resumable and (existing.size, existing.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
         return existing  # run again after a failure or a crash: resume
     try:
         parsed = parse_name(name, templates)
@@ -803,7 +832,16 @@ def render_queue_by_hand(*, path: Path, shot: Shot, version: int | None, templat
         raise VerifyError(str(exc)) from None
     version = version or (parsed.version if parsed else None) or _next_version(shot)
     safe_path(root, name)
+    if verify:
+        _check_name_by_hand(name, shot, templates)
+        _check_collision(existing or Render(), shot, version)
     checksum = checksum_xxh128(path)
+    media: dict = {}
+    if verify:
+        tolerance = settings.POSTFLOW_DURATION_TOLERANCE_FRAMES if tolerance_frames is None else tolerance_frames
+        facts = probe(path)  # MediaError: the watcher's own message
+        _check_media(facts, shot, tolerance)
+        media = {**facts.as_dict(), "frames_vs_shot": _difference(facts, shot)}
     now = timezone.now()
     fields = {
         "size": stat.st_size,
@@ -816,17 +854,35 @@ def render_queue_by_hand(*, path: Path, shot: Shot, version: int | None, templat
         "shot": shot,
         "version": version,
         "checksum": checksum,
+        "media": media,
         "verified_at": now,
         "queued_at": now,
         "rule": "review",
-        "reason": "uploaded with manage.py frameio_upload",
+        "reason": "uploaded with manage.py frameio_upload" if verify else NOT_VERIFIED,
     }
     try:
         with transaction.atomic():
             render, _ = Render.objects.update_or_create(root=str(root), path=name, defaults=fields)
     except IntegrityError:
         raise VerifyError(f"version {version} of {shot} is held by another file; pass --version") from None
+    if not verify:
+        logger.warning("render %s queued by hand for %s v%03d without verification", path, shot, version)
     return render
+
+
+def _check_name_by_hand(name: str, shot: Shot, templates: list[str]) -> None:
+    """Where the name parses, it must resolve (the watcher's reason if not) and to the shot given."""
+    try:
+        parsed = parse_name(name, templates_for(templates))
+    except NameRangeError as exc:
+        raise VerifyError(str(exc)) from None
+    if parsed is None:
+        return  # no template matches: the shot is the one given (--shot)
+    resolution = resolve_name(name, templates)
+    if resolution.shot is None:
+        raise VerifyError(_with_suggestions(resolution.problem, resolution.suggestions))
+    if resolution.shot.pk != shot.pk:
+        raise VerifyError(f"the name {name!r} points to {resolution.shot}, not {shot}")
 
 
 def _next_version(shot: Shot) -> int:

@@ -10,25 +10,15 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from postflow.lib.bad_setting import load_or_stop, refuse_failed_checks
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postflow.settings")
-django_asgi_app = get_asgi_application()
-
-
-def _refuse_a_bad_configuration() -> None:
-    """Run the system checks once, as every manage.py command does and daphne does not: the apps check there
-    what their settings mean (ingest/checks.py, ...), and a web process must never serve with a bad value.
-    About 30 ms, most of it loading the URLconf that the first request would load anyway."""
-    from django.core import checks
-    from django.core.exceptions import ImproperlyConfigured
-
-    errors = [e for e in checks.run_checks() if e.is_serious() and not e.is_silenced()]
-    if errors:
-        raise ImproperlyConfigured(
-            "System check identified some issues:\n" + "\n".join(str(e) for e in errors) + "\n(manage.py check)"
-        )
-
-
-_refuse_a_bad_configuration()
+# A bad setting stops the process with one line and exit status 2 (postflow/lib/bad_setting.py), not a traceback.
+django_asgi_app = load_or_stop(get_asgi_application)
+# Run the system checks once, as every manage.py command does and daphne does not: the apps check there what
+# their settings mean (ingest/checks.py, ...), and a web process must never serve with a bad value. About 30 ms,
+# most of it loading the URLconf that the first request would load anyway.
+refuse_failed_checks()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up first)
 from django.conf import settings  # noqa: E402

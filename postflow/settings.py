@@ -1,23 +1,27 @@
 """postflow settings, read from the environment (django-environ).
 
-Every variable is documented in `.env.example`. A bad value fails at start naming the variable.
-Unset, everything falls back to the embedded default: SQLite (WAL) under var/, no Redis, the
-Frame.io sandbox.
+Every variable is documented in `.env.example`. A value that is not of its type fails at start naming
+the variable, its value and what is expected (SettingError: one line and exit status 2 from manage.py, the
+ASGI and WSGI processes; postflow/lib/bad_setting.py). Unset, everything falls back to the embedded
+default: SQLite (WAL) under var/, no Redis, the Frame.io sandbox.
 
 This module imports no app (they sit above it). It reads each value and checks its shape, raising
-ImproperlyConfigured; what a value means to an app (a naming template, a stage rule, a shot status, a
-sheet field) is checked by that app's system checks (ingest/checks.py, sheets/checks.py,
-frameio/checks.py, alerts/checks.py): `manage.py check` and every other command run them, and so does
-the web process when it starts (postflow/asgi.py).
+SettingError; a number out of range is a system check (postflow/checks.py); what a value means to an
+app (a naming template, a stage rule, a shot status, a sheet field) is checked by that app's system
+checks (ingest/checks.py, sheets/checks.py, frameio/checks.py, alerts/checks.py): `manage.py check` and
+every other command run them, and so does the web process when it starts (postflow/asgi.py).
 """
 
 import os
+import re
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from postflow.lib.bad_setting import SettingError
 from postflow.lib.secret_key import load_or_create_secret_key
+from postflow.lib.timecode import parse_fps
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,23 +30,27 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
+# Every typed variable read, and its kind: tests/postflow/test_settings_errors.py gives each kind a bad value.
+typed_variables: dict[str, str] = {}
+
+
 def env_str(name: str, default: str) -> str:
     """The variable, stripped; unset or empty gives `default`, so the empty lines of a copied
     .env.example mean "use the default"."""
     return env.str(name, default="").strip() or default
 
 
-def env_number(name: str, default: float, kind: type = float) -> float:
+def env_number(name: str, default: float, kind: type = float, expected: str = "") -> float:
     """An int or float variable; a value that is not one fails at start naming the variable."""
+    typed_variables[name] = kind.__name__
     raw = env_str(name, "")
     if not raw:
         return default
     try:
         return kind(raw)
     except ValueError:
-        raise ImproperlyConfigured(
-            f"{name} must be {'a whole number' if kind is int else 'a number'}, got {raw!r}"
-        ) from None
+        what = expected or ("a whole number" if kind is int else "a number")
+        raise SettingError(name, raw, f"{what} such as {default:g}") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -52,6 +60,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 def env_bool(name: str, default: bool) -> bool:
     """Like env.bool, but a value that is not clearly true or false fails at start."""
+    typed_variables[name] = "bool"
     raw = env.str(name, default="").strip().lower()
     if not raw:
         return default
@@ -59,11 +68,44 @@ def env_bool(name: str, default: bool) -> bool:
         return True
     if raw in ("0", "false", "no", "off"):
         return False
-    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
+    raise SettingError(name, raw, "true or false (or 1/0, yes/no, on/off)")
 
 
-VAR_DIR = Path(env_str("POSTFLOW_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (case-insensitive), in the case `choices` spell it."""
+    typed_variables[name] = "choice"
+    raw = env_str(name, default)
+    spelled = {choice.lower(): choice for choice in choices}
+    if raw.lower() not in spelled:
+        raise SettingError(name, raw, f"one of {', '.join(choices)}")
+    return spelled[raw.lower()]
+
+
+def env_path(name: str, default: Path | str) -> Path:
+    """An absolute path (~ expanded): a relative one would depend on where each process was started."""
+    typed_variables[name] = "path"
+    path = Path(env_str(name, str(default))).expanduser()
+    if not path.is_absolute():
+        raise SettingError(name, str(path), "an absolute path such as /mnt/lucidlink/production")
+    return path
+
+
+def env_secret_url(name: str, default: str, schemes: tuple[str, ...], example: str) -> str:
+    """A service URL that may hold a password: its scheme is checked and its value never repeated."""
+    typed_variables[name] = "secret_url"
+    from urllib.parse import urlsplit
+
+    value = env_str(name, default)
+    if value and (urlsplit(value).scheme not in schemes or not (urlsplit(value).netloc or urlsplit(value).path)):
+        raise SettingError(name, value, f"a URL such as {example}", secret=True)
+    return value
+
+
+VAR_DIR = env_path("POSTFLOW_VAR_DIR", BASE_DIR / "var")
+try:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as _exc:
+    raise SettingError("POSTFLOW_VAR_DIR", str(VAR_DIR), f"a folder postflow can create ({_exc.strerror})") from None
 
 DEBUG = env_bool("DEBUG", default=False)
 # Unset, a random key is generated once and kept in var/secret_key (mode 0600), so a fresh
@@ -86,7 +128,7 @@ if POSTFLOW_HTTPS:
 # daphne is not an app here: `make run` starts it directly, and leaving it out keeps Twisted out of
 # every worker and command process (about 30 MB each).
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "postflow.admin_site.PostflowAdminConfig",  # django.contrib.admin, the producers' tables first on its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -100,6 +142,8 @@ INSTALLED_APPS = [
     "shots",
     "ingest",
     "frameio",
+    # Between frameio and alerts: it copies what frameio's review approved; alerts tells people about it.
+    "delivery",
     "alerts",
     # Above every other app: the Google Sheets sync reads shots, renders, uploads and review notes,
     # and the supervisors' dashboard reads from all of them.
@@ -138,7 +182,11 @@ TEMPLATES = [
 ASGI_APPLICATION = "postflow.asgi.application"
 WSGI_APPLICATION = "postflow.wsgi.application"
 
-DATABASES = {"default": env.db_url_config(env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'postflow.sqlite3'}"))}
+_database_url = env_secret_url(  # lower case: not a setting of its own (it may hold a password)
+    "DATABASE_URL", f"sqlite:///{VAR_DIR / 'postflow.sqlite3'}", ("sqlite", "postgres", "postgresql", "pgsql"),
+    "postgres://user:password@host:5432/postflow",
+)  # fmt: skip
+DATABASES = {"default": env.db_url_config(_database_url)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
@@ -166,6 +214,13 @@ LOGIN_URL = "admin:login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
+typed_variables["TIME_ZONE"] = "timezone"
+try:
+    import zoneinfo
+
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+    raise SettingError("TIME_ZONE", TIME_ZONE, "a time zone name such as Europe/Paris or UTC") from None
 USE_I18N = True
 USE_TZ = True
 
@@ -179,7 +234,7 @@ STORAGES = {
 # Scale mode: REDIS_URL set -> the channel layer and the cache live in Redis, shared by every
 # process on every machine. Jobs stay on the django-q2 ORM broker (the database): a job a worker
 # took is leased, not popped, so one that dies with its worker is handed out again (docs/deploy.md).
-REDIS_URL = env_str("REDIS_URL", "")
+REDIS_URL = env_secret_url("REDIS_URL", "", ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0")
 if REDIS_URL:
     # channels_redis waits for messages with a 5 s BZPOPMIN; redis-py 8 times every read out after
     # 5 s by default, which raced it and tore idle websockets down (channels_redis#422). A longer
@@ -215,7 +270,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))},
     # Django's own "django" handler would bypass the console's redaction filters: go through the root.
     "loggers": {"django": {"handlers": [], "propagate": True}},
 }
@@ -228,19 +283,34 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "postflow.lib.errors.SecretsReporterFilter"
 POSTFLOW_PROJECT_CODE = env_str("POSTFLOW_PROJECT_CODE", "UNDLM")
 POSTFLOW_PROJECT_NAME = env_str("POSTFLOW_PROJECT_NAME", "UNDLM Documentary")
 POSTFLOW_FPS = env_str("POSTFLOW_FPS", "25")
+typed_variables["POSTFLOW_FPS"] = "fps"
+try:
+    parse_fps(POSTFLOW_FPS)
+except ValueError:
+    raise SettingError("POSTFLOW_FPS", POSTFLOW_FPS, "a timecode frame rate such as 25, 24, 23.976 or 29.97") from None
 # What a shot's nomenclature must look like; a row that does not match is invalid.
 POSTFLOW_NOMENCLATURE_REGEX = env_str("POSTFLOW_NOMENCLATURE_REGEX", r"^[A-Z][A-Z0-9]*_(SEQ\d{2,3}_)?\d{3,6}$")
+typed_variables["POSTFLOW_NOMENCLATURE_REGEX"] = "regex"
+try:
+    re.compile(POSTFLOW_NOMENCLATURE_REGEX)
+except re.error as _exc:
+    raise SettingError(
+        "POSTFLOW_NOMENCLATURE_REGEX", POSTFLOW_NOMENCLATURE_REGEX, f"a regular expression ({_exc})"
+    ) from None
 
 
 # --- the render watcher (manage.py watch) ----------------------------------------------
 
 # The LucidLink mount (or any folder) the watcher scans for renders.
-LUCIDLINK_MOUNT_PATH = Path(env_str("LUCIDLINK_MOUNT_PATH", str(VAR_DIR / "lucidlink")))
+LUCIDLINK_MOUNT_PATH = env_path("LUCIDLINK_MOUNT_PATH", VAR_DIR / "lucidlink")
 # Seconds between scans; a full walk (the reconciliation) every POSTFLOW_FULL_SCAN_SECONDS.
 POSTFLOW_SCAN_INTERVAL_SECONDS = env_number("POSTFLOW_SCAN_INTERVAL_SECONDS", 10.0)
 POSTFLOW_FULL_SCAN_SECONDS = env_number("POSTFLOW_FULL_SCAN_SECONDS", 300.0)
 # A render is complete once its size (> 0) and mtime stayed the same this long (LucidLink: 60).
 POSTFLOW_SETTLE_SECONDS = env_number("POSTFLOW_SETTLE_SECONDS", 60.0)
+# A render still 0 bytes this long after it appeared raises an alert (alerts app): a LucidLink placeholder
+# whose data never came, or an empty file.
+POSTFLOW_EMPTY_ALERT_MINUTES = env_number("POSTFLOW_EMPTY_ALERT_MINUTES", 30.0)
 # Wake the scan loop on inotify events too: only useful on local disks, never on LucidLink.
 POSTFLOW_INOTIFY = env_bool("POSTFLOW_INOTIFY", default=False)
 # Render file names, tried in order; placeholders {project} {scene} {shot} {version}.
@@ -288,35 +358,23 @@ POSTFLOW_SHOT_TREE_TEMPLATE = env_str(
 POSTFLOW_LUCID_BIN = env_str("POSTFLOW_LUCID_BIN", "lucid")
 # Where the rushes (camera and archive clips) live, at any depth: `manage.py verify_sources` and
 # the watcher look there for each shot's SOURCE_FILE. Inside the mount, the render watcher skips it.
-POSTFLOW_RUSHES_PATH = Path(env_str("POSTFLOW_RUSHES_PATH", str(LUCIDLINK_MOUNT_PATH / "rushes")))
+POSTFLOW_RUSHES_PATH = env_path("POSTFLOW_RUSHES_PATH", LUCIDLINK_MOUNT_PATH / "rushes")
 
 
-def _check_postflow_settings() -> None:
-    import re
+# --- delivery (manage.py deliver, delivery/) ---------------------------------------------------
 
-    from postflow.lib.timecode import parse_fps
+# Where approved renders are delivered. The default, under var/, is made on first use; a configured path
+# never is: a share that is not mounted fails the delivery instead of filling the mount point.
+POSTFLOW_DELIVERY_PATH = env_path("POSTFLOW_DELIVERY_PATH", VAR_DIR / "delivery")
+# Deliver a shot as soon as it reaches review_approved (a job per shot); off: `manage.py deliver` does it.
+POSTFLOW_AUTO_DELIVER = env_bool("POSTFLOW_AUTO_DELIVER", default=False)
+# Each delivered file's path under POSTFLOW_DELIVERY_PATH: placeholders {project} {scene} (two digits)
+# {scene_name} {nomenclature} {shot} {version} (three digits) {ext}; a sequence's frame number goes before
+# the extension. Checked by delivery (delivery/checks.py).
+POSTFLOW_DELIVERY_TEMPLATE = env_str(
+    "POSTFLOW_DELIVERY_TEMPLATE", "{project}/{scene}/{nomenclature}/{nomenclature}_v{version}.{ext}"
+)
 
-    try:
-        parse_fps(POSTFLOW_FPS)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"POSTFLOW_FPS: {exc}") from None
-    try:
-        re.compile(POSTFLOW_NOMENCLATURE_REGEX)
-    except re.error as exc:
-        raise ImproperlyConfigured(f"POSTFLOW_NOMENCLATURE_REGEX is not a valid regex: {exc}") from None
-    _check_watcher_settings()
-
-
-def _check_watcher_settings() -> None:
-    """The numbers; the templates and stage rules are checked by ingest (ingest/checks.py)."""
-    for name in ("POSTFLOW_SCAN_INTERVAL_SECONDS", "POSTFLOW_FULL_SCAN_SECONDS"):
-        if globals()[name] <= 0:
-            raise ImproperlyConfigured(f"{name} must be more than 0 seconds")
-    if POSTFLOW_SETTLE_SECONDS < 0:
-        raise ImproperlyConfigured("POSTFLOW_SETTLE_SECONDS cannot be negative")
-
-
-_check_postflow_settings()
 
 # --- live dashboard -----------------------------------------------------------------
 
@@ -329,10 +387,6 @@ POSTFLOW_LIVE_POLL_SECONDS = env_number("POSTFLOW_LIVE_POLL_SECONDS", 0.2)
 POSTFLOW_LIVE_RELAY = env_bool(
     "POSTFLOW_LIVE_RELAY", default=CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer")
 )
-if POSTFLOW_LIVE_EVENT_RETENTION_HOURS <= 0 or not 0 < POSTFLOW_LIVE_POLL_SECONDS <= 5:
-    raise ImproperlyConfigured(
-        "POSTFLOW_LIVE_EVENT_RETENTION_HOURS must be more than 0 and POSTFLOW_LIVE_POLL_SECONDS between 0 and 5"
-    )
 
 # --- Google Sheets sync ---
 # (sheets app, docs/sheets.md) Two-way sync of the shot list with a Google Sheet, every 5 minutes
@@ -354,23 +408,21 @@ def _google_sheet_columns() -> dict[str, str]:
     """The JSON object; its field names are checked by sheets (sheets/checks.py)."""
     import json
 
+    typed_variables["GOOGLE_SHEET_COLUMNS"] = "json"
     raw = env_str("GOOGLE_SHEET_COLUMNS", "{}")
     try:
         columns = json.loads(raw)
     except json.JSONDecodeError:
         columns = None
     if not isinstance(columns, dict) or not all(isinstance(v, str) and v.strip() for v in columns.values()):
-        raise ImproperlyConfigured('GOOGLE_SHEET_COLUMNS must be a JSON object like {"status": "État VFX"}')
+        expected = 'a JSON object of non-empty headers like {"status": "État VFX"}'
+        raise SettingError("GOOGLE_SHEET_COLUMNS", raw, expected)
     return {name: header.strip() for name, header in columns.items()}
 
 
 # Headers the aliases do not know, as JSON {"field": "Header"}; fields: the importer's and status, stage,
 # version, frameio, last_note.
 GOOGLE_SHEET_COLUMNS = _google_sheet_columns()
-if not 0 < GOOGLE_SHEETS_TIMEOUT_SECONDS <= 600 or GOOGLE_SHEETS_MAX_ATTEMPTS < 1:
-    raise ImproperlyConfigured(
-        "GOOGLE_SHEETS_TIMEOUT_SECONDS must be between 0 and 600 and GOOGLE_SHEETS_MAX_ATTEMPTS at least 1"
-    )
 # --- end Google Sheets sync ---
 
 # --- Frame.io -------------------------------------------------------------------------
@@ -379,21 +431,20 @@ if not 0 < GOOGLE_SHEETS_TIMEOUT_SECONDS <= 600 or GOOGLE_SHEETS_MAX_ATTEMPTS < 
 def _frameio_url(name: str, default: str) -> str:
     from urllib.parse import urlsplit
 
+    typed_variables[name] = "url"
     value = env_str(name, default).rstrip("/")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ImproperlyConfigured(f"{name} must be an http(s) URL without query string, got {value!r}")
+        raise SettingError(name, value, "an http(s) URL without query string, such as https://api.frame.io")
     if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-        raise ImproperlyConfigured(f"{name} must use https (plain http only for a loopback sandbox), got {value!r}")
+        raise SettingError(name, value, "an https URL (plain http only for a loopback sandbox)")
     return value
 
 
 # oauth: a person connects an Adobe "OAuth Web App" credential on /frameio/connect/; s2s: Server-to-Server
 # (client credentials, for accounts administered in the Adobe Admin Console). Default: oauth with real
 # credentials; s2s with none (the sandbox), so that `make run` uploads without anyone signing in.
-FRAMEIO_AUTH = env_str("FRAMEIO_AUTH", "oauth" if env_str("FRAMEIO_CLIENT_ID", "") else "s2s").lower()
-if FRAMEIO_AUTH not in ("oauth", "s2s"):
-    raise ImproperlyConfigured(f"FRAMEIO_AUTH must be 'oauth' or 's2s', got {FRAMEIO_AUTH!r}")
+FRAMEIO_AUTH = env_choice("FRAMEIO_AUTH", "oauth" if env_str("FRAMEIO_CLIENT_ID", "") else "s2s", ("oauth", "s2s"))
 # The Adobe Developer Console credential. Empty: postflow talks to the local Frame.io sandbox.
 FRAMEIO_CLIENT_ID = env_str("FRAMEIO_CLIENT_ID", "")
 FRAMEIO_CLIENT_SECRET = env_str("FRAMEIO_CLIENT_SECRET", "")
@@ -455,6 +506,7 @@ FRAMEIO_DEFAULT_PROJECT_ID = env_str("FRAMEIO_DEFAULT_PROJECT_ID", "")
 # Fernet key(s) for the stored tokens (comma-separated: the first encrypts, all decrypt, for rotation).
 # Empty: a key derived from SECRET_KEY with HKDF-SHA256 (changing SECRET_KEY then means reconnecting).
 FRAMEIO_TOKEN_KEY = env_str("FRAMEIO_TOKEN_KEY", "")
+typed_variables["FRAMEIO_TOKEN_KEY"] = "fernet"  # noqa: S105 (a kind, not a key)
 if FRAMEIO_TOKEN_KEY:
     from cryptography.fernet import Fernet
 
@@ -462,17 +514,15 @@ if FRAMEIO_TOKEN_KEY:
         for _key in FRAMEIO_TOKEN_KEY.split(","):
             Fernet(_key.strip())
     except ValueError:
-        raise ImproperlyConfigured(
-            "FRAMEIO_TOKEN_KEY must be Fernet keys (32 url-safe base64-encoded bytes; "
-            'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
+        raise SettingError(
+            "FRAMEIO_TOKEN_KEY",
+            FRAMEIO_TOKEN_KEY,
+            "comma-separated Fernet keys (32 url-safe base64-encoded bytes; python -c "
+            '"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")',
+            secret=True,
         ) from None
 # Read timeout of every Frame.io and IMS call, in seconds.
-try:
-    FRAMEIO_TIMEOUT_SECONDS = float(env_str("FRAMEIO_TIMEOUT_SECONDS", "30"))
-except ValueError:
-    raise ImproperlyConfigured("FRAMEIO_TIMEOUT_SECONDS must be a number of seconds") from None
-if not 0 < FRAMEIO_TIMEOUT_SECONDS <= 600:
-    raise ImproperlyConfigured(f"FRAMEIO_TIMEOUT_SECONDS must be between 0 and 600, got {FRAMEIO_TIMEOUT_SECONDS}")
+FRAMEIO_TIMEOUT_SECONDS = env_number("FRAMEIO_TIMEOUT_SECONDS", 30.0, expected="a number of seconds")
 # The OAuth libraries log request bodies (tokens) at DEBUG (requests-oauthlib#536): keep them quieter.
 LOGGING.setdefault("loggers", {}).update({"requests_oauthlib": {"level": "WARNING"}, "oauthlib": {"level": "WARNING"}})
 
@@ -516,16 +566,18 @@ ALERT_QUARANTINE_GROWTH = env_number("ALERT_QUARANTINE_GROWTH", 3, int)
 # Alerts by e-mail (Django's mail backend, EMAIL_URL): the recipients; empty: no e-mail.
 ALERT_EMAILS = env_list("ALERT_EMAILS", [])
 ALERT_EMAIL_FROM = env_str("ALERT_EMAIL_FROM", "postflow@localhost")
+typed_variables["EMAIL_URL"] = "secret_url"
 try:  # smtp://user:password@host:587 (+tls), consolemail://, ... (django-environ); the URL is a secret
     globals().update(env.email_url_config(env_str("EMAIL_URL", "smtp://localhost:25")))
 except Exception:
-    raise ImproperlyConfigured("EMAIL_URL must be an e-mail URL such as smtp://user:password@host:587") from None
+    raise SettingError("EMAIL_URL", "", "an e-mail URL such as smtp://user:password@host:587", secret=True) from None
 
 
 def _discord_url(name: str) -> str:
     """A Discord webhook URL, or empty. The value is a secret: an error never repeats it."""
     from urllib.parse import urlsplit
 
+    typed_variables[name] = "discord_url"
     value = env_str(name, "")
     if not value:
         return ""
@@ -536,23 +588,25 @@ def _discord_url(name: str) -> str:
     )
     loopback = parts.scheme in ("http", "https") and parts.hostname in ("127.0.0.1", "localhost", "::1")
     if not (discord or loopback) or not parts.path.startswith("/api/webhooks/") or parts.query:
-        raise ImproperlyConfigured(f"{name} must be a Discord webhook URL: https://discord.com/api/webhooks/ID/TOKEN")
+        raise SettingError(name, value, "a Discord webhook URL: https://discord.com/api/webhooks/ID/TOKEN", secret=True)
     return value
 
 
 # Discord through channel webhooks: on/off, then per kind of message its switch and its webhook (empty: the default).
 ENABLE_DISCORD_NOTIFICATIONS = env_bool("ENABLE_DISCORD_NOTIFICATIONS", default=True)
 DISCORD_WEBHOOK_URL = _discord_url("DISCORD_WEBHOOK_URL")
-DISCORD_KINDS = ("renders", "reviews", "alerts", "digest")
+DISCORD_KINDS = ("renders", "reviews", "alerts", "digest", "deliveries")
 DISCORD_NOTIFY = {kind: env_bool(f"DISCORD_NOTIFY_{kind.upper()}", default=True) for kind in DISCORD_KINDS}
 DISCORD_WEBHOOK_URLS = {kind: _discord_url(f"DISCORD_WEBHOOK_URL_{kind.upper()}") for kind in DISCORD_KINDS}
-# The daily digest per project goes out at this hour (TIME_ZONE), once a day.
-ALERTS_DIGEST_HOUR = env_number("ALERTS_DIGEST_HOUR", 9, int)
-if not 0 <= ALERTS_DIGEST_HOUR <= 23:
-    raise ImproperlyConfigured("ALERTS_DIGEST_HOUR must be an hour from 0 to 23")
-for _name in ("ALERTS_METRIC_RETENTION_DAYS", "ALERT_API_WINDOW_MINUTES", "ALERT_UPLOAD_WINDOW_HOURS"):
-    if globals()[_name] <= 0:
-        raise ImproperlyConfigured(f"{_name} must be more than 0")
+# The digests (`manage.py postflow_digest`, alerts/digest.py): the day's at this hour (TIME_ZONE), the week's at
+# this hour on this weekday; off: no schedule (the command still prints and sends on demand). ALERTS_DIGEST_HOUR
+# is the hour's former name, still read when the new one is unset.
+POSTFLOW_DIGEST_ENABLED = env_bool("POSTFLOW_DIGEST_ENABLED", default=True)
+POSTFLOW_DIGEST_DAILY_HOUR = env_number(
+    "POSTFLOW_DIGEST_DAILY_HOUR", env_number("ALERTS_DIGEST_HOUR", 9, int), int, expected="an hour from 0 to 23"
+)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+POSTFLOW_DIGEST_WEEKDAY = env_choice("POSTFLOW_DIGEST_WEEKDAY", "mon", WEEKDAYS)
 # Webhook URLs and presigned URLs must never reach a log line: urllib3 prints request lines at DEBUG, and a
 # filter on the console handler blanks any Discord webhook URL that still gets through.
 LOGGING.setdefault("loggers", {})["urllib3"] = {"level": "WARNING"}
@@ -567,14 +621,9 @@ MAX_CONCURRENT_UPLOADS = env_number("MAX_CONCURRENT_UPLOADS", 2, int)
 # within FRAMEIO_PART_CONCURRENCY_MAX; a number pins it.
 FRAMEIO_PART_CONCURRENCY = env_number("FRAMEIO_PART_CONCURRENCY", 0, int)
 FRAMEIO_PART_CONCURRENCY_MAX = env_number("FRAMEIO_PART_CONCURRENCY_MAX", 32, int)
-if FRAMEIO_PART_CONCURRENCY < 0:
-    raise ImproperlyConfigured("FRAMEIO_PART_CONCURRENCY must be 0 (adaptive) or a number of parts")
 # push: postflow PUTs the parts to Frame.io's S3; pull: Frame.io fetches the render from a signed URL
 # under POSTFLOW_PUBLIC_URL (an inbound tunnel such as cloudflared), valid FRAMEIO_PULL_URL_TTL seconds.
-FRAMEIO_UPLOAD_MODE = env_str("FRAMEIO_UPLOAD_MODE", "push")
-if FRAMEIO_UPLOAD_MODE not in ("push", "pull"):
-    raise ImproperlyConfigured("FRAMEIO_UPLOAD_MODE must be push or pull")
-POSTFLOW_PUBLIC_URL = env_str("POSTFLOW_PUBLIC_URL", "")
+FRAMEIO_UPLOAD_MODE = env_choice("FRAMEIO_UPLOAD_MODE", "push", ("push", "pull"))
 FRAMEIO_PULL_URL_TTL = env_number("FRAMEIO_PULL_URL_TTL", 6 * 3600.0)
 # Tries of one part PUT (connection errors, 5xx) before the attempt fails.
 FRAMEIO_PART_RETRIES = env_number("FRAMEIO_PART_RETRIES", 5, int)
@@ -587,14 +636,6 @@ FRAMEIO_UPLOAD_COMPLETE_TIMEOUT = env_number("FRAMEIO_UPLOAD_COMPLETE_TIMEOUT", 
 FRAMEIO_UPLOAD_LEASE_SECONDS = env_number("FRAMEIO_UPLOAD_LEASE_SECONDS", 120.0)
 # The option of Frame.io's "Status" field a new render gets.
 FRAMEIO_STATUS_NEEDS_REVIEW = env_str("FRAMEIO_STATUS_NEEDS_REVIEW", "Needs Review")
-for _name in (
-    "MAX_CONCURRENT_UPLOADS",
-    "FRAMEIO_PART_CONCURRENCY_MAX",
-    "FRAMEIO_PART_RETRIES",
-    "FRAMEIO_UPLOAD_MAX_ATTEMPTS",
-):
-    if globals()[_name] < 1:
-        raise ImproperlyConfigured(f"{_name} must be at least 1")
 
 # --- review from Frame.io ---
 
@@ -602,11 +643,12 @@ for _name in (
 def _status_map(pairs: list[str]) -> dict[str, str]:
     """Pairs like 'Approved=review_approved' -> {"Approved": "review_approved"}; that each status exists is
     checked by frameio (frameio/checks.py)."""
+    typed_variables["FRAMEIO_STATUS_MAP"] = "pairs"
     mapping = {}
     for pair in pairs:
         name, sep, status = pair.partition("=")
         if not sep or not name.strip() or not status.strip():
-            raise ImproperlyConfigured(f"FRAMEIO_STATUS_MAP: {pair!r} is not 'Frame.io option=shot status'")
+            raise SettingError("FRAMEIO_STATUS_MAP", pair, "'Frame.io option=shot status' pairs, comma-separated")
         mapping[name.strip()] = status.strip()
     return mapping
 
@@ -614,11 +656,14 @@ def _status_map(pairs: list[str]) -> dict[str, str]:
 # The URL Frame.io posts review events to (https, ending in /frameio/webhook/). The admin action registers
 # it; empty: the address the admin is reached at. `manage.py frameio_webhook register --url` takes its own.
 FRAMEIO_WEBHOOK_URL = env_str("FRAMEIO_WEBHOOK_URL", "")
+# The address postflow is reached at from outside (https://post.example.com): `frameio_webhook register`
+# without --url, and `frameio_health`, use POSTFLOW_PUBLIC_URL/frameio/webhook/ when FRAMEIO_WEBHOOK_URL is empty.
+POSTFLOW_PUBLIC_URL = env_str("POSTFLOW_PUBLIC_URL", "")
+if POSTFLOW_PUBLIC_URL:
+    POSTFLOW_PUBLIC_URL = _frameio_url("POSTFLOW_PUBLIC_URL", POSTFLOW_PUBLIC_URL)
 # Options of Frame.io's "Status" field that move a shot, and where to: "Option=shot_status" pairs.
 FRAMEIO_STATUS_MAP = _status_map(
     env_list("FRAMEIO_STATUS_MAP", ["Approved=review_approved", "Needs Changes=revision_requested"])
 )
 # Files the review reconciliation polls per run (every 5 minutes), comments and Status, least recent first.
 FRAMEIO_REVIEW_RECONCILE_BATCH = env_number("FRAMEIO_REVIEW_RECONCILE_BATCH", 50, int)
-if FRAMEIO_REVIEW_RECONCILE_BATCH < 1:
-    raise ImproperlyConfigured("FRAMEIO_REVIEW_RECONCILE_BATCH must be at least 1")

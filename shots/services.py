@@ -6,6 +6,7 @@ from django.db import transaction
 
 from postflow import realtime
 from shots.models import Shot, ShotEvent
+from shots.signals import status_changed
 from shots.workflow import ORDER, Status, catch_up_path, describe_allowed, is_allowed
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,17 @@ def _apply(*, shot: Shot, to_status: Status, kind: str, actor: str, reason: str,
     )
     _publish_status_event(event)  # on commit: the dashboards see it, or nothing if rolled back
     logger.info("shot %s: %s -> %s by %s", shot, shot.status, to_status, actor)
-    shot.status = to_status
+    from_status, shot.status = shot.status, to_status
+    # In this transaction: the delivery app records what was approved with the move, or not at all.
+    status_changed.send(
+        sender=Shot,
+        shot_id=shot.pk,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor,
+        event_id=event.pk,
+        details=details,
+    )
     return event
 
 

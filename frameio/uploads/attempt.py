@@ -11,16 +11,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from frameio.auth import (
-    Target,
-    build_client,
-    connect_server_to_server,
-    effective_target,
-)
+from frameio.auth import build_client, target_or_connect
 from frameio.client import FrameioClient, FrameioError
 from frameio.crypto import encrypt
 from frameio.models import Upload, UploadPart
-from frameio.structure import scene_folder
+from frameio.structure import in_scene_folder
 from frameio.uploads import claims, pull, stacking, status_field, transfer
 from frameio.uploads.errors import RenderUnreadable, Stopped, UploadFailed, UrlsExpired
 from frameio.uploads.states import (
@@ -126,19 +121,6 @@ def _attempt(upload_id: int, owner: str, client: FrameioClient, keeper: claims.L
         _after_upload(job)
 
 
-def target_or_connect() -> Target:
-    """The Frame.io target; with Server-to-Server, which needs nobody to sign in, connect on first use.
-
-    IMS and Frame.io are called outside any transaction. Two uploads starting together may both
-    connect; the first connection stored is kept, so the second never resets what the first chose.
-    """
-    target = effective_target()
-    if target.account_id or settings.FRAMEIO_AUTH != "s2s":
-        return target
-    connect_server_to_server(actor="system", keep_existing=True)
-    return effective_target()
-
-
 def _send(job: Job, keeper: claims.LeaseKeeper, on_progress) -> None:
     if settings.FRAMEIO_UPLOAD_MODE == "pull":  # Frame.io fetches the file: nothing to send, a file to follow
         if not job.upload.frameio_file_id:
@@ -162,9 +144,13 @@ def _send(job: Job, keeper: claims.LeaseKeeper, on_progress) -> None:
 
 
 def _create_remote_file(job: Job) -> None:
-    folder_id = scene_folder(job.client, account_id=job.account_id, scene=job.shot.scene)
-    created = job.client.create_local_upload(
-        account_id=job.account_id, folder_id=folder_id, name=job.path.name, file_size=job.render.size
+    created = in_scene_folder(  # a scene folder deleted in Frame.io is made again, once
+        job.client,
+        account_id=job.account_id,
+        scene=job.shot.scene,
+        call=lambda folder_id: job.client.create_local_upload(
+            account_id=job.account_id, folder_id=folder_id, name=job.path.name, file_size=job.render.size
+        ),
     )
     plan = _part_plan([url.size for url in created.upload_urls], job.render.size)
     with transaction.atomic():  # the file id and the plan are saved before the first byte goes up

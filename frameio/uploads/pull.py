@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils.crypto import salted_hmac
 from django.views.decorators.http import require_http_methods
 
-from frameio.structure import scene_folder
+from frameio.structure import in_scene_folder
 from frameio.uploads.errors import RenderUnreadable
 from frameio.uploads.states import Job, upload_mark_uploading
 from frameio.uploads.transfer import BLOCK_SIZE, open_render
@@ -61,9 +61,13 @@ def signed_url(render: Render, *, now: float | None = None) -> str:
 
 def request_fetch(job: Job) -> None:
     """Ask Frame.io to fetch the render (once: the file id is saved the moment it exists)."""
-    folder_id = scene_folder(job.client, account_id=job.account_id, scene=job.shot.scene)
-    created = job.client.create_remote_upload(
-        account_id=job.account_id, folder_id=folder_id, name=job.path.name, source_url=signed_url(job.render)
+    created = in_scene_folder(  # a scene folder deleted in Frame.io is made again, once
+        job.client,
+        account_id=job.account_id,
+        scene=job.shot.scene,
+        call=lambda folder_id: job.client.create_remote_upload(
+            account_id=job.account_id, folder_id=folder_id, name=job.path.name, source_url=signed_url(job.render)
+        ),
     )
     upload_mark_uploading(
         job,

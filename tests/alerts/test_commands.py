@@ -127,3 +127,49 @@ def test_a_bad_period_says_what_is_expected():
     with pytest.raises(CommandError, match="--since: '1 fortnight' is not a period such as 24h"):
         run("postflow_report", "--since", "1 fortnight")
     assert parse_period("7d") == timedelta(days=7) and parse_period("1w") == timedelta(weeks=1)
+
+
+def test_the_report_lists_the_services_not_the_commands_that_sampled_themselves(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    now = timezone.now()
+    Metric.objects.bulk_create(
+        Metric(name=Metric.PROCESS, label=label, at=now - age, value=100 * MIB, amount=5)
+        for label, age in [
+            ("web:10", timedelta(minutes=1)),  # daphne
+            ("qcluster:11", timedelta(minutes=1)),
+            ("alerts_check:12", timedelta(hours=3)),  # a one-shot command, long gone
+            ("qcluster:9", timedelta(hours=5)),  # the worker before a restart
+        ]
+    )
+    report = json.loads(run("postflow_report", "--since", "24h", "--json"))
+    listed = {p["process"]: p["running"] for p in report["processes"]["processes"]}
+    assert listed == {"qcluster:11": True, "qcluster:9": False, "web:10": True}
+    assert "qcluster:9" in run("postflow_report", "--since", "24h").split("stopped")[0]
+
+
+def test_small_uploads_give_no_rate_and_no_advice_on_concurrency(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    now = timezone.now()
+    Metric.objects.bulk_create(  # 40 KB in a second each: Frame.io's round trips, not the link
+        Metric(name=Metric.UPLOAD, label=f"still_{n}.mov", at=now - timedelta(hours=1), value=40_000, amount=1.0)
+        for n in range(6)
+    )
+    report = json.loads(run("postflow_report", "--since", "24h", "--json"))
+    assert report["uploads"]["uploaded"] == 6 and report["uploads"]["rated"] == 0
+    assert report["uploads"]["rate_mb_s"] == {"mean": None, "median": None}
+    assert not [tip for tip in report["recommendations"] if "CONCURRENCY" in tip or "MAX_CONCURRENT" in tip]
+
+
+def test_errors_group_by_kind_without_mangling_names(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    now = timezone.now()
+    for name in ("UNDLM_0O001_v001.mov", "UNDLM_00O02_v003.mov"):
+        make_render(name, state=Render.State.QUARANTINED, at=now, reason=f"'{name}' matches no naming template (…)")
+    make_render("x.mov", state=Render.State.QUARANTINED, at=now, reason="no shot UNDLM_09999 in project UNDLM")
+    report = json.loads(run("postflow_report", "--since", "24h", "--json"))
+    kinds = {e["kind"]: e for e in report["errors"]}
+    grouped = kinds["render quarantined: '…' matches no naming template (…)"]
+    assert grouped["count"] == 2 and grouped["example"].endswith("' matches no naming template (…)")
+    assert grouped["example"][1:21] in ("UNDLM_0O001_v001.mov", "UNDLM_00O02_v003.mov")  # one whole reason
+    assert kinds["render quarantined: no shot … in project UNDLM"]["count"] == 1
+    assert not any("NON" in kind or "vN" in kind for kind in kinds)

@@ -157,3 +157,22 @@ def test_a_metric_insert_that_fails_leaves_the_callers_transaction_usable(monkey
         metrics.record(Metric.API)
         project = make_project()  # the transaction goes on
     assert project.pk and "not recorded: RuntimeError" in caplog.text
+
+
+@pytest.mark.django_db
+def test_the_web_server_is_sampled_though_it_is_not_in_the_samplers_family(tmp_path):
+    """daphne, as honcho starts it: another branch of the process tree (here: detached, so not a child)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    daphne = tmp_path / "daphne"
+    daphne.write_text("import time\ntime.sleep(60)\n")
+    command = f"{sys.executable} {daphne} -b 127.0.0.1 -p 8000 postflow.asgi:application"
+    started = subprocess.run(["sh", "-c", f"{command} >/dev/null 2>&1 & echo $!"], capture_output=True, text=True)
+    pid = int(started.stdout)
+    try:
+        assert f"web:{pid}" in metrics.postflow_processes()
+    finally:
+        os.kill(pid, signal.SIGTERM)

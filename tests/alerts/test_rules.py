@@ -167,6 +167,17 @@ def clear_quarantine(t, shot):
     Render.objects.filter(state=Render.State.QUARANTINED).update(state=Render.State.DISMISSED)
 
 
+def make_empty_render(t, shot):
+    """A 0-byte placeholder first seen 31 minutes ago (POSTFLOW_EMPTY_ALERT_MINUTES: 30)."""
+    Render.objects.filter(size=0).delete()
+    placeholder = a_render(shot, state=Render.State.DISCOVERED, size=0)
+    Render.objects.filter(pk=placeholder.pk).update(observed_since=t - minutes(31))
+
+
+def clear_empty_render(t, shot):
+    Render.objects.filter(size=0).update(size=1000, observed_since=t)  # its data arrived
+
+
 def make_changed_source(t, shot):
     SourceClip.objects.update_or_create(
         source_file=make_source(shot.project, "A001C003.mov"),
@@ -205,6 +216,7 @@ CASES = [
     Case("webhook_failures", "frameio.webhooks", make_webhook_failure, clear_webhook_failure),
     Case("quarantine_growing", "ingest.quarantine", make_quarantine, clear_quarantine),
     Case("source_changed", "sources.changed:", make_changed_source, clear_changed_source),
+    Case("empty_renders", "ingest.empty", make_empty_render, clear_empty_render),
 ]
 
 
@@ -413,3 +425,14 @@ def test_a_severity_change_updates_the_open_alert():
     alerts_evaluate(now=NOW + minutes(1), rules=[rule], sample=False)
     alert = Alert.objects.get()
     assert (alert.severity, alert.occurrences) == ("critical", 2)
+
+
+def test_an_empty_render_raises_its_alert_only_after_the_setting(shot, settings):
+    settings.POSTFLOW_EMPTY_ALERT_MINUTES = 45
+    placeholder = a_render(shot, state=Render.State.DISCOVERED, size=0)
+    Render.objects.filter(pk=placeholder.pk).update(observed_since=NOW - minutes(44))
+    case = next(c for c in CASES if c.rule == "empty_renders")
+    assert evaluate(case, NOW).opened == []
+    assert evaluate(case, NOW + minutes(1)).opened == ["ingest.empty"]
+    alert = Alert.objects.get(key="ingest.empty")
+    assert alert.title == "1 render(s) still 0 bytes after 45 min" and placeholder.path in alert.detail

@@ -36,7 +36,8 @@ def start(tmp_path, **env) -> subprocess.CompletedProcess:
 def test_a_bad_webhook_url_stops_the_start_without_showing_it(tmp_path, name, value):
     result = start(tmp_path, **{name: value})
     assert result.returncode != 0
-    assert f"{name} must be a Discord webhook URL" in result.stderr and "SECRET-TOKEN" not in result.stderr
+    assert f"{name}=<hidden> is not valid: expected a Discord webhook URL" in result.stderr
+    assert "SECRET-TOKEN" not in result.stderr
 
 
 def test_good_values_and_bad_thresholds(tmp_path):
@@ -45,5 +46,16 @@ def test_good_values_and_bad_thresholds(tmp_path):
     bad = start(tmp_path, ALERT_SHOT_STALE_STATUSES="review_uploaded,reviewing")
     assert bad.returncode != 0 and "SystemCheckError" in bad.stderr
     assert "(alerts.E001) ALERT_SHOT_STALE_STATUSES: unknown status reviewing" in bad.stderr
-    assert "ALERT_PROCESS_MEMORY_MB must be a number" in start(tmp_path, ALERT_PROCESS_MEMORY_MB="lots").stderr
-    assert "ALERTS_DIGEST_HOUR must be an hour" in start(tmp_path, ALERTS_DIGEST_HOUR="25").stderr
+    memory = start(tmp_path, ALERT_PROCESS_MEMORY_MB="lots").stderr
+    assert "ALERT_PROCESS_MEMORY_MB='lots' is not valid: expected a number" in memory
+    assert (
+        "(postflow.E010) POSTFLOW_DIGEST_DAILY_HOUR=25 is out of range"
+        in start(tmp_path, ALERTS_DIGEST_HOUR="25").stderr
+    )
+
+
+def test_the_empty_render_alert_needs_a_positive_delay(tmp_path):
+    result = start(tmp_path, POSTFLOW_EMPTY_ALERT_MINUTES="0")
+    assert result.returncode != 0
+    expected = "(postflow.E013) POSTFLOW_EMPTY_ALERT_MINUTES=0 is out of range: expected more than 0 minutes"
+    assert expected in result.stderr

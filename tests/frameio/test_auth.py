@@ -422,7 +422,6 @@ SETTINGS_PY = Path(__file__).resolve().parents[2] / "postflow" / "settings.py"
         ({"FRAMEIO_IMS_URL": "http://ims.example.com"}, "FRAMEIO_IMS_URL"),
         ({"FRAMEIO_TOKEN_KEY": "not-a-key"}, "FRAMEIO_TOKEN_KEY"),
         ({"FRAMEIO_TIMEOUT_SECONDS": "soon"}, "FRAMEIO_TIMEOUT_SECONDS"),
-        ({"FRAMEIO_TIMEOUT_SECONDS": "0"}, "FRAMEIO_TIMEOUT_SECONDS"),
         ({"FRAMEIO_CLIENT_ID": "cid"}, "FRAMEIO_CLIENT_SECRET"),
         ({"FRAMEIO_SANDBOX": "false"}, "FRAMEIO_CLIENT_ID"),
         ({"FRAMEIO_REDIRECT_URI": "callback"}, "FRAMEIO_REDIRECT_URI"),

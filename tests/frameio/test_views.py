@@ -374,3 +374,15 @@ def test_disconnect_with_undecryptable_tokens_says_they_were_not_revoked(admin_c
         page = admin_client.post("/frameio/disconnect/", follow=True).content.decode()
     assert "but not revoked (2 stored token(s) could not be decrypted" in page  # and no IMS call was made
     assert (auth.connection_get().access_token_enc, auth.connection_get().refresh_token_enc) == ("", "")
+
+
+def test_the_admin_shows_a_working_sign_in_as_good(admin_client):
+    make_connection()
+    changelist = reverse("admin:frameio_frameioconnection_changelist")
+    html = admin_client.get(changelist).content.decode()
+    assert ">Sign-in<" in html and 'src="/static/admin/img/icon-yes.svg" alt="True"' in html
+    assert "icon-no.svg" not in html and "Needs reauth" not in html
+    change = reverse("admin:frameio_frameioconnection_change", args=[FrameioConnection.objects.get().pk])
+    assert "icon-yes.svg" in admin_client.get(change).content.decode()
+    FrameioConnection.objects.update(needs_reauth=True, reauth_reason="invalid_grant")
+    assert 'src="/static/admin/img/icon-no.svg" alt="False"' in admin_client.get(changelist).content.decode()

@@ -45,6 +45,8 @@ def test_oneshot_json_prints_one_object_per_file(mount, django_capture_on_commit
             "shot": None,
             "version": None,
             "reason": rows[0]["reason"],
+            "waiting": None,
+            "until": None,
         },
         {
             "path": "review/UNDLM_SEQ01_00042_v001.mov",
@@ -52,6 +54,8 @@ def test_oneshot_json_prints_one_object_per_file(mount, django_capture_on_commit
             "shot": "UNDLM_00042",
             "version": 1,
             "reason": "",
+            "waiting": None,
+            "until": None,
         },
     ]
     assert "no shot UNDLM_00043" in rows[0]["reason"]
@@ -124,7 +128,7 @@ def test_watch_stops_cleanly_on_sigterm(tmp_path):
             "renders/*=publish",
             "(ingest.E002) POSTFLOW_STAGE_RULES: 'renders/*=publish': action must be review, ignore or a status",
         ),
-        ("POSTFLOW_SCAN_INTERVAL_SECONDS", "0", "must be more than 0 seconds"),
+        ("POSTFLOW_SCAN_INTERVAL_SECONDS", "0", "(postflow.E001) POSTFLOW_SCAN_INTERVAL_SECONDS=0 is out of range"),
     ],
 )
 def test_bad_watcher_settings_fail_at_start(tmp_path, variable, value, message):
@@ -151,3 +155,17 @@ def test_nomenclature_shows_a_name_it_cannot_print_escaped(mount):
     call_command("nomenclature", "caf\udce9/UNDLM_SEQ01_00042_v001.mov", stdout=out)
     assert out.getvalue().startswith(r"caf\xe9/UNDLM_SEQ01_00042_v001.mov: template")
     assert out.getvalue().encode("utf-8")  # what a terminal takes
+
+
+def test_oneshot_says_why_a_render_waits(mount, django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr("frameio.jobs.async_task", lambda *args: None)
+    (mount / "review" / "UNDLM_00042_v002.mov").touch()  # a LucidLink placeholder: no data yet
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("watch", "--oneshot", "--json", "--root", str(mount), stdout=out)
+    rows = {row["path"]: row for row in map(json.loads, out.getvalue().splitlines())}
+    placeholder = rows["review/UNDLM_00042_v002.mov"]
+    assert placeholder["state"] == "discovered" and placeholder["until"] is None
+    assert (
+        placeholder["waiting"] == placeholder["reason"] == "0 bytes: a LucidLink placeholder or an empty file, waiting"
+    )

@@ -17,6 +17,7 @@ from ingest.lucid import Pinner
 from ingest.models import Render, WatcherHeartbeat
 from ingest.rules import parse_rules
 from ingest.services import WatchConfig, render_check_unchanged
+from ingest.settling import SettleWait, settle_wait
 from ingest.watcher import Watcher
 from postflow.models import LiveEvent
 from shots.models import ShotEvent
@@ -250,6 +251,62 @@ def test_done_sidecar_needs_no_settle_window(shot, root, watcher, clock, enqueue
     clock.advance(1)
     watcher.tick_committed()
     assert render(REVIEW).state == Render.State.QUEUED
+
+
+def _wait(path: str, clock: FakeClock):
+    return settle_wait(render(path), now=clock.now, settle_seconds=SETTLE)
+
+
+def test_a_settling_render_says_why_it_waits_and_until_when(shot, root, watcher, clock, enqueued):
+    make_clip(root / REVIEW, frames=50)
+    watcher.tick_committed()
+    assert _wait(REVIEW, clock) == SettleWait("settling, 60 s left", clock.now + timedelta(seconds=SETTLE), 60)
+    clock.advance(18)
+    watcher.tick_committed()
+    wait = _wait(REVIEW, clock)
+    assert (wait.text, wait.seconds_left) == ("settling, 42 s left", 42)
+    assert wait.until == clock.now + timedelta(seconds=SETTLE - 18)  # from when its stat was first seen
+
+
+def test_a_file_moved_into_place_long_after_it_was_written_needs_one_confirming_scan(
+    shot, root, watcher, clock, enqueued, tmp_path
+):
+    finished = make_clip(tmp_path / "elsewhere" / "UNDLM_SEQ01_00042_v001.mov", frames=50)
+    written_at = (clock.now - timedelta(minutes=5)).timestamp()
+    os.utime(finished, (written_at, written_at))  # rendered five minutes ago, then `mv`-ed onto the mount
+    finished.rename(root / REVIEW)
+    watcher.tick_committed()
+    row = render(REVIEW)
+    assert (row.state, row.completion_signal) == (Render.State.DISCOVERED, "old mtime")
+    assert _wait(REVIEW, clock).text.endswith("(moved into place): settles on the next scan")
+    clock.advance(10)  # one scan interval, not the settle window
+    watcher.tick_committed()
+    assert render(REVIEW).state == Render.State.QUEUED
+
+
+def test_a_fresh_file_moved_into_place_still_waits_the_window(shot, root, watcher, clock, enqueued, tmp_path):
+    finished = make_clip(tmp_path / "elsewhere" / "UNDLM_SEQ01_00042_v001.mov", frames=50)
+    written_at = (clock.now - timedelta(seconds=SETTLE - 5)).timestamp()  # younger than the window
+    os.utime(finished, (written_at, written_at))
+    finished.rename(root / REVIEW)
+    watcher.tick_committed()
+    clock.advance(10)
+    watcher.tick_committed()
+    assert (render(REVIEW).state, render(REVIEW).completion_signal) == (Render.State.DISCOVERED, "")
+
+
+def test_an_empty_file_says_why_it_waits(shot, root, watcher, clock, enqueued):
+    (root / REVIEW).touch()
+    watcher.tick_committed()
+    clock.advance(SETTLE * 3)
+    watcher.tick_committed()
+    row = render(REVIEW)
+    assert row.state == Render.State.DISCOVERED
+    assert row.reason == "0 bytes: a LucidLink placeholder or an empty file, waiting"
+    assert _wait(REVIEW, clock) == SettleWait("0 bytes: a LucidLink placeholder or an empty file, waiting")
+    make_clip(root / "tmp.mov", frames=50).replace(root / REVIEW)  # the data arrives
+    watcher.tick_committed()
+    assert render(REVIEW).reason == "" and _wait(REVIEW, clock).text == "settling, 60 s left"
 
 
 def test_unsafe_names_and_symlinks_out_of_the_root_are_quarantined(shot, root, tmp_path, watcher, clock, enqueued):

@@ -92,6 +92,7 @@
     setText(`[data-pct="${key}"]`, `${total ? Math.round((100 * weighted) / total) : 0} %`);
     setText(`[data-total="${key}"]`, String(total));
     setText(`[data-delivered="${key}"]`, String(counts.final_delivery || 0));
+    setText(`[data-approved="${key}"]`, String((counts.review_approved || 0) + (counts.final_delivery || 0)));
     if (key !== "all") return;
     for (const [status, n] of Object.entries(counts)) setText(`[data-count="all:${status}"]`, String(n));
     const perStage = {};
@@ -183,13 +184,13 @@
 
   function addActivity(feed, p, message) {
     $$(".empty", feed).forEach((node) => node.remove());
-    const sceneUrl = feed.dataset.sceneUrl.replace(/0\/$/, `${p.scene_id}/`);
+    const shotUrl = feed.dataset.shotUrl.replace(/0\/$/, `${p.shot_id}/`);
     const from = p.from ? statuses[p.from].label : "∅";
     const row = el(
       "li",
       { class: `event ev-${p.kind}`, "data-event-id": String(p.event_id) },
       el("time", { datetime: message.at }, localTime(message.at)),
-      el("a", { href: `${sceneUrl}#shot-${p.shot_id}` }, p.shot),
+      el("a", { href: shotUrl }, p.shot),
       " ",
       el("span", { class: `pill st-${p.from || "none"}` }, from),
       " → ",
@@ -204,6 +205,17 @@
   }
 
   on("render.state", () => refreshPanel("renders"));
+
+  // Settling renders: the panel says how many seconds were left when the server drew it; the page counts
+  // down from when it received it (the browser's clock may differ from the server's) until the next refresh.
+  function countdown() {
+    $$("[data-countdown]").forEach((node) => {
+      if (!node.dataset.deadline) node.dataset.deadline = String(Date.now() + 1000 * Number(node.dataset.left));
+      const left = Math.ceil((Number(node.dataset.deadline) - Date.now()) / 1000);
+      node.textContent = left > 0 ? `settling, ${left} s left` : "settling: settles on the next scan";
+    });
+  }
+  setInterval(countdown, 1000);
 
   // Uploads (frameio): {upload_id or render_id, name, bytes_sent, bytes_total, rate_bps, eta_seconds, state}.
   on("upload.progress", (p) => {
@@ -287,7 +299,7 @@
   }
 
   function noteRow(table, p) {
-    const sceneUrl = table.dataset.sceneUrl.replace(/0\/$/, `${p.scene_id}/`);
+    const shotUrl = table.dataset.shotUrl.replace(/0\/$/, `${p.shot_id}/`);
     const record = el("td", { class: "tc" }, p.record_timecode || "—");
     if (p.fps_mismatch) {
       const why = "The render's frame rate is not the project's: its frame was placed in the cut through time.";
@@ -301,7 +313,7 @@
     return el(
       "tr",
       attrs,
-      el("td", {}, el("a", { href: `${sceneUrl}#shot-${p.shot_id}` }, p.shot || "")),
+      el("td", {}, el("a", { href: shotUrl }, p.shot || "")),
       el("td", {}, p.version ? `v${String(p.version).padStart(3, "0")}` : "—"),
       record,
       el("td", { class: "tc" }, p.render_timecode || "—"),

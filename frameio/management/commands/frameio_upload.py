@@ -1,5 +1,9 @@
-"""`manage.py frameio_upload FILE --shot NOMENCLATURE [--version N]`: one file to Frame.io, by the
-same path as the watcher's renders (structure, parts, stack, Status, shot move), with progress."""
+"""`manage.py frameio_upload FILE --shot NOMENCLATURE [--version N] [--no-verify]`: one file to Frame.io, by
+the same path as the watcher's renders (structure, parts, stack, Status, shot move), with progress.
+
+The file is first verified as the watcher verifies a render (name, collision, checksum, probe, rate,
+duration): a failure exits 1 with the watcher's reason and takes no version number. `--no-verify` skips
+that and says so in the render's reason (ingest admin)."""
 
 import sys
 from pathlib import Path
@@ -11,6 +15,7 @@ from frameio import uploads
 from frameio.models import Upload
 from frameio.uploads import claims
 from ingest.services import VerifyError, render_queue_by_hand
+from ingest.verify import MediaError
 from shots.models import Shot
 
 
@@ -25,8 +30,13 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--shot", required=True, help="the shot's nomenclature, e.g. UNDLM_00042")
         parser.add_argument("--version", type=int, help="version number (default: from the name, else the next one)")
+        parser.add_argument(
+            "--no-verify",
+            action="store_true",
+            help="skip the watcher's checks (name, media probe, duration, rate); recorded on the render",
+        )
 
-    def handle(self, *args, file: Path, shot: str, version: int | None, **options):
+    def handle(self, *args, file: Path, shot: str, version: int | None, no_verify: bool = False, **options):
         path = file.resolve()
         if not path.is_file() or path.stat().st_size == 0:
             raise CommandError(f"{file}: not a file with data")
@@ -35,10 +45,16 @@ class Command(BaseCommand):
             raise CommandError(f"no shot {shot!r}; `manage.py nomenclature` shows what a name resolves to")
         try:
             render = render_queue_by_hand(
-                path=path, shot=target, version=version, templates=list(settings.POSTFLOW_NAMING_TEMPLATES)
+                path=path,
+                shot=target,
+                version=version,
+                templates=list(settings.POSTFLOW_NAMING_TEMPLATES),
+                verify=not no_verify,
             )
-        except VerifyError as exc:
-            raise CommandError(str(exc)) from None
+        except (VerifyError, MediaError) as exc:
+            raise CommandError(f"{file}: {exc}") from None
+        if no_verify:
+            self.stderr.write(f"not verified (--no-verify): {render.reason}")
         self.stdout.write(f"{path.name} → {target} v{render.version:03d} ({render.size / 1e6:.1f} MB)")
         bar = _Bar(self.stdout) if sys.stdout.isatty() else None
         upload = uploads.upload_render(render_id=render.pk, on_progress=bar)

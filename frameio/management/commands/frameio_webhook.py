@@ -6,12 +6,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from frameio.auth import build_client
 from frameio.client import FrameioError
-from frameio.webhooks import EVENTS, WebhookError, webhook_register, webhook_remove, webhook_status
+from frameio.webhooks import EVENTS, WebhookError, webhook_register, webhook_remove, webhook_status, webhook_url
 
 
 class Command(BaseCommand):
     help = (
-        "The Frame.io webhook that brings review back (comments, Status, files): `register --url URL` "
+        "The Frame.io webhook that brings review back (comments, Status, files): `register [--url URL]` "
         "(idempotent; --replace makes a new one and secret), `status`, `remove`. The secret is stored "
         "encrypted and never printed."
     )
@@ -19,7 +19,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         register = sub.add_parser("register", help=f"register for: {', '.join(EVENTS)}")
-        register.add_argument("--url", required=True, help="https://<host>/frameio/webhook/ (http only on loopback)")
+        register.add_argument(
+            "--url",
+            help="https://<host>/frameio/webhook/ (http only on loopback); default: FRAMEIO_WEBHOOK_URL, else "
+            "POSTFLOW_PUBLIC_URL/frameio/webhook/, else the web process's own address with the embedded sandbox",
+        )
         register.add_argument("--replace", action="store_true", help="a new webhook and secret even if one works")
         status = sub.add_parser("status", help="what is registered, whether Frame.io still has it, deliveries")
         status.add_argument("--json", action="store_true", help="print the state as one JSON object")
@@ -37,7 +41,12 @@ class Command(BaseCommand):
         except (WebhookError, FrameioError) as exc:
             raise CommandError(str(exc)) from None
 
-    def _register(self, url: str, replace: bool) -> None:
+    def _register(self, url: str | None, replace: bool) -> None:
+        url = url or webhook_url()
+        if not url:
+            raise CommandError(
+                "where should Frame.io post? pass --url https://<host>/frameio/webhook/, or set POSTFLOW_PUBLIC_URL"
+            )
         result = webhook_register(url=url, replace=replace)
         hook = result.webhook
         if not result.created:

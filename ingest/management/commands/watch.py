@@ -8,10 +8,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from ingest.lucid import Pinner
 from ingest.models import Render
 from ingest.services import WatchConfig, stored_path
+from ingest.settling import settle_wait
 from ingest.sources import RushesConfig, RushesWatcher
 from ingest.watcher import Watcher, run_forever
 
@@ -79,19 +81,23 @@ class Command(BaseCommand):
     def _report(self, watcher: Watcher, paths: set[str], *, as_json: bool) -> None:
         renders = Render.objects.filter(root=watcher.config.root_key).select_related("shot").order_by("path")
         seen = [render for render in renders if render.path in paths]
+        now = timezone.now()
         for render in seen:
+            wait = settle_wait(render, now=now, settle_seconds=watcher.config.settle_seconds)
             row = {
                 "path": render.path,
                 "state": render.state,
                 "shot": render.shot.nomenclature if render.shot else None,
                 "version": render.version,
                 "reason": render.reason,
+                "waiting": wait.text if wait else None,
+                "until": wait.until.isoformat() if wait and wait.until else None,
             }
             if as_json:
                 self.stdout.write(json.dumps(row, ensure_ascii=False))
             else:
                 where = f" → {row['shot']} v{row['version']:03d}" if row["shot"] else ""
-                why = f" ({row['reason']})" if row["reason"] else ""
+                why = f" ({row['waiting'] or row['reason']})" if row["waiting"] or row["reason"] else ""
                 self.stdout.write(f"{render.state:<12} {render.path}{where}{why}")
         if not as_json:
             self.stdout.write(f"{len(seen)} render(s) under {watcher.config.root}")
