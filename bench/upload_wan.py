@@ -62,6 +62,7 @@ from ingest.services import render_queue_by_hand
 from shots.models import Shot
 render = render_queue_by_hand(
     path=Path(os.environ["BENCH_FILE"]), shot=Shot.objects.get(), version=int(os.environ["BENCH_VERSION"]),
+    verify=False,  # random bytes, not media: as `frameio_upload --no-verify`
     templates=list(settings.POSTFLOW_NAMING_TEMPLATES),
 )
 # As the other contenders get theirs before their clock starts: a token and the folder (the scene's).
@@ -69,13 +70,15 @@ from frameio.auth import build_client
 from frameio.structure import scene_folder
 from frameio.uploads.attempt import target_or_connect
 scene_folder(build_client(), account_id=target_or_connect().account_id, scene=render.shot.scene)
+import psutil
+rss_before = psutil.Process().memory_info().rss  # Django, postflow's apps, PyAV: before any part goes
 before, started = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
 upload = uploads.upload_render(render_id=render.pk)
 seconds, after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_SELF)
 snapshot = concurrency.budget().snapshot()
 print(json.dumps({"seconds": seconds, "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
                   "ok": upload.state in ("uploaded", "ready"), "error": upload.last_error,
-                  "file_id": upload.frameio_file_id, "concurrency": snapshot.limit}))
+                  "file_id": upload.frameio_file_id, "concurrency": snapshot.limit, "rss_before": rss_before}))
 """
 
 # Run by a plain `python -c` outside the repository, so that `import frameio` is the SDK.
@@ -264,6 +267,8 @@ def show(title: str, results: dict[str, dict]) -> None:
             print(f"  {name:<9} FAILED: {r.get('error')}")
             continue
         extra = f", {r['concurrency']} parts in flight" if "concurrency" in r else ""
+        if "rss_before" in r:
+            extra += f" (RSS {r['rss_before'] / 1e6:.1f} MB before the upload)"
         print(
             f"  {name:<9} {r['rate']:7.1f} MB/s  {r['seconds']:6.1f} s  CPU {r['cpu_per_gb']:.2f} s/GB  "
             f"peak RSS {r['rss'] / 1e6:5.1f} MB{extra}"

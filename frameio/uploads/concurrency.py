@@ -6,7 +6,7 @@ measures the process's aggregate rate (every upload of the process shares one bu
 MAX_CONCURRENT_UPLOADS files do not each ramp up to the ceiling) and:
 
 - starts small (`START`) and, every measurement, doubles the limit while each step still raises the rate by
-  `GAIN` (quadruples it while the rate grows in proportion: the link is far from full);
+  `GAIN`;
 - then holds the best limit found, and every `REPROBE_SECONDS` tries a quarter more (a probe that
   pays resumes the doubling: an early measurement on a busy host may have stopped the ramp too soon);
 - halves it on a sign of congestion (a part failing: a reset, a timeout, a 5xx, 429 or 503), and does
@@ -37,7 +37,6 @@ INTERVAL_SECONDS = 0.2
 INTERVAL_BYTES = 8 * 1024 * 1024
 MAX_INTERVAL_SECONDS = 3.0
 REPROBE_SECONDS = 5.0
-LINEAR = 0.8  # a step's rate ratio at least this share of its limit ratio: the next step is x4, not x2
 COOLDOWN_SECONDS = 5.0
 
 
@@ -113,10 +112,8 @@ class Controller:
         if self.rate > self._best_rate * (1 + GAIN):  # the last step paid (or this is the first figure)
             if self.limit != self._best_limit:
                 self._ramping = True  # a probe that pays resumes the doubling: the link has room
-            # A step that raised the rate in proportion says the link is far from full: a bigger next one.
-            linear = self._best_rate > 0 and self.rate / self._best_rate >= LINEAR * self.limit / self._best_limit
             self._best_rate, self._best_limit, self._doubted = self.rate, self.limit, False
-            self._grow(now, factor=4 if linear and self._ramping else 2)
+            self._grow(now)
         elif self.limit != self._best_limit and self._ramping and not self._doubted:
             self._doubted = True  # one measurement on a busy host may lie: measure this step once more
         elif self.limit != self._best_limit:  # it did not pay: back to the limit that did
@@ -131,8 +128,8 @@ class Controller:
             elif now >= self._next_probe:
                 self._grow(now)
 
-    def _grow(self, now: float, factor: int = 2) -> None:
-        step = self.limit * (factor - 1) if self._ramping else max(1, self.limit // 4)
+    def _grow(self, now: float) -> None:
+        step = self.limit if self._ramping else max(1, self.limit // 4)
         self.limit = min(self.ceiling, self.limit + step)
         self._next_probe = now + REPROBE_SECONDS
 
