@@ -48,6 +48,7 @@ bench: setup
 	$(BIN)/python bench/import_shots.py
 	$(BIN)/python bench/scan_tree.py
 	$(BIN)/python bench/verify_sources.py
+	$(BIN)/python bench/proxy_encode.py
 	$(BIN)/python bench/upload_memory.py
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/realtime_latency.py

@@ -127,6 +127,11 @@ class Upload(models.Model):
     render = models.OneToOneField("ingest.Render", on_delete=models.PROTECT, related_name="upload")
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
     checksum = models.CharField(max_length=32, blank=True, help_text="The render content this upload sends.")
+    # A render's review proxy is its own file: built again for the same content, its bytes may differ, and
+    # parts planned for the old bytes must not be mixed with the new ones ("" for plans made before it).
+    file_checksum = models.CharField(
+        max_length=32, blank=True, help_text="xxh3-128 of the file the parts were planned for (render or proxy)."
+    )
     frameio_file_id = models.CharField(max_length=64, blank=True)
     orphan_file_id = models.CharField(max_length=64, blank=True, help_text="A Frame.io file to delete.")
     media_type = models.CharField(max_length=100, blank=True)

@@ -7,8 +7,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from ingest.models import Render, SourceClip, WatcherHeartbeat
-from ingest.services import render_dismiss, render_release
+from ingest.models import Render, ReviewProxy, SourceClip, WatcherHeartbeat
+from ingest.services import proxy_retry, render_dismiss, render_release
 from ingest.settling import settle_wait
 
 
@@ -101,3 +101,29 @@ class SourceClipAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: SourceClip | None = None) -> bool:
         return False  # the reference a later change is measured against
+
+
+@admin.register(ReviewProxy)
+class ReviewProxyAdmin(admin.ModelAdmin):
+    """The review proxies the job built (ingest.proxies); read-only, a failed one is asked for again."""
+
+    list_display = ("render", "state", "frames_done", "frames", "width", "height", "encode_seconds", "last_error")
+    list_filter = ("state",)
+    list_select_related = ("render",)
+    search_fields = ("render__path", "path", "last_error")
+    actions = ["retry"]
+    readonly_fields = [field.name for field in ReviewProxy._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # only a verification asks for a proxy
+
+    def has_delete_permission(self, request: HttpRequest, obj: ReviewProxy | None = None) -> bool:
+        return False
+
+    @admin.action(description="Build the proxy again (failed ones)", permissions=["change"])
+    def retry(self, request: HttpRequest, queryset: QuerySet[ReviewProxy]) -> None:
+        retried = sum(1 for proxy in queryset if proxy_retry(render_id=proxy.render_id))
+        self.message_user(request, f"{retried} proxy build(s) asked for again.", messages.SUCCESS)
+        if retried < queryset.count():
+            skipped = "Only failed proxies of renders still verified are built again."
+            self.message_user(request, skipped, messages.WARNING)

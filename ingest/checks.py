@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core import checks
 
 from ingest.naming import PLACEHOLDERS, TemplateError, compile_template
-from ingest.rules import RuleError, evidence_rules, parse_rules
+from ingest.rules import PROXY_GRAMMAR, RuleError, evidence_rules, parse_proxy_rules, parse_rules
 from postflow.lib import folder_template
 
 
@@ -42,7 +42,31 @@ def check_watcher_settings(app_configs=None, **kwargs) -> list[checks.CheckMessa
         check_id="ingest.E004",
     )
     errors += _check_shot_tree_template()
+    errors += _rule_errors(
+        "POSTFLOW_PROXY_FOR",
+        parse_proxy_rules,
+        hint=f"Comma-separated, any one matching: {PROXY_GRAMMAR}. Image sequences always get a proxy.",
+        check_id="ingest.E005",
+    )
+    errors += _check_proxy_width()
     return errors
+
+
+# A proxy narrower than this cannot carry a readable burn-in; wider than this, H.264 level 6.2 stops.
+PROXY_WIDTH_RANGE = (160, 8192)
+
+
+def _check_proxy_width() -> list[checks.CheckMessage]:
+    low, high = PROXY_WIDTH_RANGE
+    if low <= settings.POSTFLOW_PROXY_WIDTH <= high:
+        return []
+    return [
+        checks.Error(
+            f"POSTFLOW_PROXY_WIDTH: {settings.POSTFLOW_PROXY_WIDTH} is out of range ({low}–{high} pixels)",
+            hint="The widest a review proxy is; 1920 by default.",
+            id="ingest.E006",
+        )
+    ]
 
 
 def _rule_errors(name: str, parse, *, hint: str, check_id: str) -> list[checks.CheckMessage]:

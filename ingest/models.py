@@ -132,6 +132,50 @@ class RenderFrame(models.Model):
         return f"{self.render_id}:{self.frame}"
 
 
+class ReviewProxy(models.Model):
+    """The H.264 copy Frame.io gets in place of a render it should not get as it is (an image sequence, a
+    codec or a size `POSTFLOW_PROXY_FOR` names): one per render, built from the render's verified content
+    (`source_checksum`) by the proxy job (`ingest.proxies`), written only by `ingest.services`.
+
+    pending -> encoding (a worker holds the lease) -> ready (the file is in place, checksummed; the render
+    is queued) | failed (its reason; a producer asks again). New content of the render starts it over.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        ENCODING = "encoding", "Encoding"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    render = models.OneToOneField(Render, on_delete=models.CASCADE, related_name="proxy")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    source_checksum = models.CharField(max_length=32, help_text="The render content it is built from.")
+    path = models.CharField(max_length=1500, blank=True, help_text="The proxy file, absolute.")
+    size = models.BigIntegerField(default=0)
+    mtime_ns = models.BigIntegerField(default=0)
+    inode = models.BigIntegerField(default=0)
+    checksum = models.CharField(max_length=32, blank=True, help_text="xxh3-128 of the proxy file, hex.")
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    frames = models.PositiveIntegerField(default=0)
+    frames_done = models.PositiveIntegerField(default=0)
+    fps = models.FloatField(default=0)
+    encode_seconds = models.FloatField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    requested_at = models.DateTimeField()
+    ready_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "review proxy"
+
+    def __str__(self) -> str:
+        return f"review proxy of {self.render}"
+
+
 class WatcherHeartbeat(models.Model):
     """One row per watcher process (by name): when it last scanned, and whether its roots are
     reachable. Other parts (dashboard, alerts) read it; a missing heartbeat means a dead watcher."""

@@ -20,15 +20,27 @@ from pathlib import Path
 import xxhash
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from ingest import jobs
 from ingest import signals as ingest_signals
-from ingest.models import Render, RenderFrame, SourceClip
+from ingest.models import Render, RenderFrame, ReviewProxy, SourceClip
 from ingest.naming import VERSION_RANGE, NameRangeError, bounded, parse_name
-from ingest.rules import IGNORE, REVIEW, Rule, RuleError, action_for, evidence_rules, parse_rules
+from ingest.rules import (
+    IGNORE,
+    REVIEW,
+    ProxyRule,
+    Rule,
+    RuleError,
+    action_for,
+    evidence_rules,
+    parse_proxy_rules,
+    parse_rules,
+    wants_proxy,
+)
 from ingest.scanner import FileStat, ScanResult, printable, unsafe_name_reason
-from ingest.selectors import resolve_name, templates_for
+from ingest.selectors import PROXY_FOLDER, ReviewFile, resolve_name, review_file, templates_for
 from ingest.sequences import DEFAULT_EXTENSIONS, SequenceStat, frames_on_disk, key_parts, parse_frame
 from ingest.settling import EMPTY_FILE, OLD_MTIME, moved_into_place
 from ingest.verify import MediaError, MediaFacts, SourceFacts, check_ranges, checksum_xxh128, probe, probe_image
@@ -47,10 +59,15 @@ _RESETTABLE = [s for s in Render.State.values if s != Render.State.DISCOVERED]
 # the version count) and the vanishing is only noted in `reason`: the upload pipeline re-checks the file itself.
 _GOES = [Render.State.DISCOVERED, Render.State.STABLE, Render.State.QUARANTINED]
 _VANISHED = "file vanished while "
-# A verified sequence whose rule says review waits in `verified` (it holds its version) for the review proxy a
-# later issue builds: `done` would claim the rule was met, and `queued` would send a pattern path to Frame.io.
-SEQUENCE_NEEDS_PROXY = "image sequence: needs a review proxy (not built yet)"
-_NO_SINGLE_FILE = "an image sequence has no single file to upload (a review proxy is not built yet)"
+# A verified render for review that Frame.io gets as a proxy (every image sequence, a movie POSTFLOW_PROXY_FOR
+# names) waits in `verified` (it holds its version) while the proxy job builds it; `proxy_mark_ready` queues it.
+PROXY_WAITING = "waiting for its review proxy"
+PROXY_FAILED = "review proxy failed: "
+# A proxy whose encode failed for another reason than its media (the mount, a crash) is tried this many times.
+PROXY_MAX_ATTEMPTS = 3
+# A worker encoding a proxy renews its lease with each progress write (every second or so); one that died
+# leaves it to expire, and the reconciler's next job takes the proxy over.
+PROXY_LEASE = timedelta(seconds=120)
 # The longest path the ledger holds (PostgreSQL refuses a longer one; SQLite would take it): the scanner
 # rejects longer paths, and `stored_path` shortens the form a rejected one is stored under.
 PATH_MAX_CHARS = Render._meta.get_field("path").max_length
@@ -80,6 +97,8 @@ class WatchConfig:
     project_evidence: dict[int, list[Rule]] = field(default_factory=dict)
     # Numbered frames with these extensions are image sequences (ingest.sequences), one render each.
     sequence_extensions: frozenset[str] = frozenset(DEFAULT_EXTENSIONS)
+    # Which renders for review go to Frame.io as a review proxy (POSTFLOW_PROXY_FOR); sequences always do.
+    proxy_rules: list[ProxyRule] = field(default_factory=lambda: [ProxyRule("sequence")])
 
     @classmethod
     def from_settings(cls, root: Path | None = None) -> "WatchConfig":
@@ -91,9 +110,10 @@ class WatchConfig:
             extensions=frozenset(settings.POSTFLOW_RENDER_EXTENSIONS),
             tolerance_frames=settings.POSTFLOW_DURATION_TOLERANCE_FRAMES,
             rules=parse_rules(settings.POSTFLOW_STAGE_RULES),
-            excluded=_folders_inside(root, [Path(settings.POSTFLOW_RUSHES_PATH)]),
+            excluded=_folders_inside(root, [Path(settings.POSTFLOW_RUSHES_PATH), *_proxy_path()]),
             evidence=evidence_rules(settings.POSTFLOW_EVIDENCE_RULES),
             sequence_extensions=frozenset(settings.POSTFLOW_SEQUENCE_EXTENSIONS),
+            proxy_rules=parse_proxy_rules(settings.POSTFLOW_PROXY_FOR),
         )
 
     @property
@@ -118,9 +138,9 @@ class WatchConfig:
         return parse_frame(name, self.sequence_extensions) is not None
 
     def never_a_render(self, relpath: str) -> bool:
-        """Under the rushes (a camera .mov is a source), or an evidence file (EbSynth key frames, an After
-        Effects project: evidence of a stage, not a version of the shot)."""
-        if any(_is_under(relpath, folder) for folder in self.excluded):
+        """Under the rushes (a camera .mov is a source), a review proxy (postflow's own output), or an
+        evidence file (EbSynth key frames, an After Effects project: evidence of a stage, not a version)."""
+        if any(_is_under(relpath, folder) for folder in self.excluded) or PROXY_FOLDER in relpath.split("/"):
             return True
         return any(fnmatch.fnmatchcase(relpath, rule.pattern) for rule in self.all_evidence())
 
@@ -149,6 +169,10 @@ class WatchConfig:
     def is_render_entry(self, relpath: str, stat: FileStat) -> bool:
         """What a (sequence-folded) scan entry is for the ledger: a movie, or a whole image sequence."""
         return self.is_render(relpath) or (isinstance(stat, SequenceStat) and not self.never_a_render(relpath))
+
+
+def _proxy_path() -> list[Path]:
+    return [Path(settings.POSTFLOW_PROXY_PATH)] if settings.POSTFLOW_PROXY_PATH else []
 
 
 def _folders_inside(root: Path, folders: list[Path]) -> tuple[str, ...]:
@@ -618,17 +642,32 @@ def safe_path(root: Path, relpath: str) -> Path:
 
 
 def render_check_unchanged(*, render_id: int) -> str:
-    """For the upload pipeline, just before it reads the file: '' if the render on disk is
-    still the one verified (size, mtime, inode), else why not."""
+    """For the upload pipeline, just before it reads the file: '' if the file that goes to Frame.io
+    (`ingest.selectors.review_file`) is still the one verified (size, mtime, inode) or, for a review
+    proxy, the one written (and its xxh3-128 still the one recorded: it is small), else why not."""
     render = Render.objects.get(pk=render_id)
-    if render.is_sequence:
-        return _NO_SINGLE_FILE  # its path is a pattern: never opened as a file
+    file = review_file(render)
+    if file.problem:
+        return file.problem
     try:
+        if file.is_proxy:
+            return _proxy_problem(file)
         absolute = safe_path(Path(render.root), render.path)
         same = _unchanged(render, absolute)
     except (VerifyError, OSError) as exc:
         return str(exc)
     return "" if same else "the file changed since it was verified"
+
+
+def _proxy_problem(file: ReviewFile) -> str:
+    """Why the proxy on disk is not the one recorded, or ''. A proxy is postflow's own file: lstat, so a
+    symlink put in its place is a change."""
+    stat = os.stat(file.path, follow_symlinks=False)
+    if (stat.st_size, stat.st_mtime_ns, stat.st_ino) != (file.size, file.mtime_ns, file.inode):
+        return "its review proxy changed since it was written"
+    if checksum_xxh128(file.path) != file.checksum:
+        return "its review proxy's checksum is not the one recorded"
+    return ""
 
 
 def _unchanged(render: Render, absolute: Path) -> bool:
@@ -697,7 +736,7 @@ def _render_verified(render: Render, *, read: _Read, config: WatchConfig, now: d
             )
             if claimed:
                 _save_frames(render, read.frames)
-                _after_verified(render, shot=shot, action=action, now=now)
+                _after_verified(render, shot=shot, action=action, read=read, proxy_rules=config.proxy_rules, now=now)
                 _publish_render(render.pk)
     except IntegrityError:
         # Another watcher verified a different file as the same version at the same moment.
@@ -719,9 +758,12 @@ def _save_frames(render: Render, frames: list[tuple[int, int, str]]) -> None:
     RenderFrame.objects.bulk_create(rows, batch_size=2000)
 
 
-def _after_verified(render: Render, *, shot: Shot, action: str, now: datetime) -> None:
-    if render.is_sequence and action == REVIEW:
-        Render.objects.filter(pk=render.pk).update(reason=SEQUENCE_NEEDS_PROXY)
+def _after_verified(
+    render: Render, *, shot: Shot, action: str, read: _Read, proxy_rules: list[ProxyRule], now: datetime
+) -> None:
+    facts = {"codec": read.facts.codec, "width": read.facts.width, "height": read.facts.height}
+    if action == REVIEW and wants_proxy(proxy_rules, is_sequence=render.is_sequence, **facts):
+        proxy_request(render_id=render.pk, checksum=read.checksum, now=now)
         return
     _apply_rule(render.pk, shot=shot, action=action, now=now, evidence=render.path)
 
@@ -782,7 +824,9 @@ def render_return_to_watcher(*, render_id: int, checksum: str, reason: str, now:
     render = Render.objects.filter(pk=render_id, state=Render.State.QUEUED, checksum=checksum).first()
     if render is None:
         return False
-    present = os.path.lexists(Path(render.root) / render.path)
+    # A sequence's path is a pattern, never a file: it starts over as discovered, and a full scan marks it gone
+    # if its frames are not there any more (render_mark_missing).
+    present = render.is_sequence or os.path.lexists(Path(render.root) / render.path)
     target = Render.State.DISCOVERED if present else Render.State.GONE
     moved = Render.objects.filter(pk=render_id, state=Render.State.QUEUED, checksum=checksum).update(
         state=target,
@@ -824,24 +868,13 @@ def render_queue_by_hand(
     resumable = existing and existing.state in Render.VERSION_STATES
     if resumable and (existing.size, existing.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
         return existing  # run again after a failure or a crash: resume
-    try:
-        parsed = parse_name(name, templates)
-        if version is not None:
-            version = bounded("version", str(version), VERSION_RANGE)
-    except NameRangeError as exc:
-        raise VerifyError(str(exc)) from None
-    version = version or (parsed.version if parsed else None) or _next_version(shot)
+    version = _version_by_hand(name, shot, version, templates)
     safe_path(root, name)
     if verify:
         _check_name_by_hand(name, shot, templates)
         _check_collision(existing or Render(), shot, version)
     checksum = checksum_xxh128(path)
-    media: dict = {}
-    if verify:
-        tolerance = settings.POSTFLOW_DURATION_TOLERANCE_FRAMES if tolerance_frames is None else tolerance_frames
-        facts = probe(path)  # MediaError: the watcher's own message
-        _check_media(facts, shot, tolerance)
-        media = {**facts.as_dict(), "frames_vs_shot": _difference(facts, shot)}
+    media = _media_by_hand(path, shot, tolerance_frames) if verify else {}
     now = timezone.now()
     fields = {
         "size": stat.st_size,
@@ -868,6 +901,26 @@ def render_queue_by_hand(
     if not verify:
         logger.warning("render %s queued by hand for %s v%03d without verification", path, shot, version)
     return render
+
+
+def _version_by_hand(name: str, shot: Shot, version: int | None, templates: list[str]) -> int:
+    """The version asked for, else the name's, else the shot's next one (VerifyError when out of range)."""
+    try:
+        parsed = parse_name(name, templates)
+        if version is not None:
+            version = bounded("version", str(version), VERSION_RANGE)
+    except NameRangeError as exc:
+        raise VerifyError(str(exc)) from None
+    return version or (parsed.version if parsed else None) or _next_version(shot)
+
+
+def _media_by_hand(path: Path, shot: Shot, tolerance_frames: int | None) -> dict:
+    """The watcher's media checks on a file given by hand: its facts, or VerifyError/MediaError with the
+    watcher's own message."""
+    tolerance = settings.POSTFLOW_DURATION_TOLERANCE_FRAMES if tolerance_frames is None else tolerance_frames
+    facts = probe(path)
+    _check_media(facts, shot, tolerance)
+    return {**facts.as_dict(), "frames_vs_shot": _difference(facts, shot)}
 
 
 def _check_name_by_hand(name: str, shot: Shot, templates: list[str]) -> None:
@@ -927,6 +980,182 @@ def render_dismiss(*, render_id: int, actor: str) -> bool:
     if dismissed:
         _publish_render(render_id)
     return bool(dismissed)
+
+
+# --- review proxies (ingest.proxies builds them) ------------------------------------------------
+
+
+def proxy_request(*, render_id: int, checksum: str, now: datetime) -> None:
+    """A verified render for review that Frame.io gets as a proxy: its ReviewProxy asks for one built from
+    this content (new, or started over for new content), the render says it waits for it, and the proxy
+    job is enqueued on commit. A worker still encoding older content loses its lease (it stops)."""
+    ReviewProxy.objects.update_or_create(
+        render_id=render_id,
+        defaults={
+            "state": ReviewProxy.State.PENDING,
+            "source_checksum": checksum,
+            "checksum": "",
+            "frames_done": 0,
+            "attempts": 0,
+            "last_error": "",
+            "lease_owner": "",
+            "lease_until": None,
+            "requested_at": now,
+            "ready_at": None,
+        },
+    )
+    Render.objects.filter(pk=render_id).update(reason=PROXY_WAITING)
+    transaction.on_commit(partial(jobs.enqueue_proxy_build, render_id))
+    _publish_proxy(render_id)
+
+
+def proxy_claim(*, render_id: int, owner: str, now: datetime) -> ReviewProxy | None:
+    """pending (or encoding under an expired lease: its worker died) -> encoding, leased to `owner`, while
+    the render is still the verified content the proxy is for. None when another worker holds it, it is
+    built or failed, or the render moved on: a job delivered twice encodes once."""
+    free = Q(state=ReviewProxy.State.PENDING) | Q(state=ReviewProxy.State.ENCODING, lease_until__lt=now)
+    claimed = (
+        _proxy_for_current_render(render_id)
+        .filter(free)
+        .update(
+            state=ReviewProxy.State.ENCODING,
+            lease_owner=owner,
+            lease_until=now + PROXY_LEASE,
+            attempts=F("attempts") + 1,
+            frames_done=0,
+            updated_at=now,
+        )
+    )
+    if not claimed:
+        return None
+    _publish_proxy(render_id)
+    return ReviewProxy.objects.select_related("render__shot__scene__project").get(render_id=render_id)
+
+
+def _proxy_for_current_render(render_id: int):
+    """The render's proxy row, if the render is still verified with the content the proxy is for."""
+    return ReviewProxy.objects.filter(
+        render_id=render_id, render__state=Render.State.VERIFIED, render__checksum=F("source_checksum")
+    )
+
+
+def proxy_progress(*, render_id: int, owner: str, frames_done: int, now: datetime) -> bool:
+    """Frames encoded so far, which also renews the lease. False when this worker lost the proxy (taken
+    over, or the render changed or was verified again): it stops."""
+    return bool(
+        _proxy_for_current_render(render_id)
+        .filter(state=ReviewProxy.State.ENCODING, lease_owner=owner)
+        .update(frames_done=frames_done, lease_until=now + PROXY_LEASE, updated_at=now)
+    )
+
+
+@dataclass(frozen=True)
+class ProxyWritten:
+    """The proxy file in place under its final name, as `ingest.proxies` wrote and hashed it."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    inode: int
+    checksum: str
+    width: int
+    height: int
+    frames: int
+    fps: float
+    seconds: float
+
+
+@transaction.atomic
+def proxy_mark_ready(*, render_id: int, owner: str, written: ProxyWritten, now: datetime) -> bool:
+    """encoding -> ready with the file's facts, and the render verified -> queued (`render_queued`: the
+    upload pipeline enqueues its job on commit), in one transaction. False when this worker lost the proxy
+    or the render moved on: nothing is queued (the file under the final name is the next build's to replace)."""
+    moved = (
+        _proxy_for_current_render(render_id)
+        .filter(state=ReviewProxy.State.ENCODING, lease_owner=owner)
+        .update(
+            state=ReviewProxy.State.READY,
+            path=str(written.path),
+            size=written.size,
+            mtime_ns=written.mtime_ns,
+            inode=written.inode,
+            checksum=written.checksum,
+            width=written.width,
+            height=written.height,
+            frames=written.frames,
+            frames_done=written.frames,
+            fps=written.fps,
+            encode_seconds=written.seconds,
+            last_error="",
+            lease_owner="",
+            lease_until=None,
+            ready_at=now,
+            updated_at=now,
+        )
+    )
+    if not moved:
+        return False
+    Render.objects.filter(pk=render_id, state=Render.State.VERIFIED).update(
+        state=Render.State.QUEUED, queued_at=timezone.now(), reason=""
+    )
+    ingest_signals.render_queued.send(sender=Render, render_id=render_id)
+    _publish_proxy(render_id)
+    _publish_render(render_id)
+    return True
+
+
+def proxy_attempt_failed(*, render_id: int, owner: str, reason: str, permanent: bool, now: datetime) -> None:
+    """An encode that failed: back to pending for the reconciler to try again, or failed for good (media
+    that cannot be read, or PROXY_MAX_ATTEMPTS tries), its reason on the render for a producer. Only while
+    `owner` holds the lease (a worker that lost it has nothing to say)."""
+    mine = ReviewProxy.objects.filter(render_id=render_id, state=ReviewProxy.State.ENCODING, lease_owner=owner)
+    attempts = mine.values_list("attempts", flat=True).first()
+    if attempts is None:
+        return
+    final = permanent or attempts >= PROXY_MAX_ATTEMPTS
+    state = ReviewProxy.State.FAILED if final else ReviewProxy.State.PENDING
+    with transaction.atomic():
+        if not mine.update(state=state, last_error=reason, lease_owner="", lease_until=None, updated_at=now):
+            return
+        if final:
+            Render.objects.filter(pk=render_id, state=Render.State.VERIFIED).update(reason=f"{PROXY_FAILED}{reason}")
+            _publish_render(render_id)
+        _publish_proxy(render_id)
+    logger.log(logging.ERROR if final else logging.WARNING, "review proxy of render %s: %s", render_id, reason)
+
+
+def proxy_release(*, render_id: int, owner: str) -> None:
+    """A stopping worker gives the proxy back: pending, the try not counted (a deploy is no try)."""
+    released = ReviewProxy.objects.filter(
+        render_id=render_id, state=ReviewProxy.State.ENCODING, lease_owner=owner
+    ).update(
+        state=ReviewProxy.State.PENDING, lease_owner="", lease_until=None, attempts=F("attempts") - 1, frames_done=0
+    )
+    if released:
+        _publish_proxy(render_id)
+
+
+def proxy_retry(*, render_id: int) -> bool:
+    """A producer's retry of a failed proxy: pending again, its tries counted from 0, the job on commit."""
+    with transaction.atomic():
+        retried = (
+            _proxy_for_current_render(render_id)
+            .filter(state=ReviewProxy.State.FAILED)
+            .update(state=ReviewProxy.State.PENDING, attempts=0, last_error="")
+        )
+        if retried:
+            Render.objects.filter(pk=render_id).update(reason=PROXY_WAITING)
+            transaction.on_commit(partial(jobs.enqueue_proxy_build, render_id))
+            _publish_proxy(render_id)
+    return bool(retried)
+
+
+def _publish_proxy(render_id: int) -> None:
+    """The proxy's state, as "proxy.state" (read now, inside the caller's transaction)."""
+    proxy = ReviewProxy.objects.filter(render_id=render_id).values("state", "frames_done", "frames", "last_error")
+    row = proxy.first()
+    if row is not None:
+        realtime.publish("proxy.state", {"render_id": render_id, **row})
 
 
 # --- source clips (the sources check, ingest.sources) ------------------------------------

@@ -359,6 +359,15 @@ POSTFLOW_LUCID_BIN = env_str("POSTFLOW_LUCID_BIN", "lucid")
 # Where the rushes (camera and archive clips) live, at any depth: `manage.py verify_sources` and
 # the watcher look there for each shot's SOURCE_FILE. Inside the mount, the render watcher skips it.
 POSTFLOW_RUSHES_PATH = env_path("POSTFLOW_RUSHES_PATH", LUCIDLINK_MOUNT_PATH / "rushes")
+# Review proxies (ingest/proxies.py): which verified renders Frame.io gets as an H.264 proxy instead of
+# as they are. A list of "sequence", "codec:<name>", "width><pixels>" or "height><pixels>" (any one
+# matching asks for a proxy); the grammar is checked by ingest (ingest/checks.py).
+POSTFLOW_PROXY_FOR = env_list("POSTFLOW_PROXY_FOR", ["sequence"])
+# The widest a proxy is (the aspect is kept, both sides even); a narrower render keeps its width.
+POSTFLOW_PROXY_WIDTH = env_number("POSTFLOW_PROXY_WIDTH", 1920, int)
+# Where proxies are written: empty, a hidden `.postflow-proxies/` folder beside each render; else this
+# folder (the render's folder below the mount is kept under it). The watcher never takes either for renders.
+POSTFLOW_PROXY_PATH = str(env_path("POSTFLOW_PROXY_PATH", "/")) if env_str("POSTFLOW_PROXY_PATH", "") else ""
 
 
 # --- delivery (manage.py deliver, delivery/) ---------------------------------------------------

@@ -45,9 +45,11 @@ def samples_dir() -> Path:
 
 @pytest.fixture
 def enqueued(monkeypatch) -> list[tuple]:
-    """The django-q2 jobs frameio enqueued, as (task path, id) tuples, instead of a real queue."""
+    """The django-q2 jobs frameio and ingest enqueued, as (task path, id) tuples, instead of a real queue."""
     from frameio import jobs
+    from ingest import jobs as ingest_jobs
 
     calls: list[tuple] = []
     monkeypatch.setattr(jobs, "async_task", lambda *args: calls.append(args))
+    monkeypatch.setattr(ingest_jobs, "async_task", lambda *args: calls.append(args))
     return calls

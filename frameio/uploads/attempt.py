@@ -4,7 +4,6 @@ it is done, so that the next attempt resumes from there."""
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import requests
 from django.conf import settings
@@ -29,6 +28,7 @@ from frameio.uploads.states import (
     upload_requeue_for_new_file,
 )
 from ingest.models import Render
+from ingest.selectors import review_file
 from ingest.services import render_check_unchanged, render_return_to_watcher
 from postflow.lib import shutdown
 from shots.services import shot_catch_up
@@ -110,7 +110,8 @@ def _attempt(upload_id: int, owner: str, client: FrameioClient, keeper: claims.L
     target = target_or_connect()
     if not target.account_id:
         raise UploadFailed("Frame.io is not connected (or no account chosen): open /frameio/connect/")
-    job = Job(upload, render, render.shot, client, target.account_id, Path(render.root) / render.path, owner)
+    # The render's own file, or its review proxy (an image sequence, or a movie POSTFLOW_PROXY_FOR names).
+    job = Job(upload, render, render.shot, client, target.account_id, review_file(render), owner)
     if upload.orphan_file_id:
         _delete_orphan(job)
     if upload.state in (Upload.State.QUEUED, Upload.State.UPLOADING):
@@ -122,6 +123,10 @@ def _attempt(upload_id: int, owner: str, client: FrameioClient, keeper: claims.L
 
 
 def _send(job: Job, keeper: claims.LeaseKeeper, on_progress) -> None:
+    if job.upload.frameio_file_id and job.upload.file_checksum not in ("", job.file.checksum):
+        # Parts planned for other bytes of the same content (a review proxy built again): a new file.
+        logger.warning("upload %s: the file to send is not the one its parts were planned for", job.upload.pk)
+        _delete_remote_file(job)
     if settings.FRAMEIO_UPLOAD_MODE == "pull":  # Frame.io fetches the file: nothing to send, a file to follow
         if not job.upload.frameio_file_id:
             pull.request_fetch(job)
@@ -149,10 +154,10 @@ def _create_remote_file(job: Job) -> None:
         account_id=job.account_id,
         scene=job.shot.scene,
         call=lambda folder_id: job.client.create_local_upload(
-            account_id=job.account_id, folder_id=folder_id, name=job.path.name, file_size=job.render.size
+            account_id=job.account_id, folder_id=folder_id, name=job.file.name, file_size=job.file.size
         ),
     )
-    plan = _part_plan([url.size for url in created.upload_urls], job.render.size)
+    plan = _part_plan([url.size for url in created.upload_urls], job.file.size)
     with transaction.atomic():  # the file id and the plan are saved before the first byte goes up
         UploadPart.objects.filter(upload=job.upload).delete()
         UploadPart.objects.bulk_create(

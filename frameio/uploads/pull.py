@@ -31,8 +31,9 @@ from django.views.decorators.http import require_http_methods
 from frameio.structure import in_scene_folder
 from frameio.uploads.errors import RenderUnreadable
 from frameio.uploads.states import Job, upload_mark_uploading
-from frameio.uploads.transfer import BLOCK_SIZE, open_render
+from frameio.uploads.transfer import BLOCK_SIZE, open_review_file
 from ingest.models import Render
+from ingest.selectors import ReviewFile, review_file
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +46,17 @@ def signature(render_id: int, checksum: str, expires: int) -> str:
 
 
 def signed_url(render: Render, *, now: float | None = None) -> str:
-    """The URL Frame.io fetches the render from, valid FRAMEIO_PULL_URL_TTL seconds (a secret: never logged)."""
+    """The URL Frame.io fetches the render's review file from (the render's own file, or its review proxy),
+    valid FRAMEIO_PULL_URL_TTL seconds (a secret: never logged)."""
+    file = review_file(render)
     expires = int((now or time.time()) + settings.FRAMEIO_PULL_URL_TTL)
     path = reverse(
         "frameio:pull",
         kwargs={
             "render_id": render.pk,
             "expires": expires,
-            "signature": signature(render.pk, render.checksum, expires),
-            "name": quote(Path(render.path).name),
+            "signature": signature(render.pk, file.checksum, expires),
+            "name": quote(file.name or Path(render.path).name),
         },
     )
     return settings.POSTFLOW_PUBLIC_URL.rstrip("/") + path
@@ -66,7 +69,7 @@ def request_fetch(job: Job) -> None:
         account_id=job.account_id,
         scene=job.shot.scene,
         call=lambda folder_id: job.client.create_remote_upload(
-            account_id=job.account_id, folder_id=folder_id, name=job.path.name, source_url=signed_url(job.render)
+            account_id=job.account_id, folder_id=folder_id, name=job.file.name, source_url=signed_url(job.render)
         ),
     )
     upload_mark_uploading(
@@ -84,30 +87,31 @@ def request_fetch(job: Job) -> None:
 @require_http_methods(["GET", "HEAD"])
 def serve_render(request: HttpRequest, render_id: int, expires: int, signature: str, name: str) -> HttpResponse:
     render = Render.objects.filter(pk=render_id).first()
-    refusal = _refusal(render, expires, signature)
+    file = review_file(render) if render is not None else None
+    refusal = _refusal(render, file, expires, signature)
     if refusal:
         logger.info("pull URL for render %s refused: %s", render_id, refusal)
         return HttpResponse(refusal, status=403 if "expired" in refusal or "signature" in refusal else 410)
     try:
-        fd = open_render(render, Path(render.root) / render.path)
+        fd = open_review_file(file)
     except RenderUnreadable as exc:
         logger.info("pull URL for render %s refused: %s", render_id, exc)
         return HttpResponse("the file is not the one verified any more", status=410)
-    return _answer(request, render, fd)
+    return _answer(request, file, fd)
 
 
-def _refusal(render: Render | None, expires: int, given: str) -> str:
-    if render is None or not render.checksum:
-        return "no such render"
+def _refusal(render: Render | None, file: ReviewFile | None, expires: int, given: str) -> str:
+    if render is None or file is None or not file.checksum:
+        return "no such render (or no review file yet)"
     if time.time() > expires:
         return "the URL expired"
-    if not hmac.compare_digest(signature(render.pk, render.checksum, expires), given):
+    if not hmac.compare_digest(signature(render.pk, file.checksum, expires), given):
         return "bad signature (or the render's content changed)"
     return ""
 
 
-def _answer(request: HttpRequest, render: Render, fd: int) -> HttpResponse:
-    size, etag = render.size, f'"{render.checksum}"'
+def _answer(request: HttpRequest, file: ReviewFile, fd: int) -> HttpResponse:
+    size, etag = file.size, f'"{file.checksum}"'
     first, last = 0, size - 1
     span = _range(request, etag, size)
     if span == "unsatisfiable":

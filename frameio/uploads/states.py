@@ -21,6 +21,7 @@ from frameio.client import FrameioClient, FrameioError
 from frameio.models import Upload, UploadPart
 from frameio.uploads.errors import Stopped, UploadFailed
 from ingest.models import Render
+from ingest.selectors import ReviewFile, review_file
 from ingest.services import render_mark_uploaded
 from shots.models import Shot
 
@@ -36,8 +37,12 @@ class Job:
     shot: Shot
     client: FrameioClient
     account_id: str
-    path: Path
+    file: ReviewFile  # what goes to Frame.io: the render's file, or its review proxy
     owner: str  # the lease owner of this attempt: writes to the Upload require it still holds the lease
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
 
 
 def upload_for_render(*, render_id: int) -> Upload | None:
@@ -51,7 +56,7 @@ def upload_for_render(*, render_id: int) -> Upload | None:
         return existing  # uploaded already, or changed meanwhile: nothing to start
     if existing is None:
         upload, created = Upload.objects.get_or_create(
-            render=render, defaults={"bytes_total": render.size, "checksum": render.checksum}
+            render=render, defaults={"bytes_total": review_file(render).size, "checksum": render.checksum}
         )
         if created:
             return upload
@@ -111,7 +116,7 @@ def _restart(upload: Upload, render: Render) -> None:
         checksum=render.checksum,
         frameio_file_id="",
         orphan_file_id="" if finished else upload.frameio_file_id,
-        bytes_total=render.size,
+        bytes_total=review_file(render).size,
         bytes_done=0,
         attempts=0,
         last_error="",
@@ -149,7 +154,8 @@ def upload_mark_uploading(job: Job, *, file_id: str, media_type: str, view_url: 
         frameio_file_id=file_id,
         media_type=media_type,
         view_url=view_url,
-        bytes_total=job.render.size,
+        file_checksum=job.file.checksum,
+        bytes_total=job.file.size,
         bytes_done=0,
     )
 

@@ -11,7 +11,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import requests
 from django.conf import settings
@@ -28,7 +27,7 @@ from frameio.uploads import concurrency
 from frameio.uploads.claims import LeaseKeeper
 from frameio.uploads.errors import RenderUnreadable, Stopped, UploadFailed, UrlsExpired
 from frameio.uploads.states import Job
-from ingest.models import Render
+from ingest.selectors import ReviewFile
 from postflow import realtime
 from postflow.lib import shutdown
 
@@ -43,21 +42,20 @@ SEND_BUFFER_OPTION = (socket.SOL_SOCKET, socket.SO_SNDBUF, BLOCK_SIZE)
 _BUFFERS_KEPT = 8  # blocks kept for the next parts once an upload's parts are done
 
 
-def open_render(render: Render, path: Path) -> int:
-    """A descriptor on the very file that was verified: opened without following a symlink, then
-    checked (inode, size, mtime) on the descriptor itself, so a file swapped for a link to something
-    else (a key, another render) after the check is never read."""
-    if render.kind == Render.Kind.SEQUENCE:
-        # Its path is a pattern (name.####.exr), not a file; nothing queues one until review proxies exist.
-        raise RenderUnreadable(f"{render.path}: an image sequence is not uploaded as it is (no review proxy yet)")
+def open_review_file(file: ReviewFile) -> int:
+    """A descriptor on the very file that was verified (or, for a review proxy, written): opened without
+    following a symlink, then checked (inode, size, mtime) on the descriptor itself, so a file swapped for
+    a link to something else (a key, another render) after the check is never read."""
+    if file.problem:
+        raise RenderUnreadable(f"{file.name or file.path}: {file.problem}")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(file.path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
-        raise RenderUnreadable(f"{render.path}: cannot open ({exc.strerror})") from None
+        raise RenderUnreadable(f"{file.name}: cannot open ({exc.strerror})") from None
     stat = os.fstat(fd)
-    if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != (render.inode, render.size, render.mtime_ns):
+    if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != (file.inode, file.size, file.mtime_ns):
         os.close(fd)
-        raise RenderUnreadable(f"{render.path}: the file changed since it was verified")
+        raise RenderUnreadable(f"{file.name}: the file changed since it was verified")
     return fd
 
 
@@ -220,7 +218,7 @@ def put_parts(job: Job, keeper: LeaseKeeper, on_progress) -> None:
     budget = concurrency.budget()
     progress = Progress(job.upload.pk, job.upload.bytes_total, job.upload.bytes_done, on_progress, budget)
     stop = threading.Event()
-    fd = open_render(job.render, job.path)
+    fd = open_review_file(job.file)
     started, sent_before = time.monotonic(), progress.sent
 
     def send(part: UploadPart) -> None:

@@ -41,7 +41,8 @@ def _move(shot, to: Status, when: datetime, kind=ShotEvent.Kind.TRANSITION) -> N
 @pytest.fixture
 def a_day_of_work():
     """Two projects; over the day: 3 shots moved (one twice in After Effects), one delivered, renders verified and
-    quarantined, three uploads (100 MB in 20 s, 300 MB in 30 s, and 1 MB in 10 s, too small for its rate to mean anything), review notes, alerts. Before it: what must not count."""
+    quarantined, three uploads (100 MB in 20 s, 300 MB in 30 s, and 1 MB in 10 s, too small for its rate to
+    mean anything), review notes, alerts. Before it: what must not count."""
     project = make_project(code="UNDLM", name="UNDLM Documentary")
     scene = make_scene(project, "DAY")
     ae, review, delivered = (make_shot(project, scene=scene, status=s) for s in ("ae_completed", "review_uploaded",

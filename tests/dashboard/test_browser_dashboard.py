@@ -126,11 +126,14 @@ def test_a_status_change_from_another_process_appears_without_a_reload(film, tmp
             # What the upload pipeline and the alerts will publish: one call each, from any process.
             progress = {"upload_id": upload.pk, "name": "TST_00004_v002.mov", "bytes_sent": 75_000_000}
             progress |= {"bytes_total": 100_000_000, "rate_bps": 2_000_000, "eta_seconds": 12.5, "state": "uploading"}
+            encoding = {"render_id": 4242, "name": "TST_00005_v001.[1001-1075].png", "frames_done": 37}
+            encoding |= {"frames_total": 75, "fps": 12.5, "eta_seconds": 3}  # a review proxy (ingest.proxies)
             # A real alert: the panel the page re-fetches when one opens lists it too.
             finding = "Finding('watcher:w1', 'Watcher silent', 'no heartbeat for 5 min', 'critical')"
             code = (
                 "from postflow import realtime; from alerts.rules import Finding; "
                 f"from alerts.services import alert_fire; realtime.publish('upload.progress', {progress!r}); "
+                f"realtime.publish('proxy.progress', {encoding!r}); "
                 f"alert_fire(rule='watcher_silent', finding={finding})"
             )
             done = subprocess.run(
@@ -140,6 +143,9 @@ def test_a_status_change_from_another_process_appears_without_a_reload(film, tmp
             row = f'#uploads tr[data-upload-id="{upload.pk}"]'
             page.wait_for_function(f"""() => document.querySelector('{row}').textContent.includes("75.0 / 100.0 MB")""")
             assert "2.0 MB/s" in page.text_content(row) and "13 s" in page.text_content(row)
+            row = '#uploads tr[data-render-id="4242"]'
+            page.wait_for_function(f"""() => document.querySelector('{row}')?.textContent.includes("37 / 75 frames")""")
+            assert "TST_00005_v001.[1001-1075].png" in page.text_content(row) and "12.5 fps" in page.text_content(row)
             alert_row = '[data-alerts] li.bad:has-text("Watcher silent")'
             page.wait_for_selector(alert_row)
             assert "no heartbeat for 5 min" in page.text_content(alert_row)

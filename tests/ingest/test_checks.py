@@ -50,3 +50,17 @@ def test_an_evidence_rule_names_a_status(settings):
         "POSTFLOW_EVIDENCE_RULES: '*/keys/*.png=review': action must be a status (" + ", ".join(Status.values) + ")",
         "POSTFLOW_EVIDENCE_RULES: 'no-equals-sign' is not glob=action (e.g. */ae/*.aep=ae_in_progress)",
     ]
+
+
+def test_proxy_rules_and_width_are_checked(settings):
+    settings.POSTFLOW_PROXY_FOR = ["sequence", "codec:prores", "width>3840", "codec:", "size>2k"]
+    settings.POSTFLOW_PROXY_WIDTH = 100
+    errors = [e for e in check_watcher_settings() if e.id in ("ingest.E005", "ingest.E006")]
+    assert [e.msg for e in errors] == [
+        "POSTFLOW_PROXY_FOR: 'codec:' is not a proxy rule "
+        "(sequence, codec:<name> (e.g. codec:prores), width>N or height>N (pixels))",
+        "POSTFLOW_PROXY_FOR: 'size>2k' is not a proxy rule "
+        "(sequence, codec:<name> (e.g. codec:prores), width>N or height>N (pixels))",
+        "POSTFLOW_PROXY_WIDTH: 100 is out of range (160–8192 pixels)",
+    ]
+    assert all(e.is_serious() for e in errors)

@@ -13,7 +13,7 @@ from ingest import services
 from ingest.models import Render, RenderFrame
 from ingest.scanner import FileStat, ScanResult
 from ingest.sequences import DEFAULT_EXTENSIONS, SequenceIndex, SequenceStat, parse_frame, pattern_key
-from ingest.services import SEQUENCE_NEEDS_PROXY, render_check_unchanged
+from ingest.services import PROXY_WAITING, render_check_unchanged
 from shots.workflow import Status
 from tests.ingest import test_watcher
 from tests.ingest.media import make_clip
@@ -82,9 +82,10 @@ def test_a_sequence_for_review_is_verified_and_waits_for_its_proxy(shot, root, w
     write_frames(root, REVIEW, range(1, 51))
     scan_across_the_settle_window(watcher, clock)
     render = row(REVIEW)
-    assert (render.state, render.rule, render.reason) == (Render.State.VERIFIED, "review", SEQUENCE_NEEDS_PROXY)
-    assert enqueued == []  # nothing sends a pattern path to Frame.io
-    assert "no single file" in render_check_unchanged(render_id=render.pk)
+    assert (render.state, render.rule, render.reason) == (Render.State.VERIFIED, "review", PROXY_WAITING)
+    assert render.proxy.state == "pending" and render.proxy.source_checksum == render.checksum
+    assert enqueued == [("ingest.tasks.build_proxy", render.pk)]  # its proxy job, not an upload of a pattern
+    assert render_check_unchanged(render_id=render.pk) == "its review proxy is not ready"
 
 
 def test_a_growing_sequence_settles_only_once_it_stops(shot, root, watcher, clock, enqueued):

@@ -239,6 +239,29 @@
     cells[4].textContent = p.eta_seconds != null ? duration(p.eta_seconds) : "—";
     if (p.state && p.state !== "uploading") refreshPanel("renders", 1000);
   });
+  // Review proxies (ingest): {render_id, name, frames_done, frames_total, fps, eta_seconds} while one is encoded,
+  // in the render's row of the upload queue (made here until the render is queued and the panel redrawn).
+  on("proxy.progress", (p) => {
+    const body = $("#uploads tbody");
+    if (!body) return;
+    let row = $(`tr[data-render-id="${p.render_id}"]`, body);
+    if (!row) {
+      $$(".empty", body).forEach((node) => node.remove());
+      row = el("tr", { "data-render-id": String(p.render_id) }, el("td", { class: "path" }, p.name || ""), el("td"), el("td"), el("td"), el("td"));
+      body.prepend(row);
+    }
+    const cells = row.children;
+    const pct = p.frames_total ? (100 * p.frames_done) / p.frames_total : 0;
+    cells[2].replaceChildren(
+      el("div", { class: "bar thin" }, el("span", { class: "seg up", style: `width:${pct}%` })),
+      `review proxy ${p.frames_done} / ${p.frames_total} frames`,
+    );
+    cells[3].textContent = p.fps ? `${p.fps} fps` : "—";
+    cells[4].textContent = p.eta_seconds != null ? duration(p.eta_seconds) : "—";
+  });
+  on("proxy.state", (p) => {
+    if (p.state === "ready" || p.state === "failed") refreshPanel("renders", 500);
+  });
   const mb = (bytes) => (bytes / 1e6).toFixed(1);
   const duration = (s) => (s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`);
 

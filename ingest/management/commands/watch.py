@@ -48,8 +48,9 @@ class Command(BaseCommand):
                 result = watcher.tick(full=True)
                 if result is None:
                     raise CommandError(f"watch root {watcher.config.root} is unavailable (see the log above)")
-                # The paths as the ledger stores them: a rejected name is stored escaped.
-                seen = {stored_path(path) for path in [*watcher.scanner.known(), *result.rejected]}
+                # The paths as the ledger stores them: a rejected name is stored escaped, a sequence by its pattern.
+                present = watcher.sequences.present(watcher.scanner.known())
+                seen = {stored_path(path) for path in [*present, *result.rejected]}
                 self._report(watcher, seen, as_json=json)
             return
         self._run(watchers, RushesWatcher(RushesConfig.from_settings()))
