@@ -15,8 +15,9 @@ MAX_CONCURRENT_UPLOADS files do not each ramp up to the ceiling) and:
 
 A measurement counts only when the budget was the bottleneck (a worker waited for a slot): the rate of
 an upload's last parts says nothing about how many parts the link wants. And the one right after a
-change is thrown away: the bytes are counted as they go into the socket, and a new connection first
-fills its kernel send buffer (megabytes, at memory speed), which would look like a rate the link never gave.
+change is thrown away (at least SETTLE_BYTES_PER_CONNECTION per connection added): the bytes are counted
+as they go into the socket, and a new connection first fills its kernel buffers (megabytes, at memory
+speed), which would look like a rate the link never gave.
 """
 
 import logging
@@ -35,6 +36,10 @@ GAIN = 0.10  # a step must raise the rate by 10 % to count as "the link rewards 
 # at most MAX_INTERVAL_SECONDS.
 INTERVAL_SECONDS = 0.2
 INTERVAL_BYTES = 8 * 1024 * 1024
+# What a new connection may park in kernel buffers (its send buffer, and on loopback the peer's autotuned
+# receive buffer) before its bytes mean a rate: the measurement after a change waits for that much per
+# connection added.
+SETTLE_BYTES_PER_CONNECTION = 4 * 1024 * 1024
 MAX_INTERVAL_SECONDS = 3.0
 REPROBE_SECONDS = 5.0
 COOLDOWN_SECONDS = 5.0
@@ -64,7 +69,8 @@ class Controller:
         self._window_start = clock()
         self._window_bytes = 0
         self._window_limited = False
-        self._settling = True  # the next measurement follows a change: discarded
+        self._settling, self._settle_bytes = True, 0  # the next measurement follows a change: discarded
+        self._settle_after(self.limit)  # the first connections fill their buffers too
         self._quiet_until = 0.0  # no growth before this (after congestion)
         self._next_probe = 0.0
 
@@ -85,14 +91,15 @@ class Controller:
         self._ramping = False
         self._quiet_until = now + COOLDOWN_SECONDS
         self._next_probe = self._quiet_until
-        self._settling = True
+        self._settle_after(0)
         self._restart_window(now)
 
     def tick(self) -> None:
         """Close the measurement when its interval is over, and decide."""
         now = self.clock()
         elapsed = now - self._window_start
-        if elapsed < INTERVAL_SECONDS or (self._window_bytes < INTERVAL_BYTES and elapsed < MAX_INTERVAL_SECONDS):
+        wanted = self._settle_bytes if self._settling else INTERVAL_BYTES
+        if elapsed < INTERVAL_SECONDS or (self._window_bytes < wanted and elapsed < MAX_INTERVAL_SECONDS):
             return
         rate, limited, settling = self._window_bytes / elapsed, self._window_limited, self._settling
         self._restart_window(now)
@@ -105,8 +112,13 @@ class Controller:
         before = self.limit
         self._decide(now)
         if self.limit != before:
-            self._settling = True
+            self._settle_after(self.limit - before)
             logger.debug("parts in flight %s -> %s at %.1f MB/s", before, self.limit, self.rate / 1e6)
+
+    def _settle_after(self, added: int) -> None:
+        """Discard the next measurement, long enough for the connections added to fill their buffers."""
+        self._settling = True
+        self._settle_bytes = max(INTERVAL_BYTES, SETTLE_BYTES_PER_CONNECTION * added)
 
     def _decide(self, now: float) -> None:
         if self.rate > self._best_rate * (1 + GAIN):  # the last step paid (or this is the first figure)

@@ -44,7 +44,7 @@ def test_ramps_up_on_a_link_that_rewards_it():
     assert limits[0] == concurrency.START
     assert 20 <= controller.limit <= 64  # enough connections to fill 200 MB/s at 10 MB/s each
     reached = next(i for i, limit in enumerate(limits) if limit >= 20)
-    assert reached * 0.05 <= 1.5  # within a second and a half: the ramp must not eat the upload
+    assert reached * 0.05 <= 2.0  # within two seconds (each step waits for its buffers to fill): not the upload
     assert controller.rate == pytest.approx(200 * MB, rel=0.01)
 
 
