@@ -17,6 +17,7 @@ class AlertsConfig(AppConfig):
         # What the lower apps report, as messages and metrics (they know nothing of alerts).
         for signal, hook in (
             (frameio_signals.upload_finished, hooks.upload_finished),
+            (frameio_signals.upload_transfer_measured, hooks.upload_transfer_measured),
             (frameio_signals.review_decided, hooks.review_decided),
             (frameio_signals.scene_folder_lookup, hooks.scene_folder_lookup),
             (ingest_signals.watcher_scanned, hooks.watcher_scanned),

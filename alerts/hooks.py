@@ -47,6 +47,14 @@ def _upload_metric(upload_id: int) -> None:
     metrics.record_upload(path=upload.render.path, size=upload.bytes_total, seconds=seconds, at=upload.uploaded_at)
 
 
+def upload_transfer_measured(
+    sender: object = None, *, upload_id: int, rate_bps: float, concurrency: int, pinned: bool, **_signal: object
+) -> None:
+    """frameio.signals.upload_transfer_measured: the parts of an attempt landed, at this rate, with this many
+    in flight (outside any transaction: the part workers have committed each part already)."""
+    metrics.record_transfer(upload_id=upload_id, rate_bps=rate_bps, concurrency=concurrency, pinned=pinned)
+
+
 def scene_folder_lookup(sender: object = None, *, cached: bool, **_signal: object) -> None:
     """frameio.signals.scene_folder_lookup: a scene folder served from its cached id, or looked up / created."""
     metrics.record_structure_lookup(cached=cached)

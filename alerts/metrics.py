@@ -63,6 +63,10 @@ def record_upload(*, path: str, size: int, seconds: float | None, at: datetime |
     record(Metric.UPLOAD, label=path, value=size, amount=seconds, at=at)
 
 
+def record_transfer(*, upload_id: int, rate_bps: float, concurrency: int, pinned: bool) -> None:
+    record(Metric.TRANSFER, label=str(upload_id), value=round(rate_bps), amount=concurrency, ok=not pinned)
+
+
 def record_scan(*, watcher: str, ms: float, files: int, full: bool) -> None:
     record(Metric.SCAN, label=watcher, value=round(ms, 1), amount=files, ok=full)
 

@@ -19,6 +19,7 @@ class Metric(models.Model):
 
     API = "frameio.api"  # label: operationId; status: HTTP status (0: no response); value: ms
     UPLOAD = "upload"  # label: render path; value: bytes; amount: seconds
+    TRANSFER = "upload.transfer"  # label: upload id; value: bytes/s of its parts; amount: parts in flight; ok: adapted
     SCAN = "watcher.scan"  # label: watcher; value: ms; amount: files known; ok: full walk
     STRUCTURE = "structure.scene_folder"  # ok: served from Scene.frameio_folder_id (cached)
     PROCESS = "process"  # label: role:pid; value: RSS bytes; amount: CPU % since the last sample; counter: CPU s

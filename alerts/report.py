@@ -88,7 +88,15 @@ def uploads_section(start: datetime, end: datetime) -> dict:
     rows = list(_rows(Metric.UPLOAD, start, end).values_list("value", "amount"))
     rates = [size / seconds / MB for size, seconds in rows if seconds and seconds > 0 and size >= RATE_MIN_BYTES]
     failed = Upload.objects.filter(state=Upload.State.FAILED, updated_at__gt=start, updated_at__lte=end)
+    transfers = list(_rows(Metric.TRANSFER, start, end).order_by("at").values_list("value", "amount", "ok"))
     return {
+        "transfer": {
+            "attempts": len(transfers),
+            "rate_mb_s": {k: v for k, v in _stats([bps / MB for bps, _, _ in transfers]).items() if k != "p95"},
+            "concurrency": _stats([n for _, n, _ in transfers if n is not None]),
+            "last_concurrency": transfers[-1][1] if transfers else None,
+            "adaptive": transfers[-1][2] if transfers else not settings.FRAMEIO_PART_CONCURRENCY,
+        },
         "uploaded": len(rows),
         "bytes": int(sum(size for size, _ in rows)),
         "rate_mb_s": {k: v for k, v in _stats(rates).items() if k != "p95"},
@@ -227,8 +235,9 @@ def recommendations(report: dict) -> list[str]:
     if up["rated"] >= 3 and median_rate is not None and median_rate < 5:
         tips.append(
             f"Uploads run at a median {median_rate:g} MB/s: if the uplink is not full, raise "
-            f"FRAMEIO_PART_CONCURRENCY (now {settings.FRAMEIO_PART_CONCURRENCY}) or MAX_CONCURRENT_UPLOADS "
-            f"(now {settings.MAX_CONCURRENT_UPLOADS})."
+            f"FRAMEIO_PART_CONCURRENCY_MAX (now {settings.FRAMEIO_PART_CONCURRENCY_MAX}; "
+            f"FRAMEIO_PART_CONCURRENCY={settings.FRAMEIO_PART_CONCURRENCY} pins it when not 0) or "
+            f"MAX_CONCURRENT_UPLOADS (now {settings.MAX_CONCURRENT_UPLOADS})."
         )
     if up["failed"]:
         tips.append(f"{up['failed']} upload(s) failed: retry them from the dashboard once the cause is fixed.")
@@ -286,6 +295,15 @@ def build(*, since: timedelta, now: datetime | None = None) -> dict:
     return report
 
 
+def _transfer_line(transfer: dict) -> str:
+    """The parts' own rate, and how many the process kept in flight (its controller's choice, or the pin)."""
+    how = "adaptive" if transfer["adaptive"] else "pinned by FRAMEIO_PART_CONCURRENCY"
+    return (
+        f"  parts: median {_fmt(transfer['rate_mb_s']['median'], ' MB/s')} with median "
+        f"{_fmt(transfer['concurrency']['median'], ' in flight')} (last {_fmt(transfer['last_concurrency'])}, {how})"
+    )
+
+
 def _fmt(value, unit: str = "") -> str:
     return "—" if value is None else f"{value:g}{unit}"
 
@@ -311,6 +329,7 @@ def as_text(report: dict) -> str:
         f"  uploaded {up['uploaded']} ({up['bytes'] / 1e9:.2f} GB), failed {up['failed']}",
         f"  rate mean {_fmt(up['rate_mb_s']['mean'], ' MB/s')}, median {_fmt(up['rate_mb_s']['median'], ' MB/s')}"
         f" (over the {up['rated']} of {RATE_MIN_BYTES // MB} MB or more)",
+        _transfer_line(up["transfer"]),
         "",
         "Structure cache (scene folders)",
         f"  lookups {st['lookups']}: {st['cached']} cached, {st['resolved']} resolved; "

@@ -26,3 +26,17 @@ def check_status_map(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 )
             )
     return errors
+
+
+@checks.register()
+def check_pull_mode(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Pull mode hands Frame.io a URL under POSTFLOW_PUBLIC_URL: without one there is nothing to fetch."""
+    if settings.FRAMEIO_UPLOAD_MODE != "pull" or settings.POSTFLOW_PUBLIC_URL.startswith(("http://", "https://")):
+        return []
+    return [
+        checks.Error(
+            "FRAMEIO_UPLOAD_MODE=pull needs POSTFLOW_PUBLIC_URL, the address Frame.io reaches postflow at",
+            hint="e.g. https://postflow.example.com, the public name of a cloudflared tunnel to the web process.",
+            id="frameio.E010",
+        )
+    ]

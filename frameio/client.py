@@ -74,6 +74,9 @@ FOLDER_CREATE = Endpoint("folders.create", "POST", _A + "/folders/{folder_id}/fo
 LOCAL_UPLOAD = Endpoint(  # files.create_local_upload [§3.1]
     "files.create_local_upload", "POST", _A + "/folders/{folder_id}/files/local_upload"
 )
+REMOTE_UPLOAD = Endpoint(  # files.create_remote_upload (pull mode: Frame.io fetches source_url)
+    "files.create_remote_upload", "POST", _A + "/folders/{folder_id}/files/remote_upload"
+)
 FILE = Endpoint("files.show", "GET", _A + "/files/{file_id}")  # files.show [§3.4]
 FILE_DELETE = Endpoint("files.delete", "DELETE", _A + "/files/{file_id}")  # files.delete [§3.4]
 FILE_STATUS = Endpoint("files.show_file_upload_status", "GET", _A + "/files/{file_id}/status")  # [§3.2]
@@ -831,6 +834,11 @@ class FrameioClient:
         urls = [UploadUrl(size=int(u["size"]), url=u["url"]) for u in data.get("upload_urls") or []]
         file_data = {k: v for k, v in data.items() if k != "upload_urls"}
         return LocalUpload(file=_file(file_data), upload_urls=urls)
+
+    def create_remote_upload(self, *, account_id: str, folder_id: str, name: str, source_url: str) -> File:
+        """Create a file that Frame.io fills by fetching `source_url` (a signed URL: a secret, never logged)."""
+        body = {"data": {"name": name, "source_url": source_url}}
+        return _file(self._data(REMOTE_UPLOAD, json=body, account_id=account_id, folder_id=folder_id))
 
     def show_file(self, *, account_id: str, file_id: str, include: Iterable[str] = ()) -> File:
         params = {"include": ",".join(include)} if include else None

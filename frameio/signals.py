@@ -14,6 +14,10 @@ upload_finished = Signal()
 # creates it; not for an update, a completion or a restore). Kwargs: note_id.
 note_added = Signal()
 
+# Every part of an upload attempt landed. Kwargs: upload_id, rate_bps (while its parts went up),
+# concurrency (the parts in flight the process chose), pinned (FRAMEIO_PART_CONCURRENCY set).
+upload_transfer_measured = Signal()
+
 # A Frame.io Status moved (or was refused to move) a shot. Kwargs: shot_id, upload_id, to_status, moved.
 # Sent inside the transaction of the move.
 review_decided = Signal()

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from frameio_sandbox import ims, render, uploads
+from frameio_sandbox import ims, remote, render, uploads
 from frameio_sandbox.replies import Reply, json_reply
 from frameio_sandbox.routing import Operation
 from frameio_sandbox.state import new_id
@@ -455,6 +455,42 @@ def files_create_local_upload(sb: "Sandbox", req: ApiRequest) -> Reply:
     _emit(sb, "file.created", record)
     urls = [{"size": s, "url": uploads.part_url(sb, file_id, i, media_type)} for i, s in enumerate(plan, 1)]
     return _one(201, {**render.file(sb, record), "upload_urls": urls})
+
+
+def files_create_remote_upload(sb: "Sandbox", req: ApiRequest) -> Reply:
+    """The file is created at once ("created"); the sandbox then fetches `source_url` itself (remote.py)."""
+    parent = _folder(sb, req.params["folder_id"])
+    try:
+        remote.check_source(sb, req.data["source_url"])
+    except remote.RemoteRefused as exc:
+        raise ApiError(422, str(exc), "/data/source_url") from None
+    now, file_id, name = _now(sb), new_id(), req.data["name"]
+    record = {
+        "id": file_id,
+        "name": name,
+        "type": "file",
+        "parent_id": None,
+        "project_id": parent["project_id"],
+        "created_at": now,
+        "updated_at": now,
+        "file_size": 0,  # known once fetched
+        "media_type": uploads.media_type_for(name),
+        "status": "created",
+        "_creator_id": req.user_id,
+        "_plan": [],
+        "_parts": {},
+        "_uploaded_at": None,
+        "_upload_completed_at": None,
+        "_upload_failed": False,
+        "_fps": None,
+        "_source_url": req.data["source_url"],
+    }
+    sb.state.files[file_id] = record
+    sb.state.attach(record, parent["id"])
+    _emit(sb, "file.created", record)
+    remote.start_fetch(sb, file_id, req.data["source_url"])
+    links = {"status": f"/v4/accounts/{req.params['account_id']}/files/{file_id}/status"}
+    return json_reply(202, {"data": render.file(sb, record), "links": links})
 
 
 def files_show(sb: "Sandbox", req: ApiRequest) -> Reply:
@@ -968,6 +1004,7 @@ HANDLERS: dict[str, Callable[["Sandbox", ApiRequest], Reply]] = {
     "folders.move": folders_move,
     "files.list": files_list,
     "files.create_local_upload": files_create_local_upload,
+    "files.create_remote_upload": files_create_remote_upload,
     "files.show": files_show,
     "files.update": files_update,
     "files.delete": files_delete,

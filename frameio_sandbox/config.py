@@ -60,6 +60,12 @@ class SandboxConfig:
     webhook_retry_scale: float = 1.0  # live; multiplies every back-off (tests compress with e.g. 0.001)
     webhook_timeout: float = 5.0  # live; a slower answer counts as a failure
     webhook_hosts: tuple[str, ...] = field(default=LOOPBACK_HOSTS)  # live; never POST anywhere else
+    # -- a WAN for S3's traffic (link.py); live through `sandbox.link.configure(...)`
+    link_rate: float = 0.0  # bytes per second shared by every connection; 0: no cap
+    link_rtt: float = 0.0  # seconds per request and per `link_window` bytes of body
+    link_window: int = 1024 * 1024
+    link_loss: float = 0.0  # probability that a request is reset in its body
+    part_bandwidth: int = 0  # bytes per second per part PUT (a fault rule "PUT /s3/*" added at start)
     # -- faults
     seed: int | None = None  # makes fault injection and retry jitter deterministic
     # -- internals

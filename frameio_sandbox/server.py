@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 from frameio_sandbox import api, ims, uploads, web
 from frameio_sandbox.config import SandboxConfig
 from frameio_sandbox.faults import FaultPlan, Faults
+from frameio_sandbox.link import Link, LinkConnection, LinkSettings
 from frameio_sandbox.ratelimit import RateLimiter
 from frameio_sandbox.replies import Reply, json_reply
 from frameio_sandbox.routing import load_spec
@@ -54,9 +55,14 @@ class Sandbox:
         self.clock = Clock()
         self.state = SandboxState(self.clock)
         self.faults = Faults(self.config.seed)
+        c = self.config
+        self.link = Link(LinkSettings(c.link_rate, c.link_rtt, c.link_window, c.link_loss), c.seed)
+        if c.part_bandwidth:
+            self.faults.add("PUT /s3/*", bandwidth=c.part_bandwidth)
         self.rate_limiter = RateLimiter()
         self.spec = load_spec()
         self.stats = {"max_body_read": 0}  # the largest single read of a request body, in bytes
+        self.fetches: list[dict] = []  # remote upload: every request of every fetch (remote.py)
         self.data_dir = Path()
         self.scheduler: Scheduler | None = None
         self.webhooks: WebhookDispatcher | None = None
@@ -306,6 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         self._start_body()
         self._fault = sb.faults.plan(self.command, path)
+        self._link = self._link_for(sb, path)
         if self._fault.latency:
             time.sleep(self._fault.latency)
         try:
@@ -328,6 +335,16 @@ class _Handler(BaseHTTPRequestHandler):
             reply = api.error_reply(500, "Internal error in the Frame.io sandbox")
         if reply is not None:
             self._send_reply(reply)
+
+    def _link_for(self, sb: Sandbox, path: str) -> LinkConnection | None:
+        """The emulated WAN (link.py) carries S3's traffic only: API calls stay quick in tests."""
+        if not path.startswith("/s3/") or not sb.link.active:
+            return None
+        link = sb.link.connection(self._length)
+        if link.reset_at is not None and self._fault.reset_after is None:
+            self._fault.reset_after = link.reset_at
+        link.start()
+        return link
 
     def _route(self, sb: Sandbox, path: str, query: dict[str, str]) -> Reply | None:
         method = self.command
@@ -416,12 +433,16 @@ class _Handler(BaseHTTPRequestHandler):
             if self._read_total >= fault.reset_after:
                 self._reset()
             limit = min(limit, fault.reset_after - self._read_total)
+        if self._link is not None:
+            limit = self._link.chunk_limit(limit)
         size = min(wanted, limit)
         sb.stats["max_body_read"] = max(sb.stats["max_body_read"], size)
         data = self.rfile.read(size)
         if not data:
             raise ConnectionError("the client closed the connection in the middle of the body")
         self._read_total += len(data)
+        if self._link is not None:
+            self._link.carried(len(data))
         if fault.bandwidth:
             self._throttle(len(data), fault)
         if fault.reset_after is not None and self._read_total >= fault.reset_after:

@@ -44,7 +44,7 @@ BOUNDS = (
     Bound("postflow.E004", ("POSTFLOW_LIVE_POLL_SECONDS",), lambda v: 0 < v <= 5, "between 0 and 5 seconds"),
     Bound("postflow.E005", ("FRAMEIO_TIMEOUT_SECONDS", "GOOGLE_SHEETS_TIMEOUT_SECONDS"), lambda v: 0 < v <= 600,
           "between 0 and 600 seconds"),
-    Bound("postflow.E006", ("MAX_CONCURRENT_UPLOADS", "FRAMEIO_PART_CONCURRENCY", "FRAMEIO_PART_RETRIES",
+    Bound("postflow.E006", ("MAX_CONCURRENT_UPLOADS", "FRAMEIO_PART_CONCURRENCY_MAX", "FRAMEIO_PART_RETRIES",
                             "FRAMEIO_UPLOAD_MAX_ATTEMPTS", "FRAMEIO_REVIEW_RECONCILE_BATCH",
                             "GOOGLE_SHEETS_MAX_ATTEMPTS", "ALERT_API_MIN_CALLS", "ALERT_UPLOAD_MIN_FINISHED",
                             "ALERT_WEBHOOK_FAILURES", "ALERT_QUARANTINE_GROWTH"), _at_least_one, "at least 1"),
@@ -53,7 +53,7 @@ BOUNDS = (
                             "ALERT_REFRESH_TOKEN_DAYS", "ALERT_WEBHOOK_WINDOW_MINUTES",
                             "ALERT_QUARANTINE_WINDOW_MINUTES", "ALERT_PROCESS_MEMORY_MB",
                             "FRAMEIO_UPLOAD_COMPLETE_TIMEOUT", "FRAMEIO_UPLOAD_LEASE_SECONDS", "Q_STOP_SECONDS",
-                            "SQLITE_TIMEOUT_SECONDS"), _more_than_zero, "more than 0"),
+                            "SQLITE_TIMEOUT_SECONDS", "FRAMEIO_PULL_URL_TTL"), _more_than_zero, "more than 0"),
     Bound("postflow.E008", ("ALERT_COOLDOWN_MINUTES",), lambda v: v >= 0, "0 or more minutes"),
     Bound("postflow.E009", ("ALERT_API_ERROR_RATE", "ALERT_UPLOAD_FAILURE_RATE"), lambda v: 0 < v <= 100,
           "a percentage between 0 and 100"),
@@ -61,6 +61,7 @@ BOUNDS = (
     Bound("postflow.E011", ("Q_WORKERS",), _at_least_one, "at least 1 worker process"),
     Bound("postflow.E012", ("Q_TIMEOUT_SECONDS",), _more_than_zero, "more than 0 seconds"),
     Bound("postflow.E013", ("POSTFLOW_EMPTY_ALERT_MINUTES",), _more_than_zero, "more than 0 minutes"),
+    Bound("postflow.E014", ("FRAMEIO_PART_CONCURRENCY",), lambda v: v >= 0, "0 (found by the uploader) or more"),
 )  # fmt: skip
 
 # Settings that are read into another setting's structure, not under their own name.

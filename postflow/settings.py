@@ -632,7 +632,14 @@ LOGGING["handlers"]["console"].setdefault("filters", []).append("redact_discord"
 
 # Files uploading at once across all workers, and parts in flight per file.
 MAX_CONCURRENT_UPLOADS = env_number("MAX_CONCURRENT_UPLOADS", 2, int)
-FRAMEIO_PART_CONCURRENCY = env_number("FRAMEIO_PART_CONCURRENCY", 4, int)
+# Parts in flight in a process, across its uploads: 0 (the default) finds it (frameio/uploads/concurrency.py)
+# within FRAMEIO_PART_CONCURRENCY_MAX; a number pins it.
+FRAMEIO_PART_CONCURRENCY = env_number("FRAMEIO_PART_CONCURRENCY", 0, int)
+FRAMEIO_PART_CONCURRENCY_MAX = env_number("FRAMEIO_PART_CONCURRENCY_MAX", 32, int)
+# push: postflow PUTs the parts to Frame.io's S3; pull: Frame.io fetches the render from a signed URL
+# under POSTFLOW_PUBLIC_URL (an inbound tunnel such as cloudflared), valid FRAMEIO_PULL_URL_TTL seconds.
+FRAMEIO_UPLOAD_MODE = env_choice("FRAMEIO_UPLOAD_MODE", "push", ("push", "pull"))
+FRAMEIO_PULL_URL_TTL = env_number("FRAMEIO_PULL_URL_TTL", 6 * 3600.0)
 # Tries of one part PUT (connection errors, 5xx) before the attempt fails.
 FRAMEIO_PART_RETRIES = env_number("FRAMEIO_PART_RETRIES", 5, int)
 # Attempts of a whole upload before it is marked failed (producers retry it from the admin).

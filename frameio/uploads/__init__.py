@@ -10,8 +10,10 @@ The way of one render (every step saved the moment it is done, so a crash resume
 3. `local_upload` creates the Frame.io file; its id and the part plan are saved before any PUT
    (`attempt`, `states.upload_mark_uploading`).
 4. Parts go up in parallel, streamed from disk (bounded memory), each recorded when it lands
-   (`transfer`). Expired part URLs (403 "Request has expired") lead to a new Frame.io file, the
-   orphan deleted.
+   (`transfer`), as many in flight as the process's budget allows (`concurrency`: found from the
+   aggregate rate, or pinned by FRAMEIO_PART_CONCURRENCY). Expired part URLs (403 "Request has
+   expired") lead to a new Frame.io file, the orphan deleted. In pull mode (FRAMEIO_UPLOAD_MODE=pull)
+   Frame.io fetches the render from a signed URL instead (`pull`), and step 5 follows the file.
 5. Frame.io says upload_complete (`states.upload_mark_uploaded`); the file is stacked onto the shot's
    previous version (`stacking`), the shot moves to review_uploaded (when the machine allows), and
    the Status field is set in batches (`status_field`).

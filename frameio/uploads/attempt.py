@@ -15,7 +15,7 @@ from frameio.client import FrameioClient, FrameioError
 from frameio.crypto import encrypt
 from frameio.models import Upload, UploadPart
 from frameio.structure import in_scene_folder
-from frameio.uploads import claims, stacking, status_field, transfer
+from frameio.uploads import claims, pull, stacking, status_field, transfer
 from frameio.uploads.errors import RenderUnreadable, Stopped, UploadFailed, UrlsExpired
 from frameio.uploads.states import (
     Job,
@@ -127,6 +127,11 @@ def _send(job: Job, keeper: claims.LeaseKeeper, on_progress) -> None:
         # Parts planned for other bytes of the same content (a review proxy built again): a new file.
         logger.warning("upload %s: the file to send is not the one its parts were planned for", job.upload.pk)
         _delete_remote_file(job)
+    if settings.FRAMEIO_UPLOAD_MODE == "pull":  # Frame.io fetches the file: nothing to send, a file to follow
+        if not job.upload.frameio_file_id:
+            pull.request_fetch(job)
+        upload_mark_processing(job)
+        return
     if not job.upload.frameio_file_id:
         _create_remote_file(job)
     try:

@@ -1,23 +1,29 @@
-"""The bytes: parts streamed from the verified file with pread (bounded memory), in parallel, each
-recorded when it lands, retried with jitter; progress (bytes, rate, ETA) published twice a second."""
+"""The bytes: parts streamed from the verified file with pread in 1 MiB blocks (bounded memory), as many
+in flight as the process's budget allows (concurrency.py), each recorded when it lands, retried with
+jitter; progress (bytes, rate, ETA, parts in flight) published twice a second."""
 
+import contextlib
 import logging
 import os
+import queue
 import random
+import socket
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
 
 import requests
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from urllib3.connection import HTTPConnection
 
 from frameio.client import redact, redact_url
 from frameio.crypto import decrypt
 from frameio.models import Upload, UploadPart
+from frameio.signals import upload_transfer_measured
+from frameio.uploads import concurrency
 from frameio.uploads.claims import LeaseKeeper
 from frameio.uploads.errors import RenderUnreadable, Stopped, UploadFailed, UrlsExpired
 from frameio.uploads.states import Job
@@ -30,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 
 PART_TIMEOUT = (10, 300)  # connect, read (per socket operation) for part PUTs
+# What one pread reads and one send writes: large enough that Python's cost per block is noise beside
+# the copy (the 16 KiB urllib3 uses by default cost more than the bytes at 1 GB/s).
+BLOCK_SIZE = 1024 * 1024
+SEND_BUFFER_OPTION = (socket.SOL_SOCKET, socket.SO_SNDBUF, BLOCK_SIZE)
+_BUFFERS_KEPT = 8  # blocks kept for the next parts once an upload's parts are done
 
 
 def open_review_file(file: ReviewFile) -> int:
@@ -47,13 +58,18 @@ def open_review_file(file: ReviewFile) -> int:
 
 
 class PartBody:
-    """A slice of an open file as a request body: read in small blocks with pread (parts in flight
+    """A slice of an open file as a request body: read in BLOCK_SIZE blocks with pread (parts in flight
     share one descriptor), with a length so that requests sends Content-Length (S3 refuses chunked
-    PUTs). Memory stays at one block per part in flight. A stop of the worker ends the PUT at the
-    next block (Stopped goes through requests; the part is not recorded, the next attempt sends it)."""
+    PUTs). Memory stays at one block per part in flight: with `buffer`, every block is read into it
+    (preadv, no allocation per block; the caller sends a block before it reads the next). A stop of the
+    worker ends the PUT at the next block (Stopped goes through requests; the part is not recorded, the
+    next attempt sends it)."""
 
-    def __init__(self, fd: int, offset: int, size: int, on_bytes: Callable[[int], None]) -> None:
+    def __init__(
+        self, fd: int, offset: int, size: int, on_bytes: Callable[[int], None], buffer: bytearray | None = None
+    ) -> None:
         self._fd = fd
+        self._buffer = memoryview(buffer) if buffer is not None else None
         self._position = offset
         self._left = size
         self._size = size
@@ -62,28 +78,65 @@ class PartBody:
     def __len__(self) -> int:
         return self._size
 
-    def read(self, amount: int = -1) -> bytes:
+    def read(self, amount: int = -1) -> bytes | memoryview:
         if shutdown.requested():
             raise Stopped()
         amount = self._left if amount is None or amount < 0 else min(amount, self._left)
-        data = os.pread(self._fd, amount, self._position)
+        if self._buffer is not None:
+            amount = min(amount, len(self._buffer))
+            data = self._buffer[: os.preadv(self._fd, [self._buffer[:amount]], self._position)]
+        else:
+            data = os.pread(self._fd, amount, self._position)
         self._position += len(data)
         self._left -= len(data)
         self._on_bytes(len(data))
         return data
 
 
+class _Buffers:
+    """BLOCK_SIZE buffers lent to the parts in flight and given back: the process allocates as many as
+    it ever had parts in flight, not one per block (which glibc would keep in every thread's arena)."""
+
+    def __init__(self) -> None:
+        self._free: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def lend(self) -> Iterator[bytearray]:
+        with self._lock:
+            buffer = self._free.pop() if self._free else bytearray(BLOCK_SIZE)
+        try:
+            yield buffer
+        finally:
+            with self._lock:
+                if len(self._free) < _BUFFERS_KEPT:  # after a wide WAN upload, the rest goes back
+                    self._free.append(buffer)
+
+
+_buffers = _Buffers()
+
+
 class Progress:
     """Bytes sent (including parts in flight), the rate over the last seconds, and the ETA."""
 
-    def __init__(self, upload_id: int, total: int, done: int, sink: Callable[["Progress"], None]) -> None:
+    def __init__(
+        self,
+        upload_id: int,
+        total: int,
+        done: int,
+        sink: Callable[["Progress"], None],
+        budget: concurrency.PartBudget | None = None,
+    ) -> None:
         self.upload_id, self.total, self.sent = upload_id, total, done
         self._sink = sink
+        self.budget = budget
         self._lock = threading.Lock()
         self._samples: list[tuple[float, int]] = [(time.monotonic(), done)]
         self._last_emit = 0.0
 
     def add(self, amount: int) -> None:
+        if self.budget is not None:
+            self.budget.carried(amount)
         with self._lock:
             self.sent += amount
             now = time.monotonic()
@@ -103,6 +156,11 @@ class Progress:
         return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
 
     @property
+    def concurrency(self) -> concurrency.Snapshot | None:
+        """The process's parts in flight: the limit the controller chose, and its aggregate rate."""
+        return self.budget.snapshot() if self.budget is not None else None
+
+    @property
     def eta_seconds(self) -> float | None:
         rate = self.rate
         return (self.total - self.sent) / rate if rate > 0 else None
@@ -110,6 +168,7 @@ class Progress:
 
 def store_progress(progress: Progress) -> None:
     """The live figure for the dashboard (the resume point is the parts' done_at, not this)."""
+    snapshot = progress.concurrency
     realtime.publish(
         "upload.progress",
         {
@@ -119,6 +178,9 @@ def store_progress(progress: Progress) -> None:
             "rate_bps": round(progress.rate),
             "eta_seconds": None if progress.eta_seconds is None else round(progress.eta_seconds),
             "state": Upload.State.UPLOADING,
+            "concurrency": snapshot.limit if snapshot else None,
+            "parts_in_flight": snapshot.in_flight if snapshot else None,
+            "process_rate_bps": round(snapshot.rate_bps) if snapshot else None,
         },
     )
 
@@ -126,9 +188,24 @@ def store_progress(progress: Progress) -> None:
 _thread_sessions = threading.local()
 
 
+class _LargeBlocks(requests.adapters.HTTPAdapter):
+    """urllib3 sends a file-like body in `blocksize` reads (16 KiB by default): BLOCK_SIZE instead. And
+    the kernel's send buffer is bounded, so that bytes counted as sent are bytes on their way, not
+    megabytes parked in the socket (the concurrency controller measures the rate from them); a
+    connection still carries SEND_BUFFER per round trip (26 MB/s at 40 ms), more connections the rest."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        kwargs["blocksize"] = BLOCK_SIZE
+        kwargs["socket_options"] = [*HTTPConnection.default_socket_options, SEND_BUFFER_OPTION]
+        super().init_poolmanager(*args, **kwargs)
+
+
 def _session() -> requests.Session:
     if not hasattr(_thread_sessions, "session"):
-        _thread_sessions.session = requests.Session()
+        session = requests.Session()
+        session.mount("http://", _LargeBlocks())
+        session.mount("https://", _LargeBlocks())
+        _thread_sessions.session = session
     return _thread_sessions.session
 
 
@@ -136,9 +213,11 @@ def put_parts(job: Job, keeper: LeaseKeeper, on_progress) -> None:
     pending = list(UploadPart.objects.filter(upload=job.upload, done_at__isnull=True))
     if not pending:
         return
-    progress = Progress(job.upload.pk, job.upload.bytes_total, job.upload.bytes_done, on_progress)
+    budget = concurrency.budget()
+    progress = Progress(job.upload.pk, job.upload.bytes_total, job.upload.bytes_done, on_progress, budget)
     stop = threading.Event()
     fd = open_review_file(job.file)
+    started, sent_before = time.monotonic(), progress.sent
 
     def send(part: UploadPart) -> None:
         try:
@@ -152,23 +231,101 @@ def put_parts(job: Job, keeper: LeaseKeeper, on_progress) -> None:
                 Upload.objects.filter(pk=job.upload.pk, lease_owner=job.owner).update(
                     bytes_done=F("bytes_done") + part.size
                 )
+        except BaseException:
+            stop.set()  # the parts not started yet are left for the next attempt
+            raise
         finally:
-            connection.close()  # each pool thread has its own database connection
+            budget.release()
 
+    def stopping() -> bool:
+        return stop.is_set() or shutdown.requested()
+
+    workers = _PartWorkers(send)
+    handed = 0
     try:
-        with ThreadPoolExecutor(max_workers=settings.FRAMEIO_PART_CONCURRENCY, thread_name_prefix="part") as pool:
-            futures = [pool.submit(send, part) for part in pending]
-            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            errors = [f.exception() for f in finished if f.exception() is not None]
-            if errors:
-                stop.set()  # the parts not started yet are left for the next attempt
-                wait(futures)
-                raise _first_of(errors)
+        # This thread hands a part over each time the budget has a slot: only it waits on the budget.
+        for part in pending:
+            if not budget.acquire(stopping):
+                break
+            if stop.is_set():
+                budget.release()
+                break
+            workers.hand(part)
+            handed += 1
+        workers.finish()
+        if workers.errors:
+            raise _first_of(workers.errors)
+        if shutdown.requested() and handed < len(pending):
+            raise Stopped()
     finally:
+        workers.finish()
         os.close(fd)
+    _measured(job, budget, progress.sent - sent_before, time.monotonic() - started)
     job.upload.refresh_from_db(fields=["bytes_done", "state"])
     if job.upload.state == Upload.State.CANCELLED:
         raise Stopped()
+
+
+class _PartWorkers:
+    """Threads that send the parts handed to them: started as parts go in flight (never more threads
+    than parts were ever in flight at once), each keeping its database connection while it lives and
+    closing it when it ends (opening one per part cost more CPU than the bytes on loopback)."""
+
+    def __init__(self, work: Callable[[UploadPart], None]) -> None:
+        self._work = work
+        self._queue: queue.SimpleQueue[UploadPart | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._busy = 0
+        self._lock = threading.Lock()
+        self.errors: list[BaseException] = []
+
+    def hand(self, part: UploadPart) -> None:
+        with self._lock:
+            self._busy += 1
+            if len(self._threads) < self._busy:
+                thread = threading.Thread(target=self._run, name=f"part-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        self._queue.put(part)
+
+    def finish(self) -> None:
+        """Wait for every part handed over; the threads end."""
+        threads, self._threads = self._threads, []
+        for _ in threads:
+            self._queue.put(None)
+        for thread in threads:
+            thread.join()
+
+    def _run(self) -> None:
+        try:
+            while (part := self._queue.get()) is not None:
+                try:
+                    self._work(part)
+                except BaseException as exc:  # handed back to put_parts, which raises it
+                    with self._lock:
+                        self.errors.append(exc)
+                with self._lock:
+                    self._busy -= 1
+        finally:
+            connection.close()  # this thread's own database connection
+
+
+def _measured(job: Job, budget: concurrency.PartBudget, sent: int, seconds: float) -> None:
+    """Every part landed: how fast, with how many in flight (the report's "chosen concurrency")."""
+    snapshot = budget.snapshot()
+    rate = sent / seconds if seconds > 0 else 0.0
+    logger.info(
+        "upload %s: %.1f MB in %.1f s (%.1f MB/s), %s parts in flight%s",
+        job.upload.pk,
+        sent / 1e6,
+        seconds,
+        rate / 1e6,
+        snapshot.limit,
+        " (FRAMEIO_PART_CONCURRENCY)" if snapshot.pinned else "",
+    )
+    upload_transfer_measured.send(
+        sender=Upload, upload_id=job.upload.pk, rate_bps=rate, concurrency=snapshot.limit, pinned=snapshot.pinned
+    )
 
 
 def _first_of(errors: list[BaseException]) -> BaseException:
@@ -190,9 +347,10 @@ def put_part(job: Job, fd: int, part: UploadPart, progress: Progress, stop: thre
             sent += amount
             progress.add(amount)
 
-        body = PartBody(fd, part.offset, part.size, counted)
         try:
-            response = _session().put(url, data=body, headers=headers, timeout=PART_TIMEOUT)
+            with _buffers.lend() as buffer:
+                body = PartBody(fd, part.offset, part.size, counted, buffer)
+                response = _session().put(url, data=body, headers=headers, timeout=PART_TIMEOUT)
         except requests.RequestException as exc:
             reason = f"part {part.index + 1}: {type(exc).__name__}"
         else:
@@ -204,6 +362,8 @@ def put_part(job: Job, fd: int, part: UploadPart, progress: Progress, stop: thre
             if response.status_code < 500 and response.status_code not in (408, 429):
                 raise UploadFailed(f"{reason} from {redact_url(url)}: {redact(response.text[:200])}")
         progress.rewind(sent)
+        if progress.budget is not None:
+            progress.budget.congestion()  # a reset, a timeout, a 5xx, 429 or 503: fewer parts in flight
         if stop.is_set():
             raise Stopped()
         delay = random.uniform(0, min(30.0, 0.5 * 2**attempt))  # noqa: S311 - jitter, not crypto

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psutil
 import pytest
@@ -292,3 +293,34 @@ def test_injected_429_latency_and_s3_errors(api, sandbox, root):
     assert put_parts(upload, b"0123456789")[0].status_code == 200
     sandbox.faults.clear()
     assert sandbox.faults.rules == []
+
+
+def test_remote_upload_fetches_loopback_urls_only(api, sandbox, root):
+    payload = os.urandom(300_000)
+
+    class Source(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Source)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/SH010_v001.mov"
+        created = api.post(f"/folders/{root}/files/remote_upload", {"name": "SH010_v001.mov", "source_url": url})
+        assert created.status_code == 202, created.text
+        file_id = created.json()["data"]["id"]
+        assert created.json()["links"]["status"].endswith(f"/files/{file_id}/status")
+        sandbox.wait_for(lambda: status_of(api, file_id)["upload_complete"], timeout=10)
+        record = sandbox.state.files[file_id]
+        assert record["file_size"] == len(payload) and sandbox.fetches == [{"range": None, "status": 200}]
+        elsewhere = {"name": "x.mov", "source_url": "https://example.com/x.mov"}
+        refused = api.post(f"/folders/{root}/files/remote_upload", elsewhere)
+        assert refused.status_code == 422
+    finally:
+        server.shutdown()

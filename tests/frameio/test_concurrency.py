@@ -1,0 +1,160 @@
+"""The part concurrency controller (frameio/uploads/concurrency.py) under a fake clock, against model links:
+it ramps up where more connections pay, stays put where they don't, halves on congestion, and one
+budget serves every upload of the process."""
+
+import threading
+
+import pytest
+
+from frameio.uploads import concurrency
+from frameio.uploads.concurrency import Controller, PartBudget
+
+MB = 1_000_000
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def drive(controller: Controller, clock: FakeClock, link, seconds: float, step: float = 0.05) -> list[int]:
+    """Run the controller against `link(limit) -> bytes/s` with every slot wanted; the limits it chose."""
+    limits = []
+    for _ in range(int(seconds / step)):
+        clock.now += step
+        controller.waited()  # parts are queued: the budget is the bottleneck
+        controller.carried(int(link(controller.limit) * step))
+        controller.tick()
+        limits.append(controller.limit)
+    return limits
+
+
+def wan(limit: int) -> float:
+    """10 MB/s per connection, 200 MB/s for the link."""
+    return min(limit * 10 * MB, 200 * MB)
+
+
+def test_ramps_up_on_a_link_that_rewards_it():
+    clock = FakeClock()
+    controller = Controller(ceiling=64, clock=clock)
+    limits = drive(controller, clock, wan, seconds=3)
+    assert limits[0] == concurrency.START
+    assert 20 <= controller.limit <= 64  # enough connections to fill 200 MB/s at 10 MB/s each
+    reached = next(i for i, limit in enumerate(limits) if limit >= 20)
+    assert reached * 0.05 <= 2.0  # within two seconds (each step waits for its buffers to fill): not the upload
+    assert controller.rate == pytest.approx(200 * MB, rel=0.01)
+
+
+def test_ramp_stops_at_the_ceiling():
+    clock = FakeClock()
+    controller = Controller(ceiling=12, clock=clock)
+    assert max(drive(controller, clock, wan, seconds=5)) == 12
+
+
+def test_stays_put_on_a_link_that_does_not_reward_it():
+    clock = FakeClock()
+    controller = Controller(ceiling=64, clock=clock)
+    limits = drive(controller, clock, lambda limit: 80 * MB, seconds=30)  # loopback: the CPU is the limit
+    assert controller.limit == concurrency.START
+    # it tried double once (the first figure, measured twice), then a quarter more for one measurement
+    # every REPROBE_SECONDS: above START about a tenth of the time, never beyond double
+    assert max(limits) <= 2 * concurrency.START
+    assert sum(1 for limit in limits if limit > concurrency.START) / len(limits) < 0.15
+
+
+def test_finds_the_knee_and_does_not_grow_past_it():
+    clock = FakeClock()
+    controller = Controller(ceiling=64, clock=clock)
+    limits = drive(controller, clock, lambda limit: min(limit, 6) * 10 * MB, seconds=30)  # 6 connections fill it
+    settled = limits[-200:]  # the last 10 s: at the knee, but for a probe now and then
+    assert 6 <= max(set(settled), key=settled.count) <= 8
+    assert max(settled) <= 10
+
+
+def test_a_ramp_stopped_by_one_bad_figure_resumes_at_the_next_probe():
+    clock = FakeClock()
+    controller = Controller(ceiling=64, clock=clock)
+    noisy = iter([10 * MB] * 40)  # the host was busy for the first two seconds: everything looked slow
+
+    def link(limit: int) -> float:
+        return next(noisy, None) or wan(limit)
+
+    drive(controller, clock, link, seconds=2)
+    assert controller.limit <= 2 * concurrency.START
+    drive(controller, clock, link, seconds=concurrency.REPROBE_SECONDS + 3)
+    assert controller.limit >= 20
+
+
+def test_halves_on_congestion_and_waits_before_growing():
+    clock = FakeClock()
+    controller = Controller(ceiling=64, clock=clock)
+    drive(controller, clock, wan, seconds=3)
+    before = controller.limit
+    controller.congestion()
+    assert controller.limit == before // 2
+    controller.congestion()
+    assert controller.limit == before // 4
+    held = drive(controller, clock, wan, seconds=concurrency.COOLDOWN_SECONDS - 0.5)
+    assert set(held) == {before // 4}  # no growth during the cool-down
+    drive(controller, clock, wan, seconds=concurrency.REPROBE_SECONDS + 2)
+    assert controller.limit > before // 4  # then it probes its way back up
+
+
+def test_measures_only_while_the_budget_is_the_bottleneck():
+    clock = FakeClock()
+    controller = Controller(ceiling=64, clock=clock)
+    for _ in range(100):  # the last parts of an upload: nobody waits for a slot
+        clock.now += 0.05
+        controller.carried(MB)
+        controller.tick()
+    assert controller.limit == concurrency.START
+
+
+def test_a_pinned_limit_never_moves():
+    clock = FakeClock()
+    controller = Controller(ceiling=64, pinned=16, clock=clock)
+    assert set(drive(controller, clock, wan, seconds=3)) == {16}
+    controller.congestion()
+    assert controller.limit == 16
+
+
+def test_one_budget_for_the_process(settings):
+    settings.FRAMEIO_PART_CONCURRENCY, settings.FRAMEIO_PART_CONCURRENCY_MAX = 0, 24
+    first = concurrency.budget()
+    assert concurrency.budget() is first  # every upload of the process shares it
+    assert first.controller.ceiling == 24 and first.controller.pinned is None
+    settings.FRAMEIO_PART_CONCURRENCY = 3
+    pinned = concurrency.budget()
+    assert pinned is not first and pinned.snapshot().limit == 3 and pinned.snapshot().pinned
+
+
+def test_the_budget_holds_threads_to_the_limit():
+    budget = PartBudget(Controller(ceiling=8, pinned=2))
+    inside, most, lock = [0], [0], threading.Lock()
+    gate = threading.Event()
+
+    def part() -> None:
+        assert budget.acquire(lambda: False)
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        gate.wait(0.2)
+        with lock:
+            inside[0] -= 1
+        budget.release()
+
+    threads = [threading.Thread(target=part) for _ in range(6)]  # two uploads of three parts each
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert most[0] == 2 and budget.snapshot().in_flight == 0
+
+
+def test_a_stopped_worker_gives_up_waiting():
+    budget = PartBudget(Controller(ceiling=1, pinned=1))
+    assert budget.acquire(lambda: False)
+    assert budget.acquire(lambda: True) is False
