@@ -49,29 +49,41 @@ def _put_all(upload: dict, payload: bytes, workers: int) -> float:
     return time.monotonic() - started
 
 
+def _host_seconds(sandbox, root, payload: bytes, workers: int) -> float:
+    """The same puts with the link off: what this (shared, possibly busy) host itself costs. The emulated
+    link adds its delays on top of it, so each bound below is the link's promise ±10 % plus this."""
+    return _put_all(create_upload(SandboxApi(sandbox), root, len(payload)), payload, workers=workers)
+
+
+def _within_ten_percent(elapsed: float, expected: float, host: float) -> bool:
+    return 0.9 * expected <= elapsed <= 1.1 * expected + host
+
+
 def test_the_aggregate_cap_is_shared_by_every_connection(sandbox, root):
     payload = os.urandom(12 * MB)  # six parts of 2 MB
+    host = _host_seconds(sandbox, root, payload, workers=6)
     sandbox.link.configure(rate=8 * MB)
     elapsed = _put_all(create_upload(SandboxApi(sandbox), root, len(payload)), payload, workers=6)
-    rate = len(payload) / elapsed
-    assert 0.9 * 8 * MB <= rate <= 1.1 * 8 * MB, rate / MB
+    assert _within_ten_percent(elapsed, len(payload) / (8 * MB), host), (len(payload) / elapsed / MB, host)
 
 
 def test_one_connection_is_bounded_by_window_over_rtt(sandbox, root):
     payload = os.urandom(2 * MB)  # one part
+    host = _host_seconds(sandbox, root, payload, workers=1)
     sandbox.link.configure(rtt=0.05, window=256 * KiB)  # 5.24 MB/s per connection
     elapsed = _put_all(create_upload(SandboxApi(sandbox), root, len(payload)), payload, workers=1)
     windows = len(payload) / (256 * KiB)
     expected = 0.05 * (1 + windows)  # the request's own round trip, then one per window (the last one partial)
-    assert 0.9 * expected <= elapsed <= 1.1 * expected, (elapsed, expected)
+    assert _within_ten_percent(elapsed, expected, host), (elapsed, expected, host)
 
 
 def test_parallel_connections_add_up_under_the_rtt_bound(sandbox, root):
     payload = os.urandom(8 * MB)  # four parts: four connections at window/rtt each
+    host = _host_seconds(sandbox, root, payload, workers=4)
     sandbox.link.configure(rtt=0.05, window=256 * KiB)
     elapsed = _put_all(create_upload(SandboxApi(sandbox), root, len(payload)), payload, workers=4)
     expected = 0.05 * (1 + 2 * MB / (256 * KiB))
-    assert 0.9 * expected <= elapsed <= 1.1 * expected, (elapsed, expected)
+    assert _within_ten_percent(elapsed, expected, host), (elapsed, expected, host)
 
 
 def test_losses_reset_part_puts_and_leave_nothing_behind(sandbox, root):
@@ -123,4 +135,6 @@ def test_the_standalone_command_takes_the_link_flags(tmp_path):
     finally:
         child.terminate()
         child.wait(timeout=10)
-    assert 0.9 <= elapsed <= 1.1 + 0.01, elapsed  # 4 MB at 4 MB/s shared, one round trip
+    # 4 MB at 4 MB/s shared, one round trip: the flags took (without them it takes ~0.02 s). The in-process
+    # tests above hold the rates within 10 % of the host's own cost; a busy host gets 0.3 s here.
+    assert 0.9 <= elapsed <= 1.1 + 0.01 + 0.3, elapsed
