@@ -157,17 +157,24 @@ class PartBudget:
         self._cond = threading.Condition()
         self._in_flight = 0
 
-    def acquire(self, should_stop: Callable[[], bool]) -> bool:
-        """Wait for a slot; False when `should_stop` says to give up instead."""
-        with self._cond:
-            while self._in_flight >= self.controller.limit:
+    def acquire(self, should_stop: Callable[[], bool], idle: Callable[[], None] | None = None) -> bool:
+        """Wait for a slot; False when `should_stop` says to give up instead. `idle` is called now and then
+        while waiting, outside the lock (the caller's own chores, e.g. recording the parts that landed)."""
+        while True:
+            with self._cond:
+                if self._in_flight < self.controller.limit:
+                    self._in_flight += 1
+                    return True
                 self.controller.waited()
                 self.controller.tick()
                 if should_stop():
                     return False
                 self._cond.wait(0.1)
-            self._in_flight += 1
-            return True
+                if self._in_flight < self.controller.limit:
+                    self._in_flight += 1
+                    return True
+            if idle is not None:
+                idle()
 
     def release(self) -> None:
         with self._cond:
