@@ -6,7 +6,9 @@ measures the process's aggregate rate (every upload of the process shares one bu
 MAX_CONCURRENT_UPLOADS files do not each ramp up to the ceiling) and:
 
 - starts small (`START`) and, every measurement, doubles the limit while each step still raises the rate by
-  `GAIN`;
+  `GAIN`; a step whose connections each brought nearly their full share (the rate grew by at least
+  `LINEAR` of the limit's growth: a latency-bound link, each connection far below the aggregate it can
+  reach) is followed by a `JUMP`-fold step instead, so that a long path fills in two steps, not four;
 - then holds the best limit found, and every `REPROBE_SECONDS` tries a quarter more (a probe that
   pays resumes the doubling: an early measurement on a busy host may have stopped the ramp too soon);
 - halves it on a sign of congestion (a part failing: a reset, a timeout, a 5xx, 429 or 503), and does
@@ -32,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 START = 4
 GAIN = 0.10  # a step must raise the rate by 10 % to count as "the link rewards it"
+# A step that raised the rate by at least LINEAR x what it raised the limit by: each new connection ran as
+# fast as the old ones, so the link is far from full; the next step multiplies the limit by JUMP.
+LINEAR = 0.8
+JUMP = 4
 # One measurement: at least this long and this many bytes (a slow link measures over longer windows),
 # at most MAX_INTERVAL_SECONDS.
 INTERVAL_SECONDS = 0.2
@@ -122,10 +128,15 @@ class Controller:
 
     def _decide(self, now: float) -> None:
         if self.rate > self._best_rate * (1 + GAIN):  # the last step paid (or this is the first figure)
+            linear = (
+                self._best_rate > 0
+                and self.limit > self._best_limit
+                and self.rate / self._best_rate >= 1 + LINEAR * (self.limit / self._best_limit - 1)
+            )
             if self.limit != self._best_limit:
                 self._ramping = True  # a probe that pays resumes the doubling: the link has room
             self._best_rate, self._best_limit, self._doubted = self.rate, self.limit, False
-            self._grow(now)
+            self._grow(now, JUMP if linear and self._ramping else 2)
         elif self.limit != self._best_limit and self._ramping and not self._doubted:
             self._doubted = True  # one measurement on a busy host may lie: measure this step once more
         elif self.limit != self._best_limit:  # it did not pay: back to the limit that did
@@ -140,8 +151,8 @@ class Controller:
             elif now >= self._next_probe:
                 self._grow(now)
 
-    def _grow(self, now: float) -> None:
-        step = self.limit if self._ramping else max(1, self.limit // 4)
+    def _grow(self, now: float, factor: int = 2) -> None:
+        step = self.limit * (factor - 1) if self._ramping else max(1, self.limit // 4)
         self.limit = min(self.ceiling, self.limit + step)
         self._next_probe = now + REPROBE_SECONDS
 

@@ -44,8 +44,24 @@ def test_ramps_up_on_a_link_that_rewards_it():
     assert limits[0] == concurrency.START
     assert 20 <= controller.limit <= 64  # enough connections to fill 200 MB/s at 10 MB/s each
     reached = next(i for i, limit in enumerate(limits) if limit >= 20)
-    assert reached * 0.05 <= 2.0  # within two seconds (each step waits for its buffers to fill): not the upload
+    assert reached * 0.05 <= 1.3  # within 1.3 s (each step waits for its buffers to fill): not the upload
     assert controller.rate == pytest.approx(200 * MB, rel=0.01)
+
+
+def test_a_latency_bound_link_is_filled_in_two_steps():
+    clock = FakeClock()
+    controller = Controller(ceiling=32, clock=clock)
+    limits = drive(controller, clock, wan, seconds=3)
+    steps = [limit for i, limit in enumerate(limits) if i == 0 or limits[i - 1] != limit]
+    # 4 -> 8 doubled the rate (each connection runs at its 10 MB/s, far below the link): 8 -> 32, not 16
+    assert steps == [concurrency.START, 2 * concurrency.START, 32]
+
+
+def test_a_step_that_pays_less_than_linearly_only_doubles():
+    clock = FakeClock()
+    controller = Controller(ceiling=64, clock=clock)
+    limits = drive(controller, clock, lambda limit: min(limit, 6) * 10 * MB, seconds=3)  # 4 -> 8: 1.5 x, not 2 x
+    assert 2 * concurrency.START in limits and max(limits) <= 4 * concurrency.START
 
 
 def test_ramp_stops_at_the_ceiling():
