@@ -248,8 +248,10 @@ def put_parts(job: Job, keeper: LeaseKeeper, on_progress) -> None:
     handed = 0
     try:
         # This thread hands a part over each time the budget has a slot: only it waits on the budget, and
-        # while it waits it records the parts that landed when they are due.
+        # it alone records the parts that landed, when they are due (the part threads never open a
+        # database connection: each would hold its own SQLite page cache).
         for part in pending:
+            recorder.flush_due()
             if not budget.acquire(stopping, idle=recorder.flush_due):
                 break
             if stop.is_set():
@@ -284,8 +286,9 @@ def _logged(message: str, *args) -> Iterator[None]:
 
 
 class _Recorder:
-    """The parts that landed, recorded (done_at, the upload's bytes_done) in one small transaction at most
-    `interval` seconds or RECORD_EVERY_PARTS parts after they land, rather than one commit per part. Resume
+    """The parts that landed (`landed`, from the part threads), recorded by put_parts' thread (done_at, the
+    upload's bytes_done) in one small transaction at most `interval` seconds or RECORD_EVERY_PARTS parts
+    after they land, rather than one commit per part. Resume
     stays at part granularity: a crash before a batch is recorded re-sends those parts (a PUT of a part
     replaces it; the file is the same), never more."""
 
@@ -301,7 +304,6 @@ class _Recorder:
             if not self._landed:
                 self._since = time.monotonic()
             self._landed.append(part)
-        self.flush_due()
 
     def flush_due(self) -> None:
         """Record the waiting parts if the oldest waited `interval`, or enough of them wait."""
@@ -327,8 +329,8 @@ class _Recorder:
 
 class _PartWorkers:
     """Threads that send the parts handed to them: started as parts go in flight (never more threads
-    than parts were ever in flight at once), each keeping its database connection while it lives and
-    closing it when it ends (opening one per part cost more CPU than the bytes on loopback). `done` is
+    than parts were ever in flight at once); a database connection one opens anyway is closed when it
+    ends. `done` is
     called after each part (the budget's slot back), once the thread counts as free again."""
 
     def __init__(self, work: Callable[[UploadPart], None], done: Callable[[], None]) -> None:
