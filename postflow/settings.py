@@ -642,6 +642,9 @@ FRAMEIO_UPLOAD_MODE = env_choice("FRAMEIO_UPLOAD_MODE", "push", ("push", "pull")
 FRAMEIO_PULL_URL_TTL = env_number("FRAMEIO_PULL_URL_TTL", 6 * 3600.0)
 # Tries of one part PUT (connection errors, 5xx) before the attempt fails.
 FRAMEIO_PART_RETRIES = env_number("FRAMEIO_PART_RETRIES", 5, int)
+# Parts that landed are recorded (the resume point) in one transaction at most this many seconds after
+# they land, rather than one commit per part: a crash re-sends at most the parts of the last interval.
+FRAMEIO_PART_RECORD_SECONDS = env_number("FRAMEIO_PART_RECORD_SECONDS", 0.5)
 # Attempts of a whole upload before it is marked failed (producers retry it from the admin).
 FRAMEIO_UPLOAD_MAX_ATTEMPTS = env_number("FRAMEIO_UPLOAD_MAX_ATTEMPTS", 5, int)
 # How long Frame.io may take to say upload_complete after the last part, in seconds.

@@ -6,7 +6,10 @@ measures the process's aggregate rate (every upload of the process shares one bu
 MAX_CONCURRENT_UPLOADS files do not each ramp up to the ceiling) and:
 
 - starts small (`START`) and, every measurement, doubles the limit while each step still raises the rate by
-  `GAIN`;
+  `GAIN`; a step whose connections each brought nearly their full share (the rate grew by at least
+  `LINEAR` of the limit's growth: a latency-bound link, each connection far below the aggregate it can
+  reach), measured so twice in a row, is followed by a `JUMP`-fold step instead, so that a long path fills
+  in two steps, not four;
 - then holds the best limit found, and every `REPROBE_SECONDS` tries a quarter more (a probe that
   pays resumes the doubling: an early measurement on a busy host may have stopped the ramp too soon);
 - halves it on a sign of congestion (a part failing: a reset, a timeout, a 5xx, 429 or 503), and does
@@ -30,11 +33,15 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-START = 4
+START = 8  # what loopback settled at anyway (4 -> 8 paid there); a long path starts a step further on
 GAIN = 0.10  # a step must raise the rate by 10 % to count as "the link rewards it"
+# A step that raised the rate by at least LINEAR x what it raised the limit by: each new connection ran as
+# fast as the old ones, so the link is far from full; the next step multiplies the limit by JUMP.
+LINEAR = 0.8
+JUMP = 4
 # One measurement: at least this long and this many bytes (a slow link measures over longer windows),
 # at most MAX_INTERVAL_SECONDS.
-INTERVAL_SECONDS = 0.2
+INTERVAL_SECONDS = 0.1
 INTERVAL_BYTES = 8 * 1024 * 1024
 # What a new connection may park in kernel buffers (its send buffer, and on loopback the peer's autotuned
 # receive buffer) before its bytes mean a rate: the measurement after a change waits for that much per
@@ -66,6 +73,7 @@ class Controller:
         self._best_limit = self.limit
         self._ramping = True  # doubling until a step stops paying
         self._doubted = False  # the current step did not pay once already
+        self._linear_once = False  # the current step looked linear once already (a jump wants two windows)
         self._window_start = clock()
         self._window_bytes = 0
         self._window_limited = False
@@ -122,11 +130,23 @@ class Controller:
 
     def _decide(self, now: float) -> None:
         if self.rate > self._best_rate * (1 + GAIN):  # the last step paid (or this is the first figure)
+            linear = (
+                self._ramping
+                and self._best_rate > 0
+                and self.limit > self._best_limit
+                and self.rate / self._best_rate >= 1 + LINEAR * (self.limit / self._best_limit - 1)
+            )
+            if linear and not self._linear_once:
+                self._linear_once = True  # one window on a busy loopback may look linear: measure it again
+                return
+            self._linear_once = False
             if self.limit != self._best_limit:
                 self._ramping = True  # a probe that pays resumes the doubling: the link has room
             self._best_rate, self._best_limit, self._doubted = self.rate, self.limit, False
-            self._grow(now)
-        elif self.limit != self._best_limit and self._ramping and not self._doubted:
+            self._grow(now, JUMP if linear else 2)
+            return
+        self._linear_once = False
+        if self.limit != self._best_limit and self._ramping and not self._doubted:
             self._doubted = True  # one measurement on a busy host may lie: measure this step once more
         elif self.limit != self._best_limit:  # it did not pay: back to the limit that did
             self.limit = self._best_limit
@@ -140,8 +160,8 @@ class Controller:
             elif now >= self._next_probe:
                 self._grow(now)
 
-    def _grow(self, now: float) -> None:
-        step = self.limit if self._ramping else max(1, self.limit // 4)
+    def _grow(self, now: float, factor: int = 2) -> None:
+        step = self.limit * (factor - 1) if self._ramping else max(1, self.limit // 4)
         self.limit = min(self.ceiling, self.limit + step)
         self._next_probe = now + REPROBE_SECONDS
 
@@ -157,17 +177,24 @@ class PartBudget:
         self._cond = threading.Condition()
         self._in_flight = 0
 
-    def acquire(self, should_stop: Callable[[], bool]) -> bool:
-        """Wait for a slot; False when `should_stop` says to give up instead."""
-        with self._cond:
-            while self._in_flight >= self.controller.limit:
+    def acquire(self, should_stop: Callable[[], bool], idle: Callable[[], None] | None = None) -> bool:
+        """Wait for a slot; False when `should_stop` says to give up instead. `idle` is called now and then
+        while waiting, outside the lock (the caller's own chores, e.g. recording the parts that landed)."""
+        while True:
+            with self._cond:
+                if self._in_flight < self.controller.limit:
+                    self._in_flight += 1
+                    return True
                 self.controller.waited()
                 self.controller.tick()
                 if should_stop():
                     return False
                 self._cond.wait(0.1)
-            self._in_flight += 1
-            return True
+                if self._in_flight < self.controller.limit:
+                    self._in_flight += 1
+                    return True
+            if idle is not None:
+                idle()
 
     def release(self) -> None:
         with self._cond:

@@ -1,15 +1,21 @@
 """The bytes: parts streamed from the verified file with pread in 1 MiB blocks (bounded memory), as many
-in flight as the process's budget allows (concurrency.py), each recorded when it lands, retried with
-jitter; progress (bytes, rate, ETA, parts in flight) published twice a second."""
+in flight as the process's budget allows (concurrency.py), over one keep-alive http.client connection per
+thread (requests when a proxy applies), retried with jitter; the parts that landed recorded together at
+most FRAMEIO_PART_RECORD_SECONDS after they land; progress (bytes, rate, ETA, parts in flight) published
+twice a second."""
 
 import contextlib
+import functools
+import http.client
 import logging
 import os
 import queue
 import random
 import socket
+import ssl
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 
 import requests
@@ -18,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from urllib3.connection import HTTPConnection
+from urllib3.util.wait import wait_for_read
 
 from frameio.client import redact, redact_url
 from frameio.crypto import decrypt
@@ -41,6 +48,9 @@ PART_TIMEOUT = (10, 300)  # connect, read (per socket operation) for part PUTs
 BLOCK_SIZE = 1024 * 1024
 SEND_BUFFER_OPTION = (socket.SOL_SOCKET, socket.SO_SNDBUF, BLOCK_SIZE)
 _BUFFERS_KEPT = 8  # blocks kept for the next parts once an upload's parts are done
+# Landed parts recorded in one transaction once this many wait, even before FRAMEIO_PART_RECORD_SECONDS.
+RECORD_EVERY_PARTS = 16
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
 def open_review_file(file: ReviewFile) -> int:
@@ -216,6 +226,7 @@ def put_parts(job: Job, keeper: LeaseKeeper, on_progress) -> None:
     budget = concurrency.budget()
     progress = Progress(job.upload.pk, job.upload.bytes_total, job.upload.bytes_done, on_progress, budget)
     stop = threading.Event()
+    recorder = _Recorder(job, settings.FRAMEIO_PART_RECORD_SECONDS)
     fd = open_review_file(job.file)
     started, sent_before = time.monotonic(), progress.sent
 
@@ -225,34 +236,31 @@ def put_parts(job: Job, keeper: LeaseKeeper, on_progress) -> None:
                 return
             keeper.check()
             put_part(job, fd, part, progress, stop)
-            now = timezone.now()
-            with transaction.atomic():
-                UploadPart.objects.filter(pk=part.pk).update(done_at=now)
-                Upload.objects.filter(pk=job.upload.pk, lease_owner=job.owner).update(
-                    bytes_done=F("bytes_done") + part.size
-                )
+            recorder.landed(part)
         except BaseException:
             stop.set()  # the parts not started yet are left for the next attempt
             raise
-        finally:
-            budget.release()
 
     def stopping() -> bool:
         return stop.is_set() or shutdown.requested()
 
-    workers = _PartWorkers(send)
+    workers = _PartWorkers(send, budget.release)
     handed = 0
     try:
-        # This thread hands a part over each time the budget has a slot: only it waits on the budget.
+        # This thread hands a part over each time the budget has a slot: only it waits on the budget, and
+        # it alone records the parts that landed, when they are due (the part threads never open a
+        # database connection: each would hold its own SQLite page cache).
         for part in pending:
-            if not budget.acquire(stopping):
+            recorder.flush_due()
+            if not budget.acquire(stopping, idle=recorder.flush_due):
                 break
             if stop.is_set():
                 budget.release()
                 break
             workers.hand(part)
             handed += 1
-        workers.finish()
+        workers.finish(idle=recorder.flush_due)
+        recorder.flush()
         if workers.errors:
             raise _first_of(workers.errors)
         if shutdown.requested() and handed < len(pending):
@@ -260,19 +268,74 @@ def put_parts(job: Job, keeper: LeaseKeeper, on_progress) -> None:
     finally:
         workers.finish()
         os.close(fd)
+        with _logged("upload %s: recording the parts that landed", job.upload.pk):
+            recorder.flush()  # an attempt that failed still keeps the parts that landed
     _measured(job, budget, progress.sent - sent_before, time.monotonic() - started)
     job.upload.refresh_from_db(fields=["bytes_done", "state"])
     if job.upload.state == Upload.State.CANCELLED:
         raise Stopped()
 
 
+@contextlib.contextmanager
+def _logged(message: str, *args) -> Iterator[None]:
+    """In a `finally` whose exception must not hide the one going through: log instead of raising."""
+    try:
+        yield
+    except Exception:
+        logger.exception(message, *args)
+
+
+class _Recorder:
+    """The parts that landed (`landed`, from the part threads), recorded by put_parts' thread (done_at, the
+    upload's bytes_done) in one small transaction at most `interval` seconds or RECORD_EVERY_PARTS parts
+    after they land, rather than one commit per part. Resume
+    stays at part granularity: a crash before a batch is recorded re-sends those parts (a PUT of a part
+    replaces it; the file is the same), never more."""
+
+    def __init__(self, job: Job, interval: float) -> None:
+        self._job = job
+        self._interval = interval
+        self._landed: list[UploadPart] = []
+        self._lock = threading.Lock()
+        self._since = 0.0  # when the oldest part waiting landed
+
+    def landed(self, part: UploadPart) -> None:
+        with self._lock:
+            if not self._landed:
+                self._since = time.monotonic()
+            self._landed.append(part)
+
+    def flush_due(self) -> None:
+        """Record the waiting parts if the oldest waited `interval`, or enough of them wait."""
+        with self._lock:
+            if not self._landed:
+                return
+            if len(self._landed) < RECORD_EVERY_PARTS and time.monotonic() - self._since < self._interval:
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            parts, self._landed = self._landed, []
+        if not parts:
+            return
+        now = timezone.now()
+        with transaction.atomic():
+            UploadPart.objects.filter(pk__in=[part.pk for part in parts]).update(done_at=now)
+            Upload.objects.filter(pk=self._job.upload.pk, lease_owner=self._job.owner).update(
+                bytes_done=F("bytes_done") + sum(part.size for part in parts)
+            )
+
+
 class _PartWorkers:
     """Threads that send the parts handed to them: started as parts go in flight (never more threads
-    than parts were ever in flight at once), each keeping its database connection while it lives and
-    closing it when it ends (opening one per part cost more CPU than the bytes on loopback)."""
+    than parts were ever in flight at once); a database connection one opens anyway is closed when it
+    ends. `done` is
+    called after each part (the budget's slot back), once the thread counts as free again."""
 
-    def __init__(self, work: Callable[[UploadPart], None]) -> None:
+    def __init__(self, work: Callable[[UploadPart], None], done: Callable[[], None]) -> None:
         self._work = work
+        self._done = done
         self._queue: queue.SimpleQueue[UploadPart | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._busy = 0
@@ -288,12 +351,15 @@ class _PartWorkers:
                 thread.start()
         self._queue.put(part)
 
-    def finish(self) -> None:
-        """Wait for every part handed over; the threads end."""
+    def finish(self, idle: Callable[[], None] | None = None) -> None:
+        """Wait for every part handed over (calling `idle` now and then); the threads end."""
         threads, self._threads = self._threads, []
         for _ in threads:
             self._queue.put(None)
         for thread in threads:
+            while idle is not None and thread.is_alive():
+                thread.join(0.1)
+                idle()
             thread.join()
 
     def _run(self) -> None:
@@ -306,6 +372,7 @@ class _PartWorkers:
                         self.errors.append(exc)
                 with self._lock:
                     self._busy -= 1
+                self._done()
         finally:
             connection.close()  # this thread's own database connection
 
@@ -339,6 +406,7 @@ def _first_of(errors: list[BaseException]) -> BaseException:
 def put_part(job: Job, fd: int, part: UploadPart, progress: Progress, stop: threading.Event) -> None:
     url = decrypt(part.url_enc)
     headers = {"Content-Type": job.upload.media_type, "x-amz-acl": "private"}
+    direct = not _proxied(url)
     for attempt in range(settings.FRAMEIO_PART_RETRIES):
         sent = 0
 
@@ -350,17 +418,21 @@ def put_part(job: Job, fd: int, part: UploadPart, progress: Progress, stop: thre
         try:
             with _buffers.lend() as buffer:
                 body = PartBody(fd, part.offset, part.size, counted, buffer)
-                response = _session().put(url, data=body, headers=headers, timeout=PART_TIMEOUT)
-        except requests.RequestException as exc:
+                if direct:
+                    status, text = _put_direct(url, headers, body)
+                else:
+                    response = _session().put(url, data=body, headers=headers, timeout=PART_TIMEOUT)
+                    status, text = response.status_code, response.text
+        except (requests.RequestException, OSError, http.client.HTTPException) as exc:
             reason = f"part {part.index + 1}: {type(exc).__name__}"
         else:
-            if response.ok:
+            if status < 400:
                 return
-            if response.status_code == 403 and "Request has expired" in response.text:
+            if status == 403 and "Request has expired" in text:
                 raise UrlsExpired()
-            reason = f"part {part.index + 1}: HTTP {response.status_code}"
-            if response.status_code < 500 and response.status_code not in (408, 429):
-                raise UploadFailed(f"{reason} from {redact_url(url)}: {redact(response.text[:200])}")
+            reason = f"part {part.index + 1}: HTTP {status}"
+            if status < 500 and status not in (408, 429):
+                raise UploadFailed(f"{reason} from {redact_url(url)}: {redact(text[:200])}")
         progress.rewind(sent)
         if progress.budget is not None:
             progress.budget.congestion()  # a reset, a timeout, a 5xx, 429 or 503: fewer parts in flight
@@ -371,3 +443,67 @@ def put_part(job: Job, fd: int, part: UploadPart, progress: Progress, stop: thre
         if shutdown.sleep(delay):
             raise Stopped()
     raise UploadFailed(f"{reason} after {settings.FRAMEIO_PART_RETRIES} tries")
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment sends this URL through a proxy (then requests carries the part)."""
+    split = urllib.parse.urlsplit(url)
+    environment = tuple(os.environ.get(name) or os.environ.get(name.upper()) for name in _PROXY_VARIABLES)
+    return _proxied_cached(f"{split.scheme}://{split.netloc}/", environment)
+
+
+@functools.lru_cache(maxsize=64)
+def _proxied_cached(origin: str, environment: tuple) -> bool:
+    return bool(requests.utils.get_environ_proxies(origin))
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """As requests verifies: its CA bundle, or the one REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE names."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or requests.certs.where()
+    return ssl.create_default_context(cafile=bundle)
+
+
+def _connection(split: urllib.parse.SplitResult) -> http.client.HTTPConnection:
+    """This thread's keep-alive connection to the part's host: made again when the server closed it."""
+    connections = _thread_sessions.__dict__.setdefault("direct", {})
+    key = (split.scheme, split.hostname, split.port)
+    conn = connections.get(key)
+    if conn is not None and conn.sock is not None and wait_for_read(conn.sock, timeout=0):
+        conn.close()  # readable while idle: the server closed it (or sent what it should not have)
+    if conn is None:
+        if split.scheme == "https":
+            conn = http.client.HTTPSConnection(
+                split.hostname, split.port, timeout=PART_TIMEOUT[0], context=_tls_context()
+            )
+        else:
+            conn = http.client.HTTPConnection(split.hostname, split.port, timeout=PART_TIMEOUT[0])
+        connections[key] = conn
+    if conn.sock is None:
+        conn.connect()
+        conn.sock.setsockopt(*SEND_BUFFER_OPTION)
+        conn.sock.settimeout(PART_TIMEOUT[1])
+    return conn
+
+
+def _put_direct(url: str, headers: dict[str, str], body: PartBody) -> tuple[int, str]:
+    """One part PUT on http.client: what requests does for it, less its Python work per request (proxy
+    lookups in the environment, URL re-encoding, hooks), which cost more CPU than the bytes on loopback."""
+    split = urllib.parse.urlsplit(url)
+    conn = _connection(split)
+    try:
+        conn.putrequest("PUT", f"{split.path}?{split.query}" if split.query else split.path, skip_accept_encoding=True)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        while block := body.read(BLOCK_SIZE):
+            conn.sock.sendall(block)
+        response = conn.getresponse()
+        text = response.read()
+    except BaseException:
+        conn.close()
+        raise
+    if response.will_close:
+        conn.close()
+    return response.status, text.decode("utf-8", "replace")

@@ -68,3 +68,41 @@ def test_kill_9_mid_upload_resumes_from_the_parts_not_done(env, tmp_path):
     assert remote["status"] in ("uploaded", "transcoded")
     received = b"".join(Path(remote["_parts"][str(i)]["path"]).read_bytes() for i in range(1, PARTS + 1))
     assert received == render.read_bytes()
+
+
+def test_kill_9_before_the_landed_parts_are_recorded_resends_only_those(env, tmp_path):
+    """Parts are recorded in batches (FRAMEIO_PART_RECORD_SECONDS): a crash after parts landed and before
+    their batch was written re-sends those parts, and only the parts not recorded; still one file."""
+    sandbox, values = env
+    values = values | {"FRAMEIO_PART_RECORD_SECONDS": "600"}  # no batch falls due before the end
+    render = tmp_path / "UNDLM_00001_v001.mov"
+    render.write_bytes(os.urandom(PARTS * 4 * MB))
+    slow = sandbox.faults.add("PUT /s3/*", bandwidth=3 * MB)
+    command = [sys.executable, str(ROOT / "manage.py"), "frameio_upload", str(render), "--shot", "UNDLM_00001"]
+    command.append("--no-verify")
+    worker = subprocess.Popen(command, env=values, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def landed() -> int:
+        files = [f for f in list(sandbox.state.files.values()) if f["name"] == render.name]
+        return len(files[0]["_parts"]) if files else 0
+
+    try:
+        deadline = time.monotonic() + 60
+        while landed() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)  # parts landed, their batch not written: a crash
+        worker.wait(timeout=10)
+    finally:
+        worker.kill()
+    done = parts_done(values)
+    assert landed() >= 2 and done < landed()  # landed at Frame.io, not recorded here
+    sandbox.faults.remove(slow)
+    counter = sandbox.faults.add("PUT /s3/*")
+    time.sleep(2.5)  # the dead worker's lease runs out
+    result = manage(values, "frameio_upload", str(render), "--shot", "UNDLM_00001", "--no-verify", timeout=120)
+    assert "uploaded:" in result.stdout
+    assert counter.hits == PARTS - done  # the unrecorded parts again (landed or not), the recorded ones never
+    [remote] = [f for f in sandbox.state.files.values() if f["name"] == render.name]  # still one file
+    assert remote["status"] in ("uploaded", "transcoded")
+    received = b"".join(Path(remote["_parts"][str(i)]["path"]).read_bytes() for i in range(1, PARTS + 1))
+    assert received == render.read_bytes()
