@@ -15,13 +15,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import click
-from ascmhl import commands
-from ascmhl.__version__ import ascmhl_folder_name
-from ascmhl.history import MHLHistory
 
 from delivery.copying import PARTIAL
 from ingest.verify import checksum_xxh128
 
+# ascmhl (with lxml) is imported where a manifest is read or written, not with the app: every worker and
+# the web process load the apps, and ascmhl alone adds ~12 MB to each (the uploader's memory budget).
+ASCMHL_FOLDER = "ascmhl"  # ascmhl.__version__.ascmhl_folder_name; tests/delivery checks they agree
 HASH_FORMAT = "xxh128"
 # A killed run's partial files never enter a manifest.
 IGNORE = [f"*{PARTIAL}*"]
@@ -33,6 +33,8 @@ class ManifestError(Exception):
 
 def seal(folder: Path, *, comment: str) -> Path:
     """A new generation of the folder's history; returns the manifest (.mhl) it wrote."""
+    from ascmhl import commands
+
     before = set(_manifests(folder))
     out, err = io.StringIO(), io.StringIO()
     try:
@@ -63,13 +65,15 @@ def seal(folder: Path, *, comment: str) -> Path:
 
 
 def _manifests(folder: Path) -> list[Path]:
-    history = folder / ascmhl_folder_name
+    history = folder / ASCMHL_FOLDER
     return sorted(history.glob("*.mhl")) if history.is_dir() else []
 
 
 def mismatches(folder: Path, paths: Iterable[str]) -> list[str]:
     """What differs between these files (relative to the folder) and the hash the history first recorded
     for them: one line per file, empty when every one matches. Reads only."""
+    from ascmhl.history import MHLHistory
+
     try:
         history = MHLHistory.load_from_path(str(folder.resolve()))
     except click.ClickException as exc:

@@ -372,3 +372,12 @@ def test_the_command_says_what_it_did_per_shot(shot, delivery_root, approved_mov
     assert capsys.readouterr().out.startswith(
         f"unchanged UNDLM_00042 v001: 1 file(s) in {SHOT_FOLDER}, manifest {manifest}\n"
     )
+
+
+def test_the_history_folder_is_the_one_ascmhl_writes():
+    # delivery.manifest names it without importing ascmhl at app load (memory of every process).
+    from ascmhl.__version__ import ascmhl_folder_name
+
+    from delivery import manifest
+
+    assert ascmhl_folder_name == manifest.ASCMHL_FOLDER
