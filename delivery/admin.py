@@ -16,12 +16,6 @@ class DeliveredFileInline(admin.TabularInline):
     can_delete = False
     show_change_link = False
 
-    def get_queryset(self, request):
-        # A 100,000-frame sequence would make the page unusable: the first files, in frame order.
-        queryset = super().get_queryset(request)
-        ids = list(queryset.order_by("frame", "path").values_list("pk", flat=True)[:FILES_SHOWN])
-        return queryset.filter(pk__in=ids)
-
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
@@ -34,6 +28,15 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, DeliveredFileInline) and obj is not None:
+            # A 100,000-frame sequence would make the page unusable: this delivery's first files, in frame
+            # order (the inline's own queryset is every delivery's; the formset narrows it only after a slice).
+            first = obj.delivered_files.order_by("frame", "path").values_list("pk", flat=True)[:FILES_SHOWN]
+            kwargs["queryset"] = DeliveredFile.objects.filter(pk__in=list(first)).order_by("frame", "path")
+        return kwargs
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

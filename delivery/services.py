@@ -234,7 +234,8 @@ def _delivered(
             ),
             batch_size=2000,
         )
-        Delivery.objects.filter(pk=delivery.pk).update(
+        # Still ours: a shot sent back while its files were copying cancelled the delivery (delivery.hooks).
+        claimed = Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.COPYING).update(
             state=Delivery.State.DELIVERED,
             root=str(root),
             folder=planned.folder,
@@ -246,6 +247,9 @@ def _delivered(
             delivered_at=now,
             updated_at=now,
         )
+        if not claimed:
+            transaction.set_rollback(True)
+            return _skipped(outcome, "cancelled while it was being copied (the shot left review_approved)")
         Delivery.objects.filter(
             shot_id=delivery.shot_id, state=Delivery.State.DELIVERED, superseded_by__isnull=True
         ).exclude(pk=delivery.pk).update(superseded_by=delivery, superseded_at=now)

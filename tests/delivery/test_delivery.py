@@ -270,6 +270,20 @@ def test_a_shot_sent_back_keeps_its_delivery_which_the_next_one_supersedes(
     mhl_verify(folder)
 
 
+def test_a_shot_sent_back_while_its_files_copy_is_not_recorded_as_delivered(shot, delivery_root, approved_movie):
+    def sent_back_meanwhile(handle, chunk):
+        if Shot.objects.get(pk=shot.pk).status == Status.REVIEW_APPROVED:
+            shot_force_status(shot_id=shot.pk, to_status=Status.REVISION_REQUESTED, actor="user:ana", reason="notes")
+        handle.write(chunk)
+
+    [outcome] = deliver(shot, write=sent_back_meanwhile).outcomes
+
+    assert outcome.result == "skipped" and "cancelled while it was being copied" in outcome.error
+    delivery = Delivery.objects.get(shot=shot)
+    assert delivery.state == Delivery.State.CANCELLED and not delivery.delivered_files.exists()
+    assert Shot.objects.get(pk=shot.pk).status == Status.REVISION_REQUESTED
+
+
 def test_a_shot_sent_back_before_delivery_is_not_delivered(shot, delivery_root, approved_movie):
     shot_transition(shot_id=shot.pk, to_status=Status.REVISION_REQUESTED, actor="frameio")
 

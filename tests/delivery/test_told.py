@@ -11,10 +11,12 @@ from django.core.management.base import SystemCheckError
 from django.urls import reverse
 
 from alerts.models import OutboxMessage
+from delivery import admin as delivery_admin
 from delivery import batches, jobs, naming, tasks
 from delivery.models import Delivery
 from delivery.services import folder_lock
 from shots.models import Shot, ShotEvent
+from shots.services import shot_force_status
 from shots.workflow import Status
 from tests.dashboard.test_dashboard import user_client
 from tests.delivery.conftest import DISCORD, MOVIE
@@ -46,7 +48,8 @@ def test_auto_delivery_enqueues_one_job_on_approval_and_the_job_is_safe_twice(
     assert ShotEvent.objects.filter(shot=shot, to_status=Status.FINAL_DELIVERY).count() == 1
 
 
-def test_without_auto_delivery_an_approval_enqueues_nothing(shot, root, delivery_root, approved_movie, delivery_jobs):
+def test_without_auto_delivery_an_approval_enqueues_nothing(shot, root, delivery_root, delivery_jobs, approved_movie):
+    # delivery_jobs first: the queue is watched before the approval happens.
     assert delivery_jobs == []
     assert Delivery.objects.get(shot=shot).state == Delivery.State.PENDING
 
@@ -124,6 +127,22 @@ def test_the_admin_lists_deliveries_read_only(shot, root, delivery_root, approve
     page = admin_client.get(reverse("admin:delivery_delivery_change", args=[delivery.pk]))
     assert page.status_code == 200 and "UNDLM_00042_v001.mov" in page.content.decode()
     assert admin_client.get(reverse("admin:delivery_delivery_add")).status_code == 403
+
+
+def test_a_deliverys_page_lists_its_own_files_first(shot, root, delivery_root, approved_movie, approve, admin_client,
+                                                     monkeypatch):  # fmt: skip
+    monkeypatch.setattr(delivery_admin, "FILES_SHOWN", 1)  # an earlier delivery's file must not take the slot
+    batches.deliver_shots([Shot.objects.get(pk=shot.pk)])
+    shot_force_status(shot_id=shot.pk, to_status=Status.REVISION_REQUESTED, actor="user:ana", reason="notes")
+    make_clip(root / "renders/review/UNDLM_00042_v003.mov", frames=49)
+    approve(shot, "renders/review/UNDLM_00042_v003.mov")
+    batches.deliver_shots([Shot.objects.get(pk=shot.pk)])
+    second = Delivery.objects.get(shot=shot, version=3)
+
+    page = admin_client.get(reverse("admin:delivery_delivery_change", args=[second.pk])).content.decode()
+
+    rows = re.findall(r'<td class="field-path">\s*<p>([^<]*)</p>', page, flags=re.S)  # the inline's rows
+    assert [row for row in rows if row != "-"] == ["UNDLM_00042_v003.mov"]  # "-": the blank template row
 
 
 def test_the_dashboard_shows_delivered_out_of_approved_per_scene(shot, root, delivery_root, approve):
