@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 GROUP = "dashboard"
 # A socket that missed more than this asks the browser to reload the page instead.
 CATCH_UP_LIMIT = 500
+# How long an event id may stay invisible after a larger one is seen: the longest transaction that
+# publishes (ids are taken at insert, rows seen at commit). The API's feed waits this long at a hole.
+LATE_COMMIT_SECONDS = 5.0
 RELAY_BATCH = 200
 # Prune old rows once every this many inserts (cheap: an indexed range delete).
 PRUNE_EVERY = 256
@@ -125,20 +128,38 @@ def catch_up(
     rows = list(rows.order_by("id")[: limit + 1])
     if len(rows) > limit:
         return CatchUp(last_id=newest, stale=f"more than {limit} events missed")
-    if rows and after_id and rows[0].id > after_id + 1 and _pruned_since(after_id):
-        return CatchUp(last_id=newest, stale="missed events were pruned")
-    return CatchUp(events=[row.as_message() for row in rows], last_id=rows[-1].id if rows else after_id)
+    return _page(after_id, rows, newest)
 
 
-def page_after(after_id: int, *, limit: int) -> CatchUp:
+def page_after(after_id: int, *, limit: int, now: datetime | None = None) -> CatchUp:
     """A page of the log for a reader that follows it from `after_id` (the REST API's event feed): at
     most `limit` events after it, oldest first, `last_id` the id to ask after next. Unlike `catch_up`,
     more than `limit` is not stale (the reader pages on); `stale` only when the log cannot continue
-    from `after_id`: the events after it were pruned, or the log restarted (ids below it)."""
+    from `after_id`: the events after it were pruned, or the log restarted (ids below it).
+
+    A reader never comes back for ids below `last_id`, so the page stops before a hole in the ids that
+    is younger than LATE_COMMIT_SECONDS: on PostgreSQL an id is taken at insert and seen at commit, so a
+    smaller id may still be on its way (an older hole is a rolled-back insert, and is passed)."""
     newest = last_event_id()
     if after_id > newest:
         return CatchUp(last_id=newest, stale="the event log restarted")
     rows = list(LiveEvent.objects.filter(id__gt=after_id).order_by("id")[:limit])
+    page = _page(after_id, rows, newest)
+    if page.stale or not rows:
+        return page
+    settled = (now or timezone.now()) - timedelta(seconds=LATE_COMMIT_SECONDS)
+    expected, kept = after_id + 1, []
+    for row in rows:
+        if row.id != expected and (kept or after_id) and row.created_at > settled:
+            break  # ids before this one may still commit: hand them over on the next ask
+        kept.append(row)
+        expected = row.id + 1
+    return CatchUp(events=[row.as_message() for row in kept], last_id=kept[-1].id if kept else after_id)
+
+
+def _page(after_id: int, rows: list[LiveEvent], newest: int) -> CatchUp:
+    """`rows` (the events after `after_id`, oldest first) as a page, or stale when the events right after
+    `after_id` are gone from the log."""
     if rows and after_id and rows[0].id > after_id + 1 and _pruned_since(after_id):
         return CatchUp(last_id=newest, stale="missed events were pruned")
     return CatchUp(events=[row.as_message() for row in rows], last_id=rows[-1].id if rows else after_id)
