@@ -20,9 +20,6 @@ class ApiError(Exception):
         super().__init__(detail)
         self.status, self.error, self.detail, self.extra = status, error, detail, extra
 
-    def body(self) -> dict[str, Any]:
-        return {"error": self.error, "detail": self.detail, **self.extra}
-
 
 def error_response(status: int, error: str, detail: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": error, "detail": detail, **extra}, status=status)
@@ -38,7 +35,7 @@ def install(api: NinjaAPI) -> None:
 
 
 def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-    return JsonResponse(exc.body(), status=exc.status)
+    return error_response(exc.status, exc.error, exc.detail, **exc.extra)
 
 
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:

@@ -19,6 +19,11 @@ class AmbiguousShot(Exception):
         super().__init__(f"{nomenclature} exists in projects {', '.join(projects)}: pass ?project=CODE")
 
 
+# The API's shot order: by project, then the cut; pk last, so that two shots with the same record in and
+# number keep their order. The page's ids and their facts are read in it, so they never disagree.
+PAGE_ORDER = (F("project_id"), *CUT_ORDER, "pk")
+
+
 def shots_with_facts(shots: QuerySet[Shot]) -> QuerySet[Shot]:
     """Each shot with `latest_version`, `frameio_link` / `frameio_version` (its latest version in
     Frame.io) and `open_notes`, as subqueries of one statement; in cut order, stable across pages."""
@@ -49,8 +54,7 @@ def shots_with_facts(shots: QuerySet[Shot]) -> QuerySet[Shot]:
             frameio_version=Subquery(in_frameio.values("render__version")[:1]),
             open_notes=Coalesce(Subquery(open_notes), 0),
         )
-        # pk last: two shots with the same record in and number (two projects) keep their order.
-        .order_by(F("project_id"), *CUT_ORDER, "pk")
+        .order_by(*PAGE_ORDER)
     )
 
 
@@ -58,7 +62,7 @@ def page_with_facts(shots: QuerySet[Shot], *, start: int, size: int) -> list[Sho
     """One page of `shots` in cut order, with their facts. Two queries: the page's ids first (an ordered
     scan of the shots alone), then the facts of those ids only, so the subqueries run for the page's
     rows and not for every shot the sort goes through."""
-    ids = list(shots.order_by(F("project_id"), *CUT_ORDER, "pk").values_list("pk", flat=True)[start : start + size])
+    ids = list(shots.order_by(*PAGE_ORDER).values_list("pk", flat=True)[start : start + size])
     return list(shots_with_facts(Shot.objects.filter(pk__in=ids)))
 
 

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from frameio.models import ReviewNote
 from ingest.models import Render
+from postflow.lib.text import web_link
 from shots.models import Shot
 from shots.workflow import allowed_targets
 
 
 def _timecode(shot: Shot, field: str) -> dict:
     return {"frames": getattr(shot, field), "timecode": shot.timecode(field)}
-
-
-def _web_link(url: str | None) -> str:
-    """An http(s) address only: a link from elsewhere never becomes `javascript:` in a tool's UI."""
-    return url if url and url.lower().startswith(("https://", "http://")) else ""
 
 
 def shot_out(shot: Shot) -> dict:
@@ -37,7 +33,7 @@ def shot_out(shot: Shot) -> dict:
         "allowed_moves": [status.value for status in allowed_targets(shot.status)],
         "omitted": shot.omitted,
         "latest_version": shot.latest_version,
-        "frameio_url": _web_link(shot.frameio_link),
+        "frameio_url": web_link(shot.frameio_link),
         "frameio_version": shot.frameio_version,
         "frameio_version_stack_id": shot.frameio_version_stack_id,
         "open_notes": shot.open_notes,
@@ -66,7 +62,7 @@ def version_out(render: Render) -> dict:
         else {
             "state": upload.state,
             "frameio_file_id": upload.frameio_file_id,
-            "view_url": _web_link(upload.view_url),
+            "view_url": web_link(upload.view_url),
             "uploaded_at": upload.uploaded_at,
             "ready_at": upload.ready_at,
         },

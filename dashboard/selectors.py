@@ -17,6 +17,7 @@ from django.utils import timezone
 from frameio.models import FrameioConnection, ReviewNote, Upload
 from ingest.models import Render, WatcherHeartbeat
 from ingest.settling import settle_wait
+from postflow.lib.text import web_link
 from shots.models import Project, Scene, Shot, ShotEvent
 from shots.selectors import CUT_ORDER
 from shots.workflow import ORDER, STAGE_STATUSES, Stage, Status, percent_complete
@@ -273,11 +274,6 @@ def scene_shots(scene: Scene) -> list[Shot]:
     for shot in rows:
         shot.frameio_url = web_link(shot.frameio_link)
     return rows
-
-
-def web_link(url: str | None) -> str:
-    """`url` if it is an http(s) address, else "": a link from elsewhere never becomes `javascript:`."""
-    return url if url and url.lower().startswith(("https://", "http://")) else ""
 
 
 # The shot page: every version, every note, the history. Its events are the newest this many (a shot has tens).

@@ -85,3 +85,9 @@ def control_problem(text: str, *, multiline: bool = False) -> str | None:
         return None
     kind = "a line break" if text[at] in "\r\n" else "a control character"
     return f"{kind} (U+{ord(text[at]):04X}) at character {at + 1}"
+
+
+def web_link(url: str | None) -> str:
+    """`url` if it is an http(s) address, else "": a link from elsewhere (Frame.io's view_url) never
+    becomes `javascript:` in a page or a tool's UI."""
+    return url if url and url.lower().startswith(("https://", "http://")) else ""
