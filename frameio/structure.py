@@ -169,7 +169,6 @@ def forget_project(*, project: Project, project_id: str, reason: str, actor: str
 
 def forget_version_stack(*, shot: Shot, stack_id: str, reason: str, actor: str = "system") -> bool:
     """Drop the shot's version stack id if it is still `stack_id`; the next version is stacked afresh."""
-    dropped = False
     with transaction.atomic():
         dropped = bool(
             Shot.objects.filter(pk=shot.pk, frameio_version_stack_id=stack_id).update(frameio_version_stack_id="")

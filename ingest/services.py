@@ -1142,7 +1142,8 @@ def proxy_retry(*, render_id: int) -> bool:
         retried = (
             _proxy_for_current_render(render_id)
             .filter(state=ReviewProxy.State.FAILED)
-            .update(state=ReviewProxy.State.PENDING, attempts=0, last_error="")
+            # updated_at by hand (.update() skips auto_now): the reconciler's grace counts from the retry
+            .update(state=ReviewProxy.State.PENDING, attempts=0, last_error="", updated_at=timezone.now())
         )
         if retried:
             Render.objects.filter(pk=render_id).update(reason=PROXY_WAITING)

@@ -71,6 +71,8 @@ def start_next_waiting() -> list[int]:
     taken meanwhile returns; the next freed slot enqueues again. Returns the upload ids enqueued."""
     running = Upload.objects.filter(lease_until__gt=timezone.now())
     free = settings.MAX_CONCURRENT_UPLOADS - running.count()
+    if free <= 0:
+        return []  # every slot taken: no need to read the waiting line
     ids: list[int] = []
     for upload_id in waiting_uploads().values_list("pk", flat=True)[:_LOOKAHEAD]:
         if len(ids) >= free:

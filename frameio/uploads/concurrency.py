@@ -77,8 +77,7 @@ class Controller:
         self._window_start = clock()
         self._window_bytes = 0
         self._window_limited = False
-        self._settling, self._settle_bytes = True, 0  # the next measurement follows a change: discarded
-        self._settle_after(self.limit)  # the first connections fill their buffers too
+        self._settle_after(self.limit)  # discarded: it follows a change, and new connections fill buffers
         self._quiet_until = 0.0  # no growth before this (after congestion)
         self._next_probe = 0.0
 

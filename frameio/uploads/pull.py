@@ -90,8 +90,9 @@ def serve_render(request: HttpRequest, render_id: int, expires: int, signature: 
     file = review_file(render) if render is not None else None
     refusal = _refusal(render, file, expires, signature)
     if refusal:
-        logger.info("pull URL for render %s refused: %s", render_id, refusal)
-        return HttpResponse(refusal, status=403 if "expired" in refusal or "signature" in refusal else 410)
+        status, reason = refusal
+        logger.info("pull URL for render %s refused: %s", render_id, reason)
+        return HttpResponse(reason, status=status)
     try:
         fd = open_review_file(file)
     except RenderUnreadable as exc:
@@ -100,14 +101,15 @@ def serve_render(request: HttpRequest, render_id: int, expires: int, signature: 
     return _answer(request, file, fd)
 
 
-def _refusal(render: Render | None, file: ReviewFile | None, expires: int, given: str) -> str:
+def _refusal(render: Render | None, file: ReviewFile | None, expires: int, given: str) -> tuple[int, str] | None:
+    """(HTTP status, reason) when the URL must not serve, else None."""
     if render is None or file is None or not file.checksum:
-        return "no such render (or no review file yet)"
+        return 410, "no such render (or no review file yet)"
     if time.time() > expires:
-        return "the URL expired"
+        return 403, "the URL expired"
     if not hmac.compare_digest(signature(render.pk, file.checksum, expires), given):
-        return "bad signature (or the render's content changed)"
-    return ""
+        return 403, "bad signature (or the render's content changed)"
+    return None
 
 
 def _answer(request: HttpRequest, file: ReviewFile, fd: int) -> HttpResponse:

@@ -426,8 +426,8 @@ def put_part(job: Job, fd: int, part: UploadPart, progress: Progress, stop: thre
         except (requests.RequestException, OSError, http.client.HTTPException) as exc:
             reason = f"part {part.index + 1}: {type(exc).__name__}"
         else:
-            if status < 400:
-                return
+            if 200 <= status < 300:
+                return  # a redirect is not a part stored: it fails below
             if status == 403 and "Request has expired" in text:
                 raise UrlsExpired()
             reason = f"part {part.index + 1}: HTTP {status}"
