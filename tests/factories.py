@@ -6,6 +6,7 @@ test still goes through `shots.services`.
 
 import itertools
 from datetime import datetime
+from pathlib import Path
 
 from django.utils import timezone
 
@@ -72,6 +73,24 @@ def make_render(path: str, *, state: str = Render.State.DISCOVERED, at: datetime
     at = at or timezone.now()
     fields.setdefault("root", "/r")
     return Render.objects.create(path=path, state=state, first_seen=at, observed_since=at, **fields)
+
+
+def make_render_of_file(path: Path, *, state: str, **fields) -> Render:
+    """A ledger row for a real file on disk: its folder, name, size, mtime and inode as the watcher records
+    them, seen and stable now; other keyword arguments are Render fields."""
+    stat = path.stat()
+    now = timezone.now()
+    fields.setdefault("stable_since", now)
+    return make_render(
+        path.name,
+        state=state,
+        at=now,
+        root=str(path.parent),
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        inode=stat.st_ino,
+        **fields,
+    )
 
 
 def make_review_note(

@@ -6,7 +6,6 @@ from datetime import timedelta
 from fractions import Fraction
 from types import SimpleNamespace
 
-import av
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.cache import cache
@@ -22,7 +21,7 @@ from shots.models import ShotEvent
 from shots.services import shot_transition
 from shots.workflow import Status
 from tests.dashboard.test_dashboard import user_client
-from tests.factories import make_project, make_render, make_review_note, make_scene, make_shot
+from tests.factories import make_project, make_render, make_render_of_file, make_review_note, make_scene, make_shot
 from tests.ingest.media import make_clip
 
 pytestmark = pytest.mark.django_db
@@ -36,19 +35,8 @@ def thumbnails_folder(settings, tmp_path):
 
 
 def make_webm(path, *, frames=50, fps=25):
-    """A real VP9 WebM (what a browser plays as it is), 64x36, frame i shaded i*5."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", format="webm") as container:
-        stream = container.add_stream("libvpx-vp9", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = 64, 36, "yuv420p"
-        for index in range(frames):
-            frame = av.VideoFrame(64, 36, "yuv420p")
-            for plane in frame.planes:
-                plane.update(bytes([index * 5 % 256]) * plane.buffer_size)
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
+    """A real VP9 WebM (what a browser plays as it is), 64x36."""
+    return make_clip(path, frames=frames, fps=Fraction(fps), codec="libvpx-vp9")
 
 
 def body(response) -> bytes:
@@ -62,16 +50,11 @@ def body(response) -> bytes:
 
 def verified_file(path, shot=None, *, version=1, codec="vp9", state=Render.State.UPLOADED, fps=25.0, frames=50):
     """A ledger row for a real file, as verification leaves it (inode, size, mtime, checksum, media)."""
-    stat = path.stat()
-    return make_render(
-        path.name,
-        root=str(path.parent),
+    return make_render_of_file(
+        path,
         state=state,
         shot=shot,
         version=version,
-        size=stat.st_size,
-        mtime_ns=stat.st_mtime_ns,
-        inode=stat.st_ino,
         checksum=f"{version:032x}",
         media={"codec": codec, "fps": fps, "frames": frames},
     )

@@ -12,7 +12,7 @@ from django.utils import timezone
 from frameio.models import Upload
 from ingest import services
 from ingest.models import Render
-from tests.factories import make_shot
+from tests.factories import make_render_of_file, make_shot
 from tests.ingest.media import make_clip
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,21 +20,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def watcher_reason(path: Path) -> str:
     """What the watcher stores when it verifies `path` (a stable render under its parent folder)."""
-    stat = path.stat()
-    now = timezone.now()
-    row = Render.objects.create(
-        root=str(path.parent),
-        path=path.name,
-        size=stat.st_size,
-        mtime_ns=stat.st_mtime_ns,
-        inode=stat.st_ino,
-        first_seen=now,
-        observed_since=now,
-        stable_since=now,
-        state=Render.State.STABLE,
-    )
+    row = make_render_of_file(path, state=Render.State.STABLE)
     config = services.WatchConfig.from_settings(root=path.parent)
-    verified = services.render_verify(render_id=row.pk, config=config, now=now)
+    verified = services.render_verify(render_id=row.pk, config=config, now=timezone.now())
     assert verified.state == Render.State.QUARANTINED
     return verified.reason
 

@@ -12,7 +12,7 @@ from frameio.uploads import status_field
 from frameio_sandbox.server import SandboxConfig, run_sandbox
 from ingest.models import Render
 from shots.workflow import Status
-from tests.factories import make_project, make_scene, make_shot
+from tests.factories import make_project, make_render_of_file, make_scene, make_shot
 
 MB = 1_000_000
 
@@ -58,17 +58,9 @@ def queued_render(
     if data is None:
         data = (bytes(range(256)) * (size // 256 + 1))[: size - version] + bytes([version]) * version
     path.write_bytes(data)
-    stat = path.stat()
     now = timezone.now()
-    return Render.objects.create(
-        root=str(path.parent),
-        path=path.name,
-        size=stat.st_size,
-        mtime_ns=stat.st_mtime_ns,
-        inode=stat.st_ino,
-        first_seen=now,
-        observed_since=now,
-        stable_since=now,
+    return make_render_of_file(
+        path,
         state=Render.State.QUEUED,
         shot=shot,
         version=version,

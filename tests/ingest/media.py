@@ -22,7 +22,7 @@ def make_clip(
     `timecode` ("01:00:10:00") is the clip's start timecode, as a camera writes it: FFmpeg's mov
     and mp4 muxers turn the container's `timecode` tag into a tmcd track, the MXF muxer into its
     timecode component (tests/ingest/test_verify.py reads both back)."""
-    container_format = {".mp4": "mp4", ".m4v": "mp4", ".mxf": "mxf"}.get(path.suffix, "mov")  # .tmp etc: mov
+    container_format = {".mp4": "mp4", ".m4v": "mp4", ".mxf": "mxf", ".webm": "webm"}.get(path.suffix, "mov")
     options = {"movflags": "faststart"} if faststart and container_format in ("mov", "mp4") else {}
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", format=container_format, options=options) as container:

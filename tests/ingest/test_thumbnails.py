@@ -2,6 +2,7 @@
 verification, by the job a page asks for, and by `manage.py thumbnails`; never next to the render."""
 
 import json
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -70,7 +71,7 @@ def test_the_watcher_writes_one_after_verifying(shot, root, watcher, clock, enqu
     scan_across_the_settle_window(watcher, clock)
     render = Render.objects.get(path=REVIEW)
     assert render.state == Render.State.QUEUED and has_thumbnail(render)
-    assert not (root / "renders" / "review" / ".postflow-thumbnails").exists()
+    assert [p.name for p in (root / "renders" / "review").iterdir()] == [Path(render.path).name]  # nothing beside it
 
 
 def test_an_undecodable_render_has_none_and_the_scan_goes_on(shot, root, watcher, clock, enqueued, caplog):
