@@ -9,6 +9,7 @@ from ninja.throttling import SimpleRateThrottle
 
 from api.errors import ApiError
 from api.models import ApiToken
+from api.rates import parse_rate
 from api.tokens import TokenError, token_authenticate
 
 
@@ -61,6 +62,10 @@ class TokenRateThrottle(SimpleRateThrottle):
         self.rate = settings.POSTFLOW_API_THROTTLE_RATE
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request)
+
+    def parse_rate(self, rate: str | None) -> tuple[int | None, int | None]:
+        """The check's parser (api.rates), not django-ninja's: one reading of the setting."""
+        return (None, None) if rate is None else parse_rate(rate)
 
     def get_cache_key(self, request: HttpRequest) -> str | None:
         token = getattr(request, "auth", None)

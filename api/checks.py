@@ -2,16 +2,15 @@
 
 from django.conf import settings
 from django.core.checks import Error, register
-from ninja.throttling import SimpleRateThrottle
+
+from api.rates import parse_rate
 
 
 @register()
 def check_api_settings(app_configs=None, **kwargs) -> list[Error]:
     errors = []
     try:
-        count, _seconds = SimpleRateThrottle(rate="1/s").parse_rate(settings.POSTFLOW_API_THROTTLE_RATE)
-        if count < 1:
-            raise ValueError
+        parse_rate(settings.POSTFLOW_API_THROTTLE_RATE)
     except ValueError:
         errors.append(
             Error(

@@ -40,14 +40,16 @@ def _with_json_405(view):
     return wrapped
 
 
-ninja_patterns, ninja_app, ninja_namespace = api.urls
+ninja_patterns = api.urls[0]
 for pattern in ninja_patterns:
     pattern.callback = _with_json_405(pattern.callback)
 
+# Mounted by postflow.urls under /api/v1/ in the namespace django-ninja reverses its own names in
+# (api.NAMESPACE: "api:openapi-json"): django-ninja's patterns are this module's, not a nested include.
 urlpatterns = [
     # The interactive documentation (Swagger UI, served from django-ninja's static files): staff only.
     path("docs", staff_member_required(partial(openapi_view, api=api)), name="api-docs"),
-    path("", (ninja_patterns, ninja_app, ninja_namespace)),
+    *ninja_patterns,
     # Anything else under /api/v1/ answers JSON too, never the site's HTML 404.
     re_path(r"^(?P<rest>.*)$", _unknown),
 ]

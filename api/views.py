@@ -7,15 +7,18 @@ tests/api validates every answer against the served document.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from ninja import NinjaAPI, Query, Schema
+from ninja.openapi.docs import Swagger
 from pydantic import Field
 
-from api import errors
+from api import NAMESPACE, errors
 from api.auth import BearerToken, TokenRateThrottle, require_perm, require_view, require_write
 from api.errors import ApiError
 from api.schemas import ErrorOut, EventPage, NoteOut, ShotOut, ShotPage, StatusIn, StatusOut, VersionOut
@@ -26,17 +29,31 @@ from shots.models import Shot
 from shots.services import ConcurrentTransition, InvalidTransition, ShotStatusError, shot_force_status, shot_transition
 from shots.workflow import STAGE_STATUSES, Stage, Status, allowed_targets
 
+
+class _LocalSwagger(Swagger):
+    """The Swagger UI page from django-ninja's own template and static files (settings.NINJA_DIR): ninja
+    itself would pick its CDN page, since "ninja" is not an installed app (settings.INSTALLED_APPS says
+    why), and a studio's network may not reach a CDN."""
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs) -> HttpResponse:
+        self.settings["url"] = self.get_openapi_url(api, kwargs)
+        # Bearer tokens only, no session: the page needs no CSRF token (ninja's own test gives the same).
+        context = {"swagger_settings": json.dumps(self.settings, indent=1), "api": api, "add_csrf": False}
+        return render(request, self.template, context)
+
+
 api = NinjaAPI(
     title="postflow API",
     version="1",
     description="Shots, versions, review notes, status moves and the live event feed of a postflow "
     "production. Authenticate with `Authorization: Bearer <token>` (`manage.py api_token create USER`).",
-    urls_namespace="api",
+    urls_namespace=NAMESPACE,
     auth=BearerToken(),
     throttle=[TokenRateThrottle()],
     # The document is public (a tool reads it before it has a token); the docs page is for staff (api/urls.py).
     openapi_url="/openapi.json",
     docs_url=None,
+    docs=_LocalSwagger(),
 )
 errors.install(api)
 

@@ -184,11 +184,15 @@ class StandaloneSandbox:
 
 
 def make_file(path: Path, size: int) -> Path:
-    """Random bytes (not sparse: the page cache holds real pages), then read once so the cache is warm."""
+    """Random bytes (not sparse: the page cache holds real pages), written back to the disk (the kernel's
+    writeback of gigabytes of dirty pages would otherwise run during the first contender, and slow it
+    alone), then read once so the cache is warm."""
     block = os.urandom(64 * 1024 * 1024)
     with path.open("wb") as out:
         for offset in range(0, size, len(block)):
             out.write(block[: min(len(block), size - offset)])
+        out.flush()
+        os.fsync(out.fileno())
     with path.open("rb") as stream:
         while stream.read(16 * 1024 * 1024):
             pass

@@ -12,6 +12,7 @@ checks (ingest/checks.py, sheets/checks.py, frameio/checks.py, alerts/checks.py)
 every other command run them, and so does the web process when it starts (postflow/asgi.py).
 """
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -149,8 +150,9 @@ INSTALLED_APPS = [
     # and the supervisors' dashboard reads from all of them.
     "sheets",
     "dashboard",
-    # The REST API (/api/v1/, docs/api.md), at the top with the dashboard; "ninja" serves its docs page's files.
-    "ninja",
+    # The REST API (/api/v1/, docs/api.md), at the top with the dashboard. Not "ninja": an installed app is
+    # imported by every process, and django-ninja brings pydantic (~11 MB in the watcher and each worker,
+    # which never serve the API); its docs page's templates and files are found below instead.
     "api",
 ]
 
@@ -167,10 +169,14 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "postflow.urls"
 
+# Where django-ninja lies, found without importing it (see INSTALLED_APPS): the API's docs page (Swagger
+# UI) is its template and static files, served from here rather than from a CDN.
+NINJA_DIR = Path(importlib.util.find_spec("ninja").origin).parent
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [BASE_DIR / "templates", NINJA_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -229,6 +235,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [NINJA_DIR / "static"]  # ninja/swagger-ui-bundle.js and the rest of the API's docs page
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
