@@ -273,6 +273,12 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        link = self.server.sandbox.link
+        if link.active:
+            # The receive window of a real long path: what a connection has in flight is a window, not the
+            # megabytes a loopback's autotuned receive buffer would take in while the link emulation
+            # makes the body wait (a client counting what it sent would see a rate no WAN gives).
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, link.settings.window)
 
     def handle(self) -> None:
         with contextlib.suppress(_ConnectionReset, ConnectionError, TimeoutError, ValueError, OSError):

@@ -5,11 +5,12 @@ only with enough parts in flight; on loopback a few suffice and more only cost m
 measures the process's aggregate rate (every upload of the process shares one budget, so that
 MAX_CONCURRENT_UPLOADS files do not each ramp up to the ceiling) and:
 
-- starts small (`START`) and, every measurement, doubles the limit while each step still raises the rate by
-  `GAIN`; a step whose connections each brought nearly their full share (the rate grew by at least
-  `LINEAR` of the limit's growth: a latency-bound link, each connection far below the aggregate it can
-  reach), measured so twice in a row, is followed by a `JUMP`-fold step instead, so that a long path fills
-  in two steps, not four;
+- starts small (`START`) and doubles the limit while each step still raises the rate by `GAIN`, in two
+  measurements in a row (one may lie: see _decide), over the better of the two the limit before gave; a
+  step whose connections each brought nearly their full share (the rate grew by at least `LINEAR` of the
+  limit's growth: a latency-bound link, each connection far below the aggregate it can reach) is followed
+  by a `JUMP`-fold step instead, so that a long path fills in two steps, not four; above `FAST_RATE` the
+  steps are a quarter (the host, not the link, is the limit there, and parts cost memory);
 - then holds the best limit found, and every `REPROBE_SECONDS` tries a quarter more (a probe that
   pays resumes the doubling: an early measurement on a busy host may have stopped the ramp too soon);
 - halves it on a sign of congestion (a part failing: a reset, a timeout, a 5xx, 429 or 503), and does
@@ -39,6 +40,9 @@ GAIN = 0.10  # a step must raise the rate by 10 % to count as "the link rewards 
 # fast as the old ones, so the link is far from full; the next step multiplies the limit by JUMP.
 LINEAR = 0.8
 JUMP = 4
+# A step that raised the rate by at least CAPPED x what it raised the limit by: the connections, not the
+# host, are the limit (see Controller._worth_keeping).
+CAPPED = 0.5
 # One measurement: at least this long and this many bytes (a slow link measures over longer windows),
 # at most MAX_INTERVAL_SECONDS.
 INTERVAL_SECONDS = 0.1
@@ -48,6 +52,11 @@ INTERVAL_BYTES = 8 * 1024 * 1024
 # connection added.
 SETTLE_BYTES_PER_CONNECTION = 4 * 1024 * 1024
 MAX_INTERVAL_SECONDS = 3.0
+# Above this aggregate rate (4 Gbit/s) a step up adds a quarter, not double: a studio's uplink is seldom
+# the limit there, the host is (a loopback at 1 GB/s gains nothing from 16 parts over 8), and each part in
+# flight holds a 1 MiB buffer and a thread; a fast LAN that does reward more parts still gets them, a
+# quarter at a time.
+FAST_RATE = 500 * 1_000_000
 REPROBE_SECONDS = 5.0
 COOLDOWN_SECONDS = 5.0
 
@@ -73,7 +82,10 @@ class Controller:
         self._best_limit = self.limit
         self._ramping = True  # doubling until a step stops paying
         self._doubted = False  # the current step did not pay once already
-        self._linear_once = False  # the current step looked linear once already (a jump wants two windows)
+        # A measurement that paid, waiting for the next one to say the same (see _decide): its rate, and
+        # whether it looked linear. None when the last measurement did not pay.
+        self._paid_once: tuple[float, bool] | None = None
+        self._connections_capped = False  # a step showed each connection capped (see _worth_keeping)
         self._window_start = clock()
         self._window_bytes = 0
         self._window_limited = False
@@ -96,6 +108,7 @@ class Controller:
         self.limit = max(1, self.limit // 2)
         self._best_limit, self._best_rate = self.limit, 0.0
         self._ramping = False
+        self._paid_once = None
         self._quiet_until = now + COOLDOWN_SECONDS
         self._next_probe = self._quiet_until
         self._settle_after(0)
@@ -128,27 +141,38 @@ class Controller:
         self._settle_bytes = max(INTERVAL_BYTES, SETTLE_BYTES_PER_CONNECTION * added)
 
     def _decide(self, now: float) -> None:
-        if self.rate > self._best_rate * (1 + GAIN):  # the last step paid (or this is the first figure)
+        if self.rate > self._best_rate * (1 + GAIN):  # this step paid (or this is the first figure)
             linear = (
                 self._ramping
                 and self._best_rate > 0
                 and self.limit > self._best_limit
                 and self.rate / self._best_rate >= 1 + LINEAR * (self.limit / self._best_limit - 1)
             )
-            if linear and not self._linear_once:
-                self._linear_once = True  # one window on a busy loopback may look linear: measure it again
+            if self._paid_once is None:
+                # One measurement may lie either way: the first after a change may still count bytes parked
+                # in the new connections' buffers, and the figure it beats may have been a slow start (a
+                # loopback went 8 -> 16 -> 32 on that). A step pays when two measurements in a row say so;
+                # the limit stays meanwhile, which costs a link that wants the step nothing.
+                self._paid_once = (self.rate, linear)
                 return
-            self._linear_once = False
+            first_rate, first_linear = self._paid_once
+            self._paid_once = None
+            if self._best_rate > 0 and self.limit > self._best_limit:
+                added = self.limit / self._best_limit - 1
+                self._connections_capped |= min(first_rate, self.rate) / self._best_rate - 1 >= CAPPED * added
             if self.limit != self._best_limit:
                 self._ramping = True  # a probe that pays resumes the doubling: the link has room
-            self._best_rate, self._best_limit, self._doubted = self.rate, self.limit, False
-            self._grow(now, JUMP if linear else 2)
+            # The better of the two is what the next step must beat: a step never pays on a slow reading.
+            self._best_rate, self._best_limit, self._doubted = max(first_rate, self.rate), self.limit, False
+            self._grow(now, JUMP if linear and first_linear else 2)
             return
-        self._linear_once = False
+        self._paid_once = None
         if self.limit != self._best_limit and self._ramping and not self._doubted:
             self._doubted = True  # one measurement on a busy host may lie: measure this step once more
-        elif self.limit != self._best_limit:  # it did not pay: back to the limit that did
-            self.limit = self._best_limit
+        elif self.limit != self._best_limit:  # it did not pay: back to the limit that did, or stay (below)
+            if not (self._ramping and self._worth_keeping()):
+                self.limit = self._best_limit
+            self._best_limit = self.limit
             self._ramping, self._doubted = False, False
             self._next_probe = now + REPROBE_SECONDS
         else:  # steady at the best limit: the link may change, so the reference follows it slowly
@@ -159,8 +183,20 @@ class Controller:
             elif now >= self._next_probe:
                 self._grow(now)
 
+    def _worth_keeping(self) -> bool:
+        """Whether a ramp step that did not pay is kept: it did not lower the rate either, and an earlier
+        step showed that each connection is capped (adding connections raised the rate by at least CAPPED
+        of what it added: window over round trip, not the host, was the limit). Then an upload's parts go
+        in waves, and with more in flight its last parts start sooner and its tail (those parts alone, each
+        at one connection's rate) is shorter: 1 GB in 20 MB parts at 10 MB/s a connection and 200 MB/s of
+        link takes 6.0 s with 20 parts in flight, 5.2 s with 32, though both fill the link while every
+        slot is busy. Where the host is the limit, the parts would only cost memory. A probe (+25 % once
+        the ramp is over) that does not pay is always undone, so the limit does not creep up."""
+        return self._connections_capped and self.rate >= self._best_rate * (1 - GAIN)
+
     def _grow(self, now: float, factor: int = 2) -> None:
-        step = self.limit * (factor - 1) if self._ramping else max(1, self.limit // 4)
+        cautious = not self._ramping or self._best_rate >= FAST_RATE
+        step = max(1, self.limit // 4) if cautious else self.limit * (factor - 1)
         self.limit = min(self.ceiling, self.limit + step)
         self._next_probe = now + REPROBE_SECONDS
 

@@ -78,6 +78,51 @@ def test_a_step_that_pays_less_than_linearly_only_doubles():
     assert 2 * concurrency.START in limits and max(limits) <= 4 * concurrency.START
 
 
+def test_a_slow_start_and_a_burst_after_a_step_do_not_make_it_pay():
+    """Loopback, where the CPU is the limit (80 MB/s whatever the limit), measured as it is: slow for the
+    first 0.6 s (connections opening, buffers faulted in), then, for 0.4 s after each step up, a quarter
+    more (bytes parked in the new connections' buffers, beyond what the settling measurement absorbs).
+    One measurement of each took 8 -> 16 -> 32: an uploader holding four times the buffers for nothing."""
+    clock = FakeClock()
+    controller = Controller(ceiling=64, clock=clock)
+    started, changed, last = clock.now, clock.now - 1, [controller.limit]
+
+    def link(limit: int) -> float:
+        nonlocal changed
+        if limit > last[0]:
+            changed = clock.now
+        last[0] = limit
+        if clock.now - started < 0.6:
+            return 60 * MB
+        return 100 * MB if clock.now - changed < 0.4 else 80 * MB
+
+    limits = drive(controller, clock, link, seconds=4)  # before the first re-probe
+    assert max(limits) <= 2 * concurrency.START
+    assert controller.limit == concurrency.START
+
+
+def test_above_the_fast_rate_it_steps_by_a_quarter():
+    clock = FakeClock()
+    controller = Controller(ceiling=64, clock=clock)
+    limits = drive(controller, clock, lambda limit: 1000 * MB, seconds=4)  # loopback at 1 GB/s, flat
+    assert max(limits) == concurrency.START + concurrency.START // 4 and controller.limit == concurrency.START
+    clock = FakeClock()
+    controller = Controller(ceiling=64, clock=clock)
+    limits = drive(controller, clock, lambda limit: limit * 100 * MB, seconds=4)  # a LAN that rewards them
+    steps = [limit for i, limit in enumerate(limits) if i == 0 or limits[i - 1] != limit]
+    assert steps[:4] == [8, 10, 12, 15] and controller.limit >= 20
+
+
+def test_on_capped_connections_a_step_that_fills_the_link_is_kept():
+    """8 -> 16 doubled the rate (each connection capped at 10 MB/s), so the next step is x 4; 16 -> 64 adds
+    6 %, not 10 %, as the link is nearly full: 64 stays, for the upload's tail (Controller._worth_keeping),
+    and the probes after it (+25 %) do not pay and are undone."""
+    clock = FakeClock()
+    controller = Controller(ceiling=256, clock=clock)
+    limits = drive(controller, clock, lambda limit: min(limit * 10 * MB, 170 * MB), seconds=20)
+    assert controller.limit == 64 and max(limits) == 80
+
+
 def test_ramp_stops_at_the_ceiling():
     clock = FakeClock()
     controller = Controller(ceiling=12, clock=clock)
