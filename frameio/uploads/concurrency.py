@@ -11,6 +11,8 @@ MAX_CONCURRENT_UPLOADS files do not each ramp up to the ceiling) and:
   limit's growth: a latency-bound link, each connection far below the aggregate it can reach) is followed
   by a `JUMP`-fold step instead, so that a long path fills in two steps, not four; above `FAST_RATE` the
   steps are a quarter (the host, not the link, is the limit there, and parts cost memory);
+- keeps a ramp step that did not raise the rate but did not lower it either, once an earlier step showed
+  each connection capped (more parts in flight shorten an upload's tail there: _worth_keeping);
 - then holds the best limit found, and every `REPROBE_SECONDS` tries a quarter more (a probe that
   pays resumes the doubling: an early measurement on a busy host may have stopped the ramp too soon);
 - halves it on a sign of congestion (a part failing: a reset, a timeout, a 5xx, 429 or 503), and does
