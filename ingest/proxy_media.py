@@ -98,10 +98,12 @@ def sequence_frames(paths: Iterable[Path]) -> Iterator[Image.Image]:
     """Each frame of an image sequence as an RGB image, in the order given, opened without following a
     symlink (as verification read them)."""
     for path in paths:
-        yield _read_image(path)
+        yield read_frame(path)
 
 
-def _read_image(path: Path) -> Image.Image:
+def read_frame(path: Path) -> Image.Image:
+    """One frame file as a monitor shows it (RGB; EXR's linear light in sRGB): the proxy's frames and the
+    thumbnails' (ingest.thumbnails) alike. MediaError if it cannot be read."""
     if path.suffix.lower().lstrip(".") in PILLOW_EXTENSIONS:
         try:
             with open_no_follow(path) as handle, Image.open(handle) as image:

@@ -21,8 +21,9 @@ from django.db import transaction
 
 from ingest import jobs
 from ingest.models import Render
+from ingest.proxy_media import read_frame
 from ingest.sequences import key_parts
-from ingest.verify import _opened
+from ingest.verify import MediaError, _opened
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,11 @@ def thumbnails_backfill(*, render_ids: list[int] | None = None, force: bool = Fa
 def _middle_frame(render: Render):
     """The render's middle frame as a Pillow image (RGB)."""
     if render.is_sequence:
-        return _decode_first(_middle_frame_path(render))
+        path = _middle_frame_path(render)
+        try:  # as the review proxy reads it: an EXR's linear light in sRGB, not dark and flat
+            return read_frame(path)
+        except MediaError as exc:
+            raise ThumbnailError(str(exc)) from None
     return _decode_middle(Path(render.root) / render.path)
 
 
@@ -130,16 +135,6 @@ def _middle_frame_path(render: Render) -> Path:
     directory, base, padding, ext = key_parts(render.path)
     name = f"{base}{frames[len(frames) // 2]:0{padding}d}.{ext}"
     return Path(render.root) / directory / name
-
-
-def _decode_first(path: Path):
-    import av
-
-    with _opened(path, unreadable=f"{path.name}: unreadable image") as container:
-        try:
-            return next(container.decode(video=0)).to_image().convert("RGB")
-        except (av.FFmpegError, StopIteration, ValueError) as exc:
-            raise ThumbnailError(f"{path.name}: no frame ({exc})") from None
 
 
 def _decode_middle(path: Path):

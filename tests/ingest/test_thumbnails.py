@@ -11,13 +11,15 @@ from PIL import Image
 
 from ingest import tasks, thumbnails
 from ingest.models import Render
+from ingest.proxy_media import read_frame
 from ingest.thumbnails import has_thumbnail, thumbnail_path, thumbnail_request, thumbnail_write, thumbnails_backfill
 from tests.factories import make_render
 from tests.ingest import test_watcher
-from tests.ingest.media import make_clip
+from tests.ingest.media import make_clip, write_still
 from tests.ingest.test_sequences import write_frames
 from tests.ingest.test_watcher import REVIEW, scan_across_the_settle_window
 
+EXR = {"codec": "exr", "pix_fmt": "gbrpf32le"}
 shot = test_watcher.shot
 root = test_watcher.root
 clock = test_watcher.clock
@@ -64,6 +66,22 @@ def test_a_sequence_gets_its_middle_frame(db, tmp_path):
     with Image.open(written) as image:
         assert image.size == (8, 8)
         assert abs(image.convert("RGB").getpixel((4, 4))[0] - (1006 * 5) % 256) <= 8  # frame 1006, the middle
+
+
+def test_an_exr_sequence_is_shown_as_its_review_proxy_shows_it(db, tmp_path):
+    """EXR holds linear light: the thumbnail is its sRGB picture, as the proxy's frames (not dark and flat)."""
+    key = "UNDLM_00042_v004.####.exr"
+    colour = (200, 100, 50)
+    for frame in range(1001, 1004):
+        write_still(tmp_path / f"UNDLM_00042_v004.{frame}.exr", Image.new("RGB", (64, 36), colour), **EXR)
+    render = make_render(key, state=Render.State.DONE, root=str(tmp_path), kind=Render.Kind.SEQUENCE, checksum="e" * 32)
+    for frame in range(1001, 1004):
+        render.frames.create(frame=frame, size=1, checksum="c" * 32)
+    with Image.open(thumbnail_write(render)) as image:
+        shown = image.convert("RGB").getpixel((32, 18))
+    as_the_proxy = read_frame(tmp_path / "UNDLM_00042_v004.1002.exr").getpixel((32, 18))
+    assert all(abs(s - p) <= 6 for s, p in zip(shown, as_the_proxy, strict=True))  # WebP's loss, no more
+    assert all(s > c + 20 for s, c in zip(shown, colour, strict=True))  # brighter than the linear values
 
 
 def test_the_watcher_writes_one_after_verifying(shot, root, watcher, clock, enqueued):
