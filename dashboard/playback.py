@@ -53,7 +53,7 @@ def playable_file(render: Render) -> PlayFile:
     what = "an image sequence" if render.is_sequence else _media_label(render)
     if proxy is None:
         return PlayFile(problem=f"{what} the browser cannot play, and no review proxy")
-    if proxy.state != ReviewProxy.State.READY or proxy.source_checksum != render.checksum:
+    if not proxy.serves(render):
         state = proxy.get_state_display().lower() if proxy.source_checksum == render.checksum else "out of date"
         return PlayFile(problem=f"{what} the browser cannot play; its review proxy is not ready ({state})")
     return PlayFile(Path(proxy.path), proxy.size, proxy.mtime_ns, proxy.inode, "video/mp4", is_proxy=True)

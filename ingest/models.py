@@ -175,6 +175,11 @@ class ReviewProxy(models.Model):
     def __str__(self) -> str:
         return f"review proxy of {self.render}"
 
+    def serves(self, render: "Render") -> bool:
+        """Whether this proxy stands for the render now: ready, and built from its current content (a
+        render whose file changed keeps its row until the proxy is rebuilt)."""
+        return self.state == self.State.READY and self.source_checksum == render.checksum
+
 
 class WatcherHeartbeat(models.Model):
     """One row per watcher process (by name): when it last scanned, and whether its roots are

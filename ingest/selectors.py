@@ -129,7 +129,7 @@ def review_file(render: Render) -> ReviewFile:
     if proxy is None and not render.is_sequence:
         path = Path(render.root) / render.path
         return ReviewFile(path, path.name, render.size, render.mtime_ns, render.inode, render.checksum)
-    if proxy is None or proxy.state != ReviewProxy.State.READY or proxy.source_checksum != render.checksum:
+    if proxy is None or not proxy.serves(render):
         return ReviewFile(Path(os.devnull), "", 0, 0, 0, "", is_proxy=True, problem="its review proxy is not ready")
     return ReviewFile(
         Path(proxy.path), proxy_name(render), proxy.size, proxy.mtime_ns, proxy.inode, proxy.checksum, is_proxy=True
