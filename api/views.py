@@ -15,7 +15,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from ninja import NinjaAPI, Query, Schema
-from ninja.openapi.docs import Swagger
+from ninja.openapi.docs import Swagger, _csrf_needed
 from pydantic import Field
 
 from api import NAMESPACE, errors
@@ -37,8 +37,8 @@ class _LocalSwagger(Swagger):
 
     def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs) -> HttpResponse:
         self.settings["url"] = self.get_openapi_url(api, kwargs)
-        # Bearer tokens only, no session: the page needs no CSRF token (ninja's own test gives the same).
-        context = {"swagger_settings": json.dumps(self.settings, indent=1), "api": api, "add_csrf": False}
+        # The context ninja's own page gets (add_csrf: whether an auth of the API uses the session's cookie).
+        context = {"swagger_settings": json.dumps(self.settings, indent=1), "api": api, "add_csrf": _csrf_needed(api)}
         return render(request, self.template, context)
 
 

@@ -262,7 +262,9 @@ def side_by_side(work: Path, size: int, flags: dict, rounds: int = 2) -> dict[st
         # Untimed: the first upload into the sandbox's memory-backed storage pays for the first touch of
         # those pages (a VM's memory is given to it on demand; measured here, the first 2 GB ran at half
         # the rate of the next): no contender's figure should carry that.
-        run_outside(PLAIN, sandbox, folder, render)
+        warm_up = run_outside(PLAIN, sandbox, folder, render)
+        if not warm_up.get("ok"):
+            sys.exit(f"the warm-up upload failed: {warm_up.get('error')}")
         sandbox.forget_bytes()
         runs: dict[str, list[dict]] = {name: [] for name in ORDERS[0]}
         for round_number in range(rounds):
@@ -304,7 +306,7 @@ def _faster(results: list[dict]) -> dict:
 
 
 def show(title: str, results: dict[str, dict]) -> None:
-    print(title)
+    print(f"{title} (best of each contender's runs: faster rate, its seconds; lower CPU/GB; higher RSS)")
     for name, r in results.items():
         if not r.get("ok"):
             print(f"  {name:<9} FAILED: {r.get('error')}")

@@ -29,10 +29,10 @@ CHUNK = 8 * 1024 * 1024
 PARTIAL = ".partial-"
 
 # Writes one chunk to the partial file; tests pass one that fails after N bytes (a full disk) or corrupts.
-Writer = Callable[[BinaryIO, bytes], object]
+Writer = Callable[[BinaryIO, bytes | memoryview], object]
 
 
-def write_chunk(handle: BinaryIO, chunk: bytes) -> None:
+def write_chunk(handle: BinaryIO, chunk: bytes | memoryview) -> None:
     handle.write(chunk)
 
 
@@ -69,8 +69,11 @@ def copy_verified(source: Path, target: Path, *, expected: str, token: str, writ
 def _copy_hashing(source: Path, partial: Path, write: Writer) -> str:
     digest = xxhash.xxh3_128()
     # O_EXCL: a partial name is this run's own; another run's token never collides with it.
+    buffer = bytearray(CHUNK)  # one buffer for the whole copy, as ingest.verify.checksum_xxh128 reads
+    view = memoryview(buffer)
     with open_no_follow(source) as reader, open(partial, "xb") as out:
-        while chunk := reader.read(CHUNK):
+        while read := reader.readinto(buffer):
+            chunk = view[:read]
             digest.update(chunk)
             write(out, chunk)
         out.flush()

@@ -273,12 +273,6 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        link = self.server.sandbox.link
-        if link.active:
-            # The receive window of a real long path: what a connection has in flight is a window, not the
-            # megabytes a loopback's autotuned receive buffer would take in while the link emulation
-            # makes the body wait (a client counting what it sent would see a rate no WAN gives).
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, link.settings.window)
 
     def handle(self) -> None:
         with contextlib.suppress(_ConnectionReset, ConnectionError, TimeoutError, ValueError, OSError):
@@ -346,6 +340,11 @@ class _Handler(BaseHTTPRequestHandler):
         """The emulated WAN (link.py) carries S3's traffic only: API calls stay quick in tests."""
         if not path.startswith("/s3/") or not sb.link.active:
             return None
+        # The receive window of a real long path: what a connection has in flight is a window, not the
+        # megabytes a loopback's autotuned receive buffer would take in while the emulation makes the body
+        # wait (a client counting what it sent would see a rate no WAN gives). Set for each request, as
+        # the link can change while a keep-alive connection lasts; Linux caps it at net.core.rmem_max.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, sb.link.settings.window)
         link = sb.link.connection(self._length)
         if link.reset_at is not None and self._fault.reset_after is None:
             self._fault.reset_after = link.reset_at

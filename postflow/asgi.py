@@ -16,8 +16,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postflow.settings")
 # A bad setting stops the process with one line and exit status 2 (postflow/lib/bad_setting.py), not a traceback.
 django_asgi_app = load_or_stop(get_asgi_application)
 # Run the system checks once, as every manage.py command does and daphne does not: the apps check there what
-# their settings mean (ingest/checks.py, ...), and a web process must never serve with a bad value. About 30 ms,
-# most of it loading the URLconf that the first request would load anyway.
+# their settings mean (ingest/checks.py, ...), and a web process must never serve with a bad value. The URL
+# checks load every URLconf, the REST API's too (postflow.urls.ImportedOnUse): here, at start, not on the
+# event loop at the first request.
 refuse_failed_checks()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up first)

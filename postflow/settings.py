@@ -641,8 +641,8 @@ LOGGING["handlers"]["console"].setdefault("filters", []).append("redact_discord"
 MAX_CONCURRENT_UPLOADS = env_number("MAX_CONCURRENT_UPLOADS", 2, int)
 # Parts in flight in a process, across its uploads: 0 (the default) finds it (frameio/uploads/concurrency.py)
 # within FRAMEIO_PART_CONCURRENCY_MAX; a number pins it. Each part in flight holds a 1 MiB buffer and a
-# thread: 64 is ~70 MB at most, reached only on a long path whose connections are each capped (there,
-# parts beyond the knee shorten an upload's tail; on loopback or a LAN the controller stays near 8).
+# thread: 64 is ~70 MB at most, reached on a long path whose connections are each capped (there, parts
+# beyond the knee shorten an upload's tail; on loopback the controller stays near 8).
 FRAMEIO_PART_CONCURRENCY = env_number("FRAMEIO_PART_CONCURRENCY", 0, int)
 FRAMEIO_PART_CONCURRENCY_MAX = env_number("FRAMEIO_PART_CONCURRENCY_MAX", 64, int)
 # push: postflow PUTs the parts to Frame.io's S3; pull: Frame.io fetches the render from a signed URL

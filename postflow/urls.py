@@ -10,29 +10,16 @@ admin.site.index_title = "Production data"
 
 
 class ImportedOnUse(URLResolver):
-    """A URLconf included by name and imported by the first request under its prefix, not with the root
-    URLconf. The REST API's views bring django-ninja and pydantic (~11 MB): without this, every process
-    that runs the system checks (the watcher, the upload workers, each command) or reverses any name (the
-    webhook's URL, a pull URL) would import them, and none of those serve the API.
-
-    Until then it has no patterns, for the URL checks and for reverse() (Django populates every included
-    URLconf's names on the first reverse()): a name in its namespace is found once a request under the
-    prefix has loaded it, which is where the API reverses its own ("api:openapi-json"); nothing outside
-    the API reverses into it. Its patterns are checked by tests/api/test_urls_lazy.py."""
-
-    def _loaded(self) -> bool:
-        return "urlconf_module" in self.__dict__  # Django's cached_property, set once imported
-
-    @property
-    def url_patterns(self) -> list:
-        return super().url_patterns if self._loaded() else []
-
-    def resolve(self, path: str):
-        self.urlconf_module  # noqa: B018 - a request under the prefix: import the module now
-        return super().resolve(path)
+    """A URLconf included by name and imported when something needs it: a request under its prefix (a
+    request elsewhere does not match the prefix and never asks), a reverse() into its namespace, or the
+    URL checks (the web process runs them at start: postflow.asgi). The REST API's views bring
+    django-ninja and pydantic (~11 MB): the upload workers, the watcher and `frameio_upload` skip the URL
+    checks (postflow.lib.serves_no_urls), and this keeps their reverse() of other names (the webhook's URL,
+    a pull URL) from importing it too: Django fills every included URLconf's names on the first reverse(),
+    and a namespaced one is only reached through its namespace, which imports it then."""
 
     def _populate(self) -> None:
-        if self._loaded():
+        if "urlconf_module" in self.__dict__:  # Django's cached_property: imported already
             super()._populate()
 
 

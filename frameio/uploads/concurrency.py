@@ -11,8 +11,8 @@ MAX_CONCURRENT_UPLOADS files do not each ramp up to the ceiling) and:
   limit's growth: a latency-bound link, each connection far below the aggregate it can reach) is followed
   by a `JUMP`-fold step instead, so that a long path fills in two steps, not four; above `FAST_RATE` the
   steps are a quarter (the host, not the link, is the limit there, and parts cost memory);
-- keeps a ramp step that did not raise the rate but did not lower it either, once an earlier step showed
-  each connection capped (more parts in flight shorten an upload's tail there: _worth_keeping);
+- keeps a ramp step that did not raise the rate but did not lower it either (within GAIN), once an earlier
+  step showed each connection capped (more parts in flight shorten an upload's tail there: _worth_keeping);
 - then holds the best limit found, and every `REPROBE_SECONDS` tries a quarter more (a probe that
   pays resumes the doubling: an early measurement on a busy host may have stopped the ramp too soon);
 - halves it on a sign of congestion (a part failing: a reset, a timeout, a 5xx, 429 or 503), and does
@@ -111,6 +111,7 @@ class Controller:
         self._best_limit, self._best_rate = self.limit, 0.0
         self._ramping = False
         self._paid_once = None
+        self._connections_capped = False  # the path changed: what the ramp learnt of it no longer holds
         self._quiet_until = now + COOLDOWN_SECONDS
         self._next_probe = self._quiet_until
         self._settle_after(0)
@@ -159,7 +160,7 @@ class Controller:
                 return
             first_rate, first_linear = self._paid_once
             self._paid_once = None
-            if self._best_rate > 0 and self.limit > self._best_limit:
+            if self._ramping and self._best_rate > 0 and self.limit > self._best_limit:  # a ramp step, not a probe
                 added = self.limit / self._best_limit - 1
                 self._connections_capped |= min(first_rate, self.rate) / self._best_rate - 1 >= CAPPED * added
             if self.limit != self._best_limit:
@@ -186,14 +187,16 @@ class Controller:
                 self._grow(now)
 
     def _worth_keeping(self) -> bool:
-        """Whether a ramp step that did not pay is kept: it did not lower the rate either, and an earlier
-        step showed that each connection is capped (adding connections raised the rate by at least CAPPED
-        of what it added: window over round trip, not the host, was the limit). Then an upload's parts go
-        in waves, and with more in flight its last parts start sooner and its tail (those parts alone, each
-        at one connection's rate) is shorter: 1 GB in 20 MB parts at 10 MB/s a connection and 200 MB/s of
-        link takes 6.0 s with 20 parts in flight, 5.2 s with 32, though both fill the link while every
-        slot is busy. Where the host is the limit, the parts would only cost memory. A probe (+25 % once
-        the ramp is over) that does not pay is always undone, so the limit does not creep up."""
+        """Whether a ramp step that did not pay is kept: it did not lower the rate either (by more than GAIN,
+        the measurements' noise), and an earlier ramp step showed each connection capped (adding connections
+        raised the rate by at least CAPPED of what it added: window over round trip was the limit). Then an
+        upload's parts go in waves, and with more in flight its last parts start sooner and its tail (those
+        parts alone, each at one connection's rate) is shorter: 1 GB in 20 MB parts at 10 MB/s a
+        connection and 200 MB/s of link takes 6.0 s with 20 parts in flight, 5.2 s with 32, though both
+        fill the link while every slot is busy. A link whose limit lies between the two steps looks the
+        same from here; the spare parts cost 1 MiB each there. Where no step paid like that (loopback, a
+        disk-bound host), a step that does not pay is undone, and so is a probe (+25 % once the ramp is
+        over), so the limit does not creep up."""
         return self._connections_capped and self.rate >= self._best_rate * (1 - GAIN)
 
     def _grow(self, now: float, factor: int = 2) -> None:

@@ -1,35 +1,69 @@
-"""The API is imported by its first request, not by every process: django-ninja and pydantic (~11 MB)
-stay out of the watcher, the upload workers and the commands, which run the system checks and reverse
-other names but never serve /api/v1/ (postflow.urls.ImportedOnUse)."""
+"""The API is imported where it is used, not by every process: django-ninja and pydantic (~11 MB) stay out
+of the upload workers, the watcher and `frameio_upload`, which run every system check but the URL ones
+(postflow.lib.serves_no_urls), resolve and reverse other names, and never serve /api/v1/
+(postflow.urls.ImportedOnUse)."""
 
 import json
 
 import pytest
 from django.core.checks.urls import check_resolver, check_url_namespaces_unique
+from django.core.management.base import SystemCheckError
 from django.urls import reverse
 from ninja.throttling import SimpleRateThrottle
 
 from api.rates import parse_rate
+from postflow.management.commands.qcluster import Command as QclusterCommand
 from postflow.urls import ImportedOnUse, urlpatterns
 from tests.processes import child_env, manage
 
-# What the child prints: whether the API's heavy imports are there after the checks and a reverse().
+# What a child prints: whether the API's heavy imports are there after `code` ran.
 PROBE = """
 import json, sys
-from django.core.management import call_command
 from django.urls import reverse
-call_command("check")
-webhook = reverse("frameio:webhook")
+{code}
 loaded = sorted(name for name in ("ninja", "pydantic", "api.views") if name in sys.modules)
-print(json.dumps({"webhook": webhook, "loaded": loaded}))
+print(json.dumps({{"answer": answer, "loaded": loaded}}))
 """
 
 
-def test_a_process_that_checks_and_reverses_does_not_import_the_api(tmp_path):
+def _in_a_child(tmp_path, code: str) -> dict:
     env = child_env(tmp_path)
     manage(env, "migrate", "-v0")
-    shown = json.loads(manage(env, "shell", "-c", PROBE).stdout.strip().splitlines()[-1])
-    assert shown == {"webhook": "/frameio/webhook/", "loaded": []}
+    return json.loads(manage(env, "shell", "-c", PROBE.format(code=code)).stdout.strip().splitlines()[-1])
+
+
+def test_a_worker_checks_resolves_and_reverses_without_importing_the_api(tmp_path):
+    code = """
+from django.urls import Resolver404, resolve
+from postflow.management.commands.qcluster import Command
+Command().check()  # what `manage.py qcluster` runs first: every check but the URL ones
+try:
+    resolve("/no-such-page/")  # a request elsewhere never asks the API's mount
+except Resolver404:
+    pass
+answer = reverse("frameio:webhook")
+"""
+    assert _in_a_child(tmp_path, code) == {"answer": "/frameio/webhook/", "loaded": []}
+
+
+def test_a_reverse_into_the_api_before_any_request_imports_it(tmp_path):
+    shown = _in_a_child(tmp_path, 'answer = reverse("api:openapi-json")')
+    assert shown == {"answer": "/api/v1/openapi.json", "loaded": ["api.views", "ninja", "pydantic"]}
+
+
+def test_manage_check_runs_the_url_checks_on_the_api(tmp_path):
+    code = """
+from django.core.management import call_command
+call_command("check")
+answer = "checked"
+"""
+    assert _in_a_child(tmp_path, code) == {"answer": "checked", "loaded": ["api.views", "ninja", "pydantic"]}
+
+
+def test_a_command_that_serves_no_urls_still_stops_on_a_bad_setting(settings):
+    settings.POSTFLOW_API_PAGE_SIZE = 0
+    with pytest.raises(SystemCheckError, match=r"api\.E002"):
+        QclusterCommand().check()
 
 
 def test_a_request_under_the_prefix_loads_it_and_its_names_reverse(client):

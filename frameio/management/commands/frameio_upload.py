@@ -16,10 +16,11 @@ from frameio.models import Upload
 from frameio.uploads import claims
 from ingest.services import VerifyError, render_queue_by_hand
 from ingest.verify import MediaError
+from postflow.lib.serves_no_urls import ServesNoUrls
 from shots.models import Shot
 
 
-class Command(BaseCommand):
+class Command(ServesNoUrls, BaseCommand):
     help = "Upload one file to Frame.io as a version of a shot, as the pipeline does (resumable: run it again)."
 
     def create_parser(self, prog_name, subcommand, **kwargs):

@@ -16,11 +16,12 @@ from ingest.services import WatchConfig, stored_path
 from ingest.settling import settle_wait
 from ingest.sources import RushesConfig, RushesWatcher
 from ingest.watcher import Watcher, run_forever
+from postflow.lib.serves_no_urls import ServesNoUrls
 
 logger = logging.getLogger(__name__)
 
 
-class Command(BaseCommand):
+class Command(ServesNoUrls, BaseCommand):
     help = (
         "Watch the render roots (LUCIDLINK_MOUNT_PATH): notice finished renders, verify them, tie them to "
         "shots and versions, quarantine the rest, and queue the good ones for Frame.io. Check the shots' "

@@ -41,13 +41,14 @@ from django_q.management.commands import qcluster
 from django_q.signals import post_spawn
 
 from postflow.lib import shutdown
+from postflow.lib.serves_no_urls import ServesNoUrls
 
 logger = logging.getLogger("django-q")
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
-class Command(qcluster.Command):
+class Command(ServesNoUrls, qcluster.Command):
     help = "Starts a django-q2 cluster that SIGTERM or Ctrl-C stops within Q_STOP_SECONDS (postflow)."
 
     def handle(self, *args, **options):
