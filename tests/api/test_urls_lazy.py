@@ -90,6 +90,15 @@ def test_the_docs_page_is_served_from_the_package_not_a_cdn(admin_client):
     assert finders.find("ninja/swagger-ui-bundle.js")
 
 
+def test_collectstatic_puts_the_docs_page_files_in_the_manifest(tmp_path):
+    """The real storage (whitenoise's compressed manifest), as `make run` collects: the page's files are
+    found through settings.STATICFILES_DIRS now that "ninja" is not an app."""
+    env = child_env(tmp_path)
+    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+    manifest = json.loads((tmp_path / "var" / "static" / "staticfiles.json").read_text())["paths"]
+    assert {"ninja/swagger-ui-bundle.js", "ninja/swagger-ui.css", "ninja/swagger-ui-init.js"} <= manifest.keys()
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("600/min", (600, 60)), ("20/s", (20, 1)), ("5000/hour", (5000, 3600)), ("10/5m", (10, 300)), ("1/d", (1, 86400))],
