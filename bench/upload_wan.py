@@ -11,8 +11,8 @@ process on the same file, one after the other:
 - sdk: the official SDK's `FrameioUploader` (PyPI `frameio` 4.0.0) with its defaults (5 workers);
 - plain: a plain streaming loop, 5 threads, each part one `http.client` PUT of 1 MiB `pread` blocks.
 
-Before the timed runs, one untimed plain upload fills the sandbox's storage once (the first touch of its
-memory pages is slow on a VM). Then each contender runs twice, in the order postflow, sdk, plain and
+Before the timed runs, one untimed plain upload into the sandbox (uploads into a fresh one slowed down
+half-way on this VM). Then each contender runs twice, in the order postflow, sdk, plain and
 then the reverse, and keeps its best figures, as timeit does (noise only adds to them): the faster run,
 the lower CPU per GB; but the higher peak RSS. Both rates are printed.
 
@@ -259,9 +259,9 @@ def side_by_side(work: Path, size: int, flags: dict, rounds: int = 2) -> dict[st
         render = make_file(work / "UNDLM_00001_v001.mov", size)
         prepare_postflow(work, sandbox)
         folder = sandbox.new_folder()
-        # Untimed: the first upload into the sandbox's memory-backed storage pays for the first touch of
-        # those pages (a VM's memory is given to it on demand; measured here, the first 2 GB ran at half
-        # the rate of the next): no contender's figure should carry that.
+        # Untimed: uploads into a fresh sandbox slowed down past the first gigabyte or so (measured with the
+        # plain loop alone; its memory-backed storage on this VM, most likely): after one, the contenders'
+        # runs agree, and no contender's figure carries it.
         warm_up = run_outside(PLAIN, sandbox, folder, render)
         if not warm_up.get("ok"):
             sys.exit(f"the warm-up upload failed: {warm_up.get('error')}")
