@@ -18,6 +18,7 @@ from ingest.rules import RuleError, parse_proxy_rules, wants_proxy
 from ingest.selectors import PROXY_FOLDER, proxy_folder, review_file
 from ingest.services import PROXY_FAILED, PROXY_WAITING, WatchConfig, render_check_unchanged
 from ingest.watcher import Watcher
+from postflow.lib import shutdown
 from postflow.models import LiveEvent
 from shots.workflow import Status
 from tests.concurrency import race
@@ -270,6 +271,51 @@ def test_media_that_cannot_make_a_proxy_fails_it_with_the_reason(
     assert enqueued == [("ingest.tasks.build_proxy", render.pk)]
     assert Render.objects.get(pk=render.pk).reason == PROXY_WAITING
     assert build(render, django_capture_on_commit_callbacks).state == ReviewProxy.State.READY
+
+
+def test_a_failure_that_may_pass_is_tried_again_up_to_the_limit_then_fails_for_good(
+    verified, root, enqueued, django_capture_on_commit_callbacks
+):
+    """The mount going away mid-encode (an OSError): pending again, the try counted, the partial file gone;
+    at PROXY_MAX_ATTEMPTS the proxy fails with its reason on the render, and a job delivered after that
+    does nothing."""
+
+    def mount_goes_away(done: int, total: int) -> None:
+        if done == 5:
+            raise OSError("Transport endpoint is not connected")
+
+    for attempt in range(1, services.PROXY_MAX_ATTEMPTS + 1):
+        proxy = build(verified, django_capture_on_commit_callbacks, on_progress=mount_goes_away)
+        expected = "failed" if attempt == services.PROXY_MAX_ATTEMPTS else "pending"
+        assert (proxy.state, proxy.attempts, proxy.last_error) == (
+            expected,
+            attempt,
+            "Transport endpoint is not connected",
+        )
+        assert leftovers(root) == [] and not final_path(root).exists()
+    render = Render.objects.get(pk=verified.pk)
+    assert (render.state, render.reason) == (
+        Render.State.VERIFIED,
+        f"{PROXY_FAILED}Transport endpoint is not connected",
+    )
+    assert build(verified, django_capture_on_commit_callbacks).state == "failed"  # nothing claimed it
+    assert "frameio.tasks.upload_render" not in [job[0] for job in enqueued]
+
+
+def test_a_stopping_worker_gives_the_proxy_back_without_counting_a_try(
+    verified, root, django_capture_on_commit_callbacks
+):
+    def deploy_at_frame_5(done: int, total: int) -> None:
+        if done == 5:
+            shutdown.request()  # SIGTERM to the qcluster worker
+
+    try:
+        proxy = build(verified, django_capture_on_commit_callbacks, on_progress=deploy_at_frame_5)
+    finally:
+        shutdown.reset()
+    assert (proxy.state, proxy.attempts, proxy.lease_owner, proxy.frames_done) == ("pending", 0, "", 0)
+    assert leftovers(root) == []
+    assert build(verified, django_capture_on_commit_callbacks).state == "ready"  # the next worker builds it
 
 
 def test_a_sequence_verified_before_proxies_existed_gets_one(
