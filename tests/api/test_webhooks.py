@@ -12,6 +12,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from cryptography.fernet import Fernet
 from django.utils import timezone
 
 from alerts.models import Alert
@@ -266,3 +267,51 @@ def test_verified_note_and_delivered_events_become_their_messages(sent_jobs, dja
     assert messages["review.note_added"]["text"] == "grain"
     assert messages["shot.delivered"]["delivery_id"] == delivered.pk
     assert messages["shot.delivered"]["folder"] == "TST/01/TST_00001"
+
+
+def test_a_sender_that_died_mid_post_has_its_message_sent_again(receiver, sent_jobs):
+    """A claim older than CLAIM_TIMEOUT is a dead sender's (a worker killed between POST and record):
+    the flush reaps it and sends the message again, at least once, never lost; a fresh claim is left alone."""
+    server = receiver()
+    row = endpoint(server.url, WebhookKind.STATUS_CHANGED)
+    now = timezone.now()
+    dead = WebhookMessage.objects.create(
+        endpoint=row,
+        kind=WebhookKind.STATUS_CHANGED,
+        payload={},
+        state=WebhookMessage.State.SENDING,
+        claim="dead-worker",
+        claimed_at=now - webhooks.CLAIM_TIMEOUT - timedelta(seconds=1),
+        attempts=1,
+    )
+    busy = WebhookMessage.objects.create(
+        endpoint=row,
+        kind=WebhookKind.STATUS_CHANGED,
+        payload={},
+        state=WebhookMessage.State.SENDING,
+        claim="live-worker",
+        claimed_at=now - timedelta(seconds=5),
+        attempts=1,
+    )
+    counts = webhooks.webhooks_flush(now=now)
+    assert (counts["reaped"], counts["sent"]) == (1, 1)
+    dead.refresh_from_db()
+    busy.refresh_from_db()
+    assert (dead.state, dead.attempts) == (WebhookMessage.State.SENT, 2)
+    assert (busy.state, busy.claim) == (WebhookMessage.State.SENDING, "live-worker")
+    assert [r["body"]["id"] for r in server.received] == [dead.pk]
+
+
+def test_a_secret_the_key_cannot_read_is_a_failed_attempt_not_a_crash(receiver, sent_jobs, settings, caplog):
+    """SECRET_KEY (or FRAMEIO_TOKEN_KEY) changed since the secret was stored: the attempt is recorded with
+    the reason, the message waits for a retry, nothing is POSTed unsigned."""
+    server = receiver()
+    row = endpoint(server.url, WebhookKind.STATUS_CHANGED)
+    message = WebhookMessage.objects.create(endpoint=row, kind=WebhookKind.STATUS_CHANGED, payload={})
+    settings.FRAMEIO_TOKEN_KEY = Fernet.generate_key().decode()  # not the key that encrypted it
+    attempt = webhooks.webhook_send(message_id=message.pk)
+    assert attempt.status_code is None and attempt.error == "TokenDecryptError while sending"
+    message.refresh_from_db()
+    assert message.state == WebhookMessage.State.PENDING and message.last_error == "TokenDecryptError while sending"
+    assert server.received == []
+    assert "sending failed unexpectedly" in caplog.text
