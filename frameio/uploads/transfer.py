@@ -480,7 +480,13 @@ def _connection(split: urllib.parse.SplitResult) -> http.client.HTTPConnection:
             conn = http.client.HTTPConnection(split.hostname, split.port, timeout=PART_TIMEOUT[0])
         connections[key] = conn
     if conn.sock is None:
-        conn.connect()
+        try:
+            conn.connect()
+        except BaseException:
+            # A TLS handshake that failed leaves the plain socket detached (fd -1) on the connection: the
+            # next attempt must start from nothing, not poll a dead descriptor (a ValueError, no retry).
+            conn.close()
+            raise
         conn.sock.setsockopt(*SEND_BUFFER_OPTION)
         conn.sock.settimeout(PART_TIMEOUT[1])
     return conn
