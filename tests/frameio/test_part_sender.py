@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -109,7 +110,7 @@ def _tls_server(server, folder: Path, *statuses: int):
     return server(*statuses, context=context), cert_path
 
 
-def _part_file(tmp_path: Path) -> int:
+def _part_file(tmp_path: Path) -> Path:
     path = tmp_path / "UNDLM_00042_v001.mov"
     path.write_bytes(BODY)
     return path
@@ -117,8 +118,6 @@ def _part_file(tmp_path: Path) -> int:
 
 def _send(tmp_path: Path, url: str, settings) -> transfer.Progress:
     """put_part for one part of the whole file, as an upload's thread calls it."""
-    import os
-
     settings.FRAMEIO_PART_RETRIES = 2
     fd = os.open(_part_file(tmp_path), os.O_RDONLY)
     progress = transfer.Progress(1, len(BODY), 0, lambda p: None)
