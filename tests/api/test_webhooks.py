@@ -269,30 +269,27 @@ def test_verified_note_and_delivered_events_become_their_messages(sent_jobs, dja
     assert messages["shot.delivered"]["folder"] == "TST/01/TST_00001"
 
 
+def _claimed(row: WebhookEndpoint, claim: str, at) -> WebhookMessage:
+    """A message a sender claimed at `at` and has not answered for yet."""
+    return WebhookMessage.objects.create(
+        endpoint=row,
+        kind=WebhookKind.STATUS_CHANGED,
+        payload={},
+        state=WebhookMessage.State.SENDING,
+        claim=claim,
+        claimed_at=at,
+        attempts=1,
+    )
+
+
 def test_a_sender_that_died_mid_post_has_its_message_sent_again(receiver, sent_jobs):
     """A claim older than CLAIM_TIMEOUT is a dead sender's (a worker killed between POST and record):
     the flush reaps it and sends the message again, at least once, never lost; a fresh claim is left alone."""
     server = receiver()
     row = endpoint(server.url, WebhookKind.STATUS_CHANGED)
     now = timezone.now()
-    dead = WebhookMessage.objects.create(
-        endpoint=row,
-        kind=WebhookKind.STATUS_CHANGED,
-        payload={},
-        state=WebhookMessage.State.SENDING,
-        claim="dead-worker",
-        claimed_at=now - webhooks.CLAIM_TIMEOUT - timedelta(seconds=1),
-        attempts=1,
-    )
-    busy = WebhookMessage.objects.create(
-        endpoint=row,
-        kind=WebhookKind.STATUS_CHANGED,
-        payload={},
-        state=WebhookMessage.State.SENDING,
-        claim="live-worker",
-        claimed_at=now - timedelta(seconds=5),
-        attempts=1,
-    )
+    dead = _claimed(row, "dead-worker", now - webhooks.CLAIM_TIMEOUT - timedelta(seconds=1))
+    busy = _claimed(row, "live-worker", now - timedelta(seconds=5))
     counts = webhooks.webhooks_flush(now=now)
     assert (counts["reaped"], counts["sent"]) == (1, 1)
     dead.refresh_from_db()
