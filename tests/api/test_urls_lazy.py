@@ -27,8 +27,7 @@ print(json.dumps({{"answer": answer, "loaded": loaded}}))
 
 
 def _in_a_child(tmp_path, code: str) -> dict:
-    env = child_env(tmp_path)
-    manage(env, "migrate", "-v0")
+    env = child_env(tmp_path)  # no table is read: no migrate
     return json.loads(manage(env, "shell", "-c", PROBE.format(code=code)).stdout.strip().splitlines()[-1])
 
 
