@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import xxhash
 
-from ingest.verify import checksum_xxh128, open_no_follow
+from ingest.verify import checksum_xxh128, open_no_follow, read_blocks
 
 CHUNK = 8 * 1024 * 1024
 PARTIAL = ".partial-"
@@ -69,11 +69,8 @@ def copy_verified(source: Path, target: Path, *, expected: str, token: str, writ
 def _copy_hashing(source: Path, partial: Path, write: Writer) -> str:
     digest = xxhash.xxh3_128()
     # O_EXCL: a partial name is this run's own; another run's token never collides with it.
-    buffer = bytearray(CHUNK)  # one buffer for the whole copy, as ingest.verify.checksum_xxh128 reads
-    view = memoryview(buffer)
     with open_no_follow(source) as reader, open(partial, "xb") as out:
-        while read := reader.readinto(buffer):
-            chunk = view[:read]
+        for chunk in read_blocks(reader, CHUNK):
             digest.update(chunk)
             write(out, chunk)
         out.flush()

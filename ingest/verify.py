@@ -3,9 +3,11 @@ carry their own FFmpeg). No models here; `ingest.services` decides what the resu
 
 import math
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import xxhash
 
@@ -71,12 +73,19 @@ def checksum_xxh128(path: Path, *, chunk_size: int = CHUNK) -> str:
     On LucidLink this pass also pulls the file through the local cache before the upload.
     """
     digest = xxhash.xxh3_128()
-    buffer = bytearray(chunk_size)
-    view = memoryview(buffer)
     with open_no_follow(path) as handle:
-        while read := handle.readinto(buffer):
-            digest.update(view[:read])
+        for block in read_blocks(handle, chunk_size):
+            digest.update(block)
     return digest.hexdigest()
+
+
+def read_blocks(handle: BinaryIO, size: int = CHUNK) -> Iterator[memoryview]:
+    """The rest of `handle` in blocks of at most `size`, all read into one buffer: each block is valid until
+    the next one is asked for (hash it, write it, then move on)."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    while read := handle.readinto(buffer):
+        yield view[:read]
 
 
 def probe(path: Path) -> MediaFacts:
