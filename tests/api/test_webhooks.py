@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,6 +23,7 @@ from ingest.models import Render
 from shots.services import shot_transition
 from shots.workflow import Status
 from tests.factories import make_render, make_shot
+from tests.servers import local_servers
 
 pytestmark = pytest.mark.django_db
 
@@ -63,18 +63,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def receiver():
-    servers = []
-
-    def start(*statuses: int) -> Receiver:
-        server = Receiver(list(statuses))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    with local_servers() as servers:
+        yield lambda *statuses: servers.serve(Receiver(list(statuses)))
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 from frameio.crypto import encrypt
 from frameio.uploads import transfer
 from frameio.uploads.errors import UploadFailed
+from tests.servers import local_servers
 
 BODY = bytes(range(256)) * 12_000  # 3 MB: three 1 MiB blocks and a rest
 
@@ -47,21 +48,16 @@ class _Recorder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    servers = []
+    with local_servers() as servers:
 
-    def start(*statuses: int, context: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-        httpd.received, httpd.statuses = [], list(statuses)
-        if context is not None:
-            httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        servers.append(httpd)
-        return httpd
+        def start(*statuses: int, context: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
+            httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+            httpd.received, httpd.statuses = [], list(statuses)
+            if context is not None:
+                httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+            return servers.serve(httpd)
 
-    yield start
-    for httpd in servers:
-        httpd.shutdown()
-        httpd.server_close()
+        yield start
 
 
 @pytest.fixture(autouse=True)
