@@ -6,6 +6,8 @@ of the upload workers, the watcher and `frameio_upload`, which run every system 
 import json
 
 import pytest
+from django.core.checks import Tags
+from django.core.checks.registry import registry
 from django.core.checks.urls import check_resolver, check_url_namespaces_unique
 from django.core.management.base import SystemCheckError
 from django.urls import reverse
@@ -63,6 +65,8 @@ def test_a_command_that_serves_no_urls_still_stops_on_a_bad_setting(settings):
     settings.POSTFLOW_API_PAGE_SIZE = 0
     with pytest.raises(SystemCheckError, match=r"api\.E002"):
         QclusterCommand().check()
+    # and the URL checks are back in the registry for whatever checks next (manage.py check, the web)
+    assert any(Tags.urls in check.tags for check in registry.registered_checks)
 
 
 def test_a_request_under_the_prefix_loads_it_and_its_names_reverse(client):
